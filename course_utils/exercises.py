@@ -1,0 +1,131 @@
+"""Exercícios com autocorreção: `check("01.2", minha_funcao)` imprime um retorno em português.
+
+Cada exercício é uma função registrada com @exercise que recebe a resposta do aluno e
+devolve (acertou, mensagem). `check` nunca deixa uma resposta ruim quebrar o notebook:
+tipo errado, exceção no código do aluno ou resposta ausente viram uma mensagem com dica,
+sem revelar a resposta. A correção em lote (professor) reutiliza o mesmo registro.
+"""
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Exercise:
+    id: str
+    title: str
+    expects: str  # o que a resposta deve ser, dito para o aluno
+    judge: callable
+
+
+EXERCISES: dict = {}
+
+
+def exercise(id: str, title: str, expects: str):
+    """Registra a função que julga o exercício `id` ("01.1" = notebook 01, exercício 1)."""
+    def register(judge):
+        EXERCISES[id] = Exercise(id, title, expects, judge)
+        return judge
+    return register
+
+
+def evaluate(id: str, answer) -> tuple:
+    """(acertou, mensagem) sem imprimir nada; nunca levanta exceção por causa da resposta."""
+    if id not in EXERCISES:
+        return False, f"Não existe o exercício {id!r}. Os disponíveis são: {', '.join(sorted(EXERCISES))}."
+    ex = EXERCISES[id]
+    if answer is None or answer is Ellipsis:
+        return False, f"Ainda sem resposta. Esperado: {ex.expects}."
+    try:
+        return ex.judge(answer)
+    except Exception as exc:  # o código do aluno pode falhar de qualquer jeito
+        return False, f"Sua resposta levantou {type(exc).__name__}: {exc}. Esperado: {ex.expects}."
+
+
+def check(id: str, answer) -> bool:
+    """Confere a resposta e imprime o retorno (✅ ou ❌ com dica). Devolve True se acertou."""
+    ok, message = evaluate(id, answer)
+    title = EXERCISES[id].title if id in EXERCISES else id
+    print(f"{'✅' if ok else '❌'} Exercício {id} ({title}): {message}")
+    return ok
+
+
+def _number(answer):
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        raise _WrongType(f"a resposta deve ser um número, mas é do tipo {type(answer).__name__}")
+    return float(answer)
+
+
+class _WrongType(Exception):
+    pass
+
+
+def _judge_number(answer, expected, rel_tol, hints):
+    """Compara números; `hints` é uma lista de (valor errado típico, dica)."""
+    try:
+        value = _number(answer)
+    except _WrongType as exc:
+        return False, f"Tipo errado: {exc}."
+    if math.isclose(value, expected, rel_tol=rel_tol):
+        return True, "correto!"
+    for wrong, hint in hints:
+        if math.isclose(value, wrong, rel_tol=rel_tol):
+            return False, hint
+    return False, "ainda não. Refaça a conta passo a passo com a fórmula da seção acima."
+
+
+# ---------------------------------------------------------------- notebook 01
+
+@exercise("01.1", "bits por peso do Q4_1", "um número (bits por peso, float)")
+def _q4_1_bits(answer):
+    # 4 bits + escala fp16 + mínimo fp16 por grupo de 32 pesos
+    expected = 4 + (16 + 16) / 32
+    return _judge_number(answer, expected, 1e-6, [
+        (4.0, "4 é só o código de cada peso: some o custo da escala e do mínimo, divididos pelo grupo."),
+        (4 + 16 / 32, "faltou um dos dois números de 16 bits guardados por grupo (escala e mínimo)."),
+        (4 + 32 / 32 / 8, "cuidado com a unidade: a escala e o mínimo têm 16 bits cada, não 16 bytes nem 1 byte."),
+    ])
+
+
+@exercise("01.2", "absmax INT8 por canal", "uma função f(w) -> (q, escala), com q int8 [linhas, colunas] e escala [linhas, 1]")
+def _absmax_int8(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(16, 48, generator=gen) * torch.linspace(0.1, 3, 16)[:, None]
+    w[3, 7] = 25.0  # um outlier numa linha só
+    out = answer(w.clone())
+    if not (isinstance(out, tuple) and len(out) == 2):
+        return False, "a função deve devolver uma tupla (q, escala)."
+    q, scale = out
+    if not isinstance(q, torch.Tensor) or q.dtype != torch.int8:
+        return False, f"q deve ser um tensor torch.int8 (veio {getattr(q, 'dtype', type(q).__name__)}). Dica: .to(torch.int8) depois de arredondar."
+    if tuple(q.shape) != tuple(w.shape):
+        return False, f"q deve ter o formato dos pesos {tuple(w.shape)}, veio {tuple(q.shape)}."
+    scale = torch.as_tensor(scale, dtype=torch.float32)
+    if scale.numel() == 1:
+        return False, "uma escala só é quantização por tensor; queremos uma escala por linha (canal de saída)."
+    if scale.numel() != w.shape[0]:
+        return False, f"esperava {w.shape[0]} escalas (uma por linha), vieram {scale.numel()}."
+    scale = scale.reshape(-1, 1)
+    if q.abs().max().item() > 127:
+        return False, "há valores fora de [-127, 127]."
+    if q.abs().amax(dim=1).min().item() < 127:
+        return False, "o maior |q| de cada linha deveria ser 127: a escala é max|w| da linha dividido por 127."
+    err = (q.float() * scale - w).abs()
+    if (err > scale / 2 + 1e-5).any():
+        return False, "a reconstrução q*escala erra mais que meia escala: confira o arredondamento (torch.round)."
+    return True, "correto! O outlier da linha 3 só estragou a escala da própria linha."
+
+
+@exercise("01.3", "GiB de um modelo de 1,7 B parâmetros em fp16", "um número (GiB, float)")
+def _gib_fp16(answer):
+    expected = 1.7e9 * 2 / 2**30
+    return _judge_number(answer, expected, 0.01, [
+        (1.7e9 * 2 / 1e9, "isso está em GB (10^9 bytes); pedimos GiB (2^30 bytes)."),
+        (1.7e9 * 4 / 2**30, "fp16 tem 2 bytes por parâmetro, não 4."),
+        (1.7e9 / 2**30, "faltou multiplicar pelos bytes por parâmetro."),
+    ])

@@ -1,0 +1,160 @@
+"""Medidas honestas: memória, latência, tokens/s e perplexidade.
+
+Tudo aqui mede o que roda agora, na máquina do aluno; nenhum número é copiado de lugar nenhum.
+"""
+
+import math
+import resource
+import statistics
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+
+# ---------------------------------------------------------------- memória
+
+def _tensor_pieces(t):
+    """Tensores que de fato guardam bytes: desmonta subclasses (torchao) e estados de quantização (bitsandbytes)."""
+    if hasattr(t, "__tensor_flatten__") and type(t) not in (torch.Tensor, torch.nn.Parameter):
+        names, _ = t.__tensor_flatten__()
+        for name in names:
+            yield from _tensor_pieces(getattr(t, name))
+    else:
+        yield t
+    # bitsandbytes: escalas por linha do LLM.int8 e estado (absmax, dupla quantização) do 4 bits
+    scb = getattr(t, "SCB", None)
+    if isinstance(scb, torch.Tensor):
+        yield scb
+    state = getattr(t, "quant_state", None)
+    while state is not None:
+        for attr in ("absmax", "offset"):
+            v = getattr(state, attr, None)
+            if isinstance(v, torch.Tensor):
+                yield v
+        state = getattr(state, "state2", None)
+
+
+def model_footprint(model) -> dict:
+    """Bytes de parâmetros + buffers, por dtype; pesos compartilhados (embeddings amarrados) contam uma vez.
+
+    Retorna {"total_mb": ..., "by_dtype_mb": {"torch.float32": ..., "torch.int8": ...}}.
+    """
+    seen = set()
+    by_dtype = {}
+    tensors = [p for _, p in model.named_parameters()] + [b for _, b in model.named_buffers()]
+    for t in tensors:
+        for piece in _tensor_pieces(t):
+            if piece.device.type == "meta":
+                continue
+            key = (piece.device.type, piece.untyped_storage().data_ptr(), piece.data_ptr(), piece.numel())
+            if key in seen:
+                continue
+            seen.add(key)
+            nbytes = piece.numel() * piece.element_size()
+            by_dtype[str(piece.dtype)] = by_dtype.get(str(piece.dtype), 0) + nbytes
+    mb = {k: v / 2**20 for k, v in sorted(by_dtype.items())}
+    return {"total_mb": sum(mb.values()), "by_dtype_mb": mb}
+
+
+def current_rss_mb() -> float:
+    """Memória residente do processo agora (Linux), em MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """Pico de memória residente do processo desde que ele começou, em MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cuda_peak_mb(reset: bool = False) -> float:
+    """Pico de memória alocada na GPU (0.0 sem GPU); reset=True zera o contador depois de ler."""
+    if not torch.cuda.is_available():
+        return 0.0
+    peak = torch.cuda.max_memory_allocated() / 2**20
+    if reset:
+        torch.cuda.reset_peak_memory_stats()
+    return peak
+
+
+# ---------------------------------------------------------------- tempo
+
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def measure_latency(fn, warmup: int = 2, repeats: int = 10) -> dict:
+    """Roda fn() `warmup` vezes sem medir e `repeats` vezes medindo; devolve a mediana em ms.
+
+    A mediana resiste a um pico ocasional (outro processo, coleta de lixo) melhor que a média.
+    """
+    if repeats < 1:
+        raise ValueError("repeats precisa ser pelo menos 1.")
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn()
+        _sync()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            _sync()
+            times.append((time.perf_counter() - start) * 1000)
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "times_ms": times}
+
+
+def tokens_per_second(model, tokenizer, prompt: str, max_new_tokens: int = 32, warmup: int = 1, repeats: int = 3) -> dict:
+    """Velocidade de geração gulosa: novos tokens por segundo (mediana de `repeats` gerações)."""
+    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    kwargs = dict(max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False,
+                  pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    stats = measure_latency(lambda: model.generate(**inputs, **kwargs), warmup=warmup, repeats=repeats)
+    seconds = stats["median_ms"] / 1000
+    return {"tokens_per_s": max_new_tokens / seconds, "median_s": seconds, "new_tokens": max_new_tokens}
+
+
+# ---------------------------------------------------------------- qualidade
+
+@torch.inference_mode()
+def perplexity(model, input_ids, window: int = 1024, stride: int = 512, progress: bool = True) -> float:
+    """Perplexidade com janela deslizante: exp(média de -log p(x_t | contexto)).
+
+    Nenhum token é avaliado duas vezes. A janela avança `stride` tokens; os primeiros
+    `window - stride` tokens de cada janela servem só de contexto, então todo token avaliado
+    depois da primeira janela vê pelo menos `window - stride` tokens anteriores. Com
+    stride < window, todos os tokens menos o primeiro são avaliados. stride == window dá
+    janelas disjuntas: mais rápido, mas o início de cada janela fica sem contexto (e o
+    primeiro token de cada janela não é avaliado), o que piora a perplexidade.
+    """
+    if input_ids.dim() == 1:
+        input_ids = input_ids[None]
+    if input_ids.shape[0] != 1:
+        raise ValueError("perplexity espera um único texto (batch 1).")
+    if not 0 < stride <= window:
+        raise ValueError("Use 0 < stride <= window.")
+    n = input_ids.shape[1]
+    if n < 2:
+        raise ValueError("O texto precisa de pelo menos 2 tokens.")
+    device = next(model.parameters()).device
+    starts = list(range(0, max(n - window, 0) + stride, stride))
+    starts = [s for s in starts if s == 0 or s + window - stride < n]
+    nll, count, scored_until = 0.0, 0, 1  # o token 0 não tem contexto: nunca é avaliado
+    for begin in tqdm(starts, desc="perplexidade", disable=not progress or len(starts) < 2, leave=False):
+        end = min(begin + window, n)
+        x = input_ids[:, begin:end].to(device)
+        logits = model(x).logits.float()
+        logprobs = torch.log_softmax(logits[0, :-1], dim=-1)          # prevê posições begin+1 .. end-1
+        targets = x[0, 1:]
+        token_nll = -logprobs.gather(1, targets[:, None])[:, 0]
+        first_new = max(scored_until - (begin + 1), 0)                  # índice do primeiro alvo ainda não avaliado
+        nll += token_nll[first_new:].double().sum().item()
+        count += token_nll.shape[0] - first_new
+        scored_until = end
+        if end == n:
+            break
+    return math.exp(nll / count)

@@ -1,0 +1,181 @@
+"""Quantização escrita à mão: os primitivos que o notebook 01 ensina (e que o 02 reutiliza).
+
+Notação: w é um tensor de pesos [saídas, entradas]; b é o número de bits.
+Granularidade = quantos pesos dividem uma mesma escala:
+  "tensor"  -> uma escala para o tensor inteiro;
+  "channel" -> uma escala por linha (canal de saída);
+  "group"   -> uma escala por grupo de `group_size` pesos consecutivos de uma linha.
+"""
+
+import torch
+
+
+def _grouped(w: torch.Tensor, granularity: str, group_size: int) -> torch.Tensor:
+    """Vista 2D em que cada linha compartilha uma escala."""
+    if granularity == "tensor":
+        return w.reshape(1, -1)
+    if granularity == "channel":
+        return w.reshape(w.shape[0], -1)
+    if granularity == "group":
+        if w.shape[-1] % group_size:
+            raise ValueError(
+                f"A última dimensão ({w.shape[-1]}) não é divisível por group_size={group_size}. "
+                "No modelo de referência (hidden 576, intermediate 1536) use 32 ou 64; 128 não divide 576."
+            )
+        return w.reshape(-1, group_size)
+    raise ValueError(f"granularity deve ser 'tensor', 'channel' ou 'group', não {granularity!r}.")
+
+
+def absmax_quantize(w, bits=8, granularity="channel", group_size=64):
+    """Quantização simétrica (absmax): s = max|w| / (2^(b-1) - 1);  q = round(w / s) em [-(2^(b-1)-1), 2^(b-1)-1].
+
+    Devolve (q, s) na vista agrupada; o zero real vira exatamente o inteiro 0.
+    """
+    g = _grouped(w.float(), granularity, group_size)
+    qmax = 2 ** (bits - 1) - 1
+    scale = g.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / qmax
+    q = torch.clamp(torch.round(g / scale), -qmax, qmax).to(torch.int8 if bits <= 8 else torch.int32)
+    return q, scale
+
+
+def absmax_dequantize(q, scale, shape):
+    """w ≈ q * s, de volta ao formato original."""
+    return (q.float() * scale).reshape(shape)
+
+
+def zeropoint_quantize(w, bits=8, granularity="channel", group_size=64):
+    """Quantização assimétrica com ponto-zero inteiro:
+    s = (max - min) / (2^b - 1);  z = round(-min / s);  q = clamp(round(w / s) + z, 0, 2^b - 1).
+
+    Usa todos os 2^b níveis mesmo quando os pesos não são centrados em zero. Devolve (q, s, z).
+    """
+    g = _grouped(w.float(), granularity, group_size)
+    qmax = 2**bits - 1
+    lo, hi = g.amin(dim=1, keepdim=True), g.amax(dim=1, keepdim=True)
+    scale = (hi - lo).clamp(min=1e-12) / qmax
+    zero = torch.clamp(torch.round(-lo / scale), 0, qmax)
+    q = torch.clamp(torch.round(g / scale) + zero, 0, qmax).to(torch.uint8 if bits <= 8 else torch.int32)
+    return q, scale, zero
+
+
+def zeropoint_dequantize(q, scale, zero, shape):
+    """w ≈ (q - z) * s."""
+    return ((q.float() - zero) * scale).reshape(shape)
+
+
+def minmax_quantize(w, bits=4, granularity="group", group_size=32):
+    """Assimétrica com mínimo em ponto flutuante (o formato Q4_1 do GGUF):
+    s = (max - min) / (2^b - 1);  q = round((w - min) / s);  w ≈ q * s + min.
+
+    Diferente do ponto-zero inteiro, o mínimo de cada grupo é guardado exato. Devolve (q, s, min).
+    """
+    g = _grouped(w.float(), granularity, group_size)
+    qmax = 2**bits - 1
+    lo, hi = g.amin(dim=1, keepdim=True), g.amax(dim=1, keepdim=True)
+    scale = (hi - lo).clamp(min=1e-12) / qmax
+    q = torch.clamp(torch.round((g - lo) / scale), 0, qmax).to(torch.uint8)
+    return q, scale, lo
+
+
+def minmax_dequantize(q, scale, minimum, shape):
+    """w ≈ q * s + min."""
+    return (q.float() * scale + minimum).reshape(shape)
+
+
+def fake_quantize(w, bits=8, scheme="absmax", granularity="channel", group_size=64):
+    """Quantiza e dequantiza: o peso que o modelo "vê" depois da quantização, no dtype original."""
+    if scheme == "absmax":
+        q, s = absmax_quantize(w, bits, granularity, group_size)
+        w_hat = absmax_dequantize(q, s, w.shape)
+    elif scheme == "zeropoint":
+        q, s, z = zeropoint_quantize(w, bits, granularity, group_size)
+        w_hat = zeropoint_dequantize(q, s, z, w.shape)
+    elif scheme == "minmax":
+        q, s, m = minmax_quantize(w, bits, granularity, group_size)
+        w_hat = minmax_dequantize(q, s, m, w.shape)
+    else:
+        raise ValueError(f"scheme deve ser 'absmax', 'zeropoint' ou 'minmax', não {scheme!r}.")
+    return w_hat.to(w.dtype)
+
+
+def quantization_error(w, w_hat) -> dict:
+    """Erro de reconstrução: relativo (||w - ŵ|| / ||w||), RMS e máximo absoluto."""
+    diff = (w.float() - w_hat.float())
+    return {
+        "relative": (diff.norm() / w.float().norm()).item(),
+        "rmse": diff.pow(2).mean().sqrt().item(),
+        "max_abs": diff.abs().max().item(),
+    }
+
+
+def bits_per_weight(bits, group_size=None, scale_bits=16, zero_bits=0) -> float:
+    """Custo real por peso: b + (bits da escala + bits do ponto-zero) / tamanho do grupo.
+
+    group_size=None significa uma escala para muitos pesos (tensor inteiro): custo extra ~0.
+    Ex.: 4 bits, grupos de 64, escala fp16 e ponto-zero de 4 bits -> 4 + 20/64 = 4.31 bits.
+    """
+    if group_size is None:
+        return float(bits)
+    return bits + (scale_bits + zero_bits) / group_size
+
+
+def fake_quantize_model_(model, bits=4, scheme="zeropoint", granularity="group", group_size=64, skip=("lm_head",)) -> int:
+    """Substitui, no lugar, o peso de cada nn.Linear (menos os de `skip`) pela sua versão quantizada-dequantizada.
+
+    Serve para medir o efeito de um formato na qualidade sem precisar de kernels próprios.
+    Devolve quantas camadas foram quantizadas.
+    """
+    count = 0
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Linear) and not any(s in name for s in skip):
+                module.weight.copy_(fake_quantize(module.weight, bits, scheme, granularity, group_size))
+                count += 1
+    return count
+
+
+# ---------------------------------------------------------------- calculadora de memória
+
+# bits por peso de cada precisão para as camadas lineares dos blocos do transformer
+_LINEAR_BITS = {
+    "fp32": lambda in_features: 32.0,
+    "fp16": lambda in_features: 16.0,
+    # LLM.int8: int8 + uma escala fp32 por linha (SCB)
+    "int8": lambda in_features: 8 + 32 / in_features,
+    # NF4 com dupla quantização (QLoRA): absmax de 8 bits por bloco de 64,
+    # e uma constante fp32 por bloco de 256 absmax -> 4 + 8/64 + 32/(64*256)
+    "nf4": lambda in_features: 4 + 8 / 64 + 32 / (64 * 256),
+}
+
+
+def llm_weight_memory_gib(config: dict, precision: str, other_bits: int | None = None) -> float:
+    """Memória dos pesos de um LM tipo Llama quando as lineares dos blocos usam `precision`.
+
+    Como no bitsandbytes, embeddings, lm_head e normas não são quantizados: ficam no dtype
+    em que o modelo foi carregado, `other_bits` (padrão: 32 em "fp32", senão 16).
+    config: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+    num_key_value_heads, head_dim (opcional), tie_word_embeddings (opcional).
+    """
+    if precision not in _LINEAR_BITS:
+        raise ValueError(f"precision deve ser uma de {sorted(_LINEAR_BITS)}, não {precision!r}.")
+    h, inter, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    head_dim = config.get("head_dim") or h // heads
+    linears = [  # (entradas, saídas) de cada linear de um bloco
+        (h, heads * head_dim), (h, kv * head_dim), (h, kv * head_dim), (heads * head_dim, h),
+        (h, inter), (h, inter), (inter, h),
+    ]
+    bits = _LINEAR_BITS[precision]
+    linear_bits = layers * sum(i * o * bits(i) for i, o in linears)
+    embed = config["vocab_size"] * h * (1 if config.get("tie_word_embeddings", False) else 2)
+    norms = (2 * layers + 1) * h
+    if other_bits is None:
+        other_bits = 32 if precision == "fp32" else 16
+    return (linear_bits + (embed + norms) * other_bits) / 8 / 2**30
+
+
+LLAMA2_7B_CONFIG = {
+    "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+    "num_attention_heads": 32, "num_key_value_heads": 32, "tie_word_embeddings": False,
+}
