@@ -130,11 +130,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Executa os notebooks do curso com papermill.")
     parser.add_argument("--smoke", action="store_true", help="cargas pequenas de CI (SMOKE=True)")
     parser.add_argument("--only", action="append", help="só este notebook (nome sem .ipynb); repita para vários")
+    parser.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="diretório dos notebooks (padrão: notebooks/)")
     parser.add_argument("--out", default=str(ROOT / "build"), help="diretório de saída (padrão: build/)")
     parser.add_argument("--online", action="store_true", help="não força HF_HUB_OFFLINE=1")
     args = parser.parse_args(argv)
     params = {"SMOKE": True} if args.smoke else {}
-    summary = run_course(out_dir=args.out, only=args.only, parameters=params, offline=not args.online)
+    summary = run_course(notebooks_dir=args.notebooks, out_dir=args.out, only=args.only, parameters=params, offline=not args.online)
     failed = [n for n, e in summary["notebooks"].items() if e["status"] == "failed"]
     print(f"\n{len(summary['notebooks']) - len(failed)} de {len(summary['notebooks'])} notebooks sem falha. "
           f"Resumo em {Path(args.out) / 'resultados.md'}")

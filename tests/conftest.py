@@ -1,0 +1,36 @@
+"""Configuração comum dos testes: sem rede, sem janela gráfica, modelos compartilhados.
+
+As variáveis de ambiente são definidas na importação, antes de qualquer módulo do curso
+(ou do transformers) ser importado pelos testes: `hub_available()` guarda a resposta em cache.
+"""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def reference_model():
+    """O modelo de referência (SmolLM2-135M-Instruct) na CPU, em fp32. Não altere: é compartilhado."""
+    from course_utils.models import load_model
+
+    return load_model(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def reference_tokenizer():
+    """O tokenizador do modelo de referência."""
+    from course_utils.models import load_tokenizer
+
+    return load_tokenizer()
+
+
+@pytest.fixture
+def tiny():
+    """Um LM Llama minúsculo com pesos aleatórios (semente fixa); novo a cada teste, pode ser alterado."""
+    from course_utils.models import tiny_model
+
+    return tiny_model()

@@ -1,0 +1,122 @@
+"""Os notebooks do curso: higiene do arquivo, badges coerentes e execução completa com papermill.
+
+A execução roda cada notebook com SMOKE=True (cargas de CI) no perfil offline e confere que
+os resultados registrados existem e batem as metas de cada issue. As afirmações de cada
+notebook também são conferidas dentro dele (um assert que falha derruba a execução).
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.badges import badge_markdown, badges_file, setup_cell_source
+from course_utils.config import GITHUB_BRANCH, GITHUB_REPO, NOTEBOOKS
+from course_utils.runner import run_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+PATHS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+IDS = [p.stem for p in PATHS]
+
+# Metas por notebook: chaves que têm de ser registradas e afirmações sobre elas.
+TARGETS = {
+    "01_quantizacao_ptq": {
+        "keys": ["footprint_mb_fp32", "footprint_mb_int8", "footprint_mb_nf4", "ppl_fp32", "ppl_int8", "ppl_nf4",
+                 "ppl_fp4", "ppl_torchao_int8", "latency_ms_fp32", "latency_ms_torchao_int8"],
+        "claims": {
+            "INT8 ocupa <= 45% do fp32": lambda r: r["footprint_mb_int8"] / r["footprint_mb_fp32"] <= 0.45,
+            "NF4 ocupa <= 33% do fp32": lambda r: r["footprint_mb_nf4"] / r["footprint_mb_fp32"] <= 0.33,
+            "LLM.int8 a menos de 3% da perplexidade fp32": lambda r: r["ppl_int8"] <= 1.03 * r["ppl_fp32"],
+            "NF4 melhor que FP4 (QLoRA)": lambda r: r["ppl_nf4"] < r["ppl_fp4"],
+            "perplexidades plausíveis": lambda r: 1 < r["ppl_fp32"] < 200,
+            "latências medidas": lambda r: r["latency_ms_fp32"] > 0 and r["latency_ms_torchao_int8"] > 0,
+        },
+    },
+}
+
+PT_WORDS = {"de", "que", "não", "para", "com", "uma", "os", "é", "em", "um", "do", "da", "mais", "como", "se"}
+EN_WORDS = {"the", "and", "of", "to", "is", "with", "that", "this", "for", "are", "it", "you"}
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _tagged(nb, tag):
+    return [i for i, c in enumerate(nb.cells) if tag in c.metadata.get("tags", [])]
+
+
+def test_every_notebook_is_a_known_course_notebook():
+    assert PATHS, "não há notebooks em notebooks/"
+    for path in PATHS:
+        assert path.stem in NOTEBOOKS, f"{path.name} não está em course_utils.config.NOTEBOOKS"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_notebook_hygiene(path):
+    nb = _read(path)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: célula com saída gravada (salve o notebook limpo)"
+            assert cell.execution_count is None, f"{path.name}: contador de execução gravado"
+    params = _tagged(nb, "parameters")
+    assert len(params) == 1, f"{path.name}: precisa de exatamente uma célula com a tag 'parameters'"
+    for name in ("MODEL_ID", "SMOKE", "SEED", "DEVICE"):
+        assert re.search(rf"^{name}\s*=", nb.cells[params[0]].source, re.M), f"{path.name}: parâmetro {name} ausente"
+    setup = _tagged(nb, "setup")
+    assert len(setup) == 1 and setup[0] < params[0], f"{path.name}: a célula 'setup' vem antes dos parâmetros"
+    first = nb.cells[0]
+    assert first.cell_type == "markdown"
+    for word in ("Objetivos", "Pré-requisitos", "Tempo estimado", "Hardware"):
+        assert word in first.source, f"{path.name}: a primeira célula deve dizer '{word}'"
+    sources = "\n".join(c.source for c in nb.cells)
+    assert "## Resumo" in sources, f"{path.name}: falta a seção 'Resumo'"
+    assert "record(" in sources, f"{path.name}: o notebook não registra resultados"
+    assert len(re.findall(r"check\(\"\d\d\.\d+\"", sources)) >= 3, f"{path.name}: precisa de pelo menos 3 exercícios com check()"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_prose_is_portuguese(path):
+    text = " ".join(c.source for c in _read(path).cells if c.cell_type == "markdown").lower()
+    words = re.findall(r"[a-zà-ú]+", text)
+    pt = sum(w in PT_WORDS for w in words)
+    en = sum(w in EN_WORDS for w in words)
+    assert pt > 4 * max(en, 1), f"{path.name}: o texto não parece pt-BR ({pt} palavras pt, {en} en)"
+
+
+def test_badges_and_setup_cells_agree_with_config():
+    assert (ROOT / "colab_badges.md").read_text(encoding="utf-8") == badges_file(), \
+        "colab_badges.md desatualizado: rode `make badges`"
+    for path in PATHS:
+        nb = _read(path)
+        assert nb.cells[0].source.splitlines()[0] == badge_markdown(path.stem), f"{path.name}: badge desatualizado"
+        assert f"{GITHUB_REPO}/blob/{GITHUB_BRANCH}/notebooks/{path.name}" in nb.cells[0].source
+        assert nb.cells[_tagged(nb, "setup")[0]].source == setup_cell_source(), f"{path.name}: célula setup desatualizada"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in PATHS:
+        assert badge_markdown(path.stem) in readme, f"README sem o badge de {path.stem}"
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """Executa cada notebook uma vez (SMOKE=True) e guarda o resultado para os testes abaixo."""
+    out = tmp_path_factory.mktemp("executados")
+    return {p.stem: (run_notebook(p, out, {"SMOKE": True}, progress=False), out / p.name) for p in PATHS}
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", IDS)
+def test_notebook_runs_and_meets_targets(executed, name):
+    entry, out_path = executed[name]
+    assert entry["status"] == "ok", f"{name} falhou: {entry['error']}"
+    assert name in TARGETS, f"declare as metas de {name} em TARGETS"
+    results = entry["results"]
+    missing = [k for k in TARGETS[name]["keys"] if k not in results]
+    assert not missing, f"{name} não registrou: {missing}"
+    failed = [claim for claim, ok in TARGETS[name]["claims"].items() if not ok(results)]
+    assert not failed, f"{name}: metas não atingidas: {failed} (resultados: {results})"
+    # os exercícios deixados em branco dão retorno, não quebram o notebook
+    outputs = "".join(o.get("text", "") for c in _read(out_path).cells if c.cell_type == "code" for o in c.outputs)
+    assert "Ainda sem resposta" in outputs
