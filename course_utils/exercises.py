@@ -54,6 +54,10 @@ def check(id: str, answer) -> bool:
 
 
 def _number(answer):
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1 and not answer.dtype == torch.bool:
+        answer = answer.item()
+    elif hasattr(answer, "dtype") and hasattr(answer, "item") and getattr(answer, "size", 0) == 1:  # escalar numpy
+        answer = answer.item()
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         raise _WrongType(f"a resposta deve ser um número, mas é do tipo {type(answer).__name__}")
     return float(answer)

@@ -143,7 +143,7 @@ def load_tokenizer(model_id: str = REFERENCE_MODEL_ID, **kwargs):
     source = resolve_model(model_id)
     try:
         return AutoTokenizer.from_pretrained(source, **kwargs)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise ModelNotAvailableError(
             f"Não consegui carregar o tokenizador de {model_id!r}: {exc}. Confira o ID ou o caminho."
         ) from exc
@@ -173,7 +173,7 @@ def load_model(
         kwargs.setdefault("device_map", {"": 0} if device.startswith("cuda") else {"": "cpu"})
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise ModelNotAvailableError(
             f"Não consegui carregar {model_id!r}: {exc}. Confira o ID (ou o caminho) e a conexão."
         ) from exc

@@ -47,11 +47,14 @@ def zeropoint_quantize(w, bits=8, granularity="channel", group_size=64):
     """Quantização assimétrica com ponto-zero inteiro:
     s = (max - min) / (2^b - 1);  z = round(-min / s);  q = clamp(round(w / s) + z, 0, 2^b - 1).
 
-    Usa todos os 2^b níveis mesmo quando os pesos não são centrados em zero. Devolve (q, s, z).
+    Usa todos os 2^b níveis mesmo quando os pesos não são centrados em zero. A faixa [min, max]
+    é estendida para conter o 0 (senão z sairia de [0, 2^b - 1]): o zero real continua exato.
+    Devolve (q, s, z).
     """
     g = _grouped(w.float(), granularity, group_size)
     qmax = 2**bits - 1
-    lo, hi = g.amin(dim=1, keepdim=True), g.amax(dim=1, keepdim=True)
+    lo = g.amin(dim=1, keepdim=True).clamp(max=0)
+    hi = g.amax(dim=1, keepdim=True).clamp(min=0)
     scale = (hi - lo).clamp(min=1e-12) / qmax
     zero = torch.clamp(torch.round(-lo / scale), 0, qmax)
     q = torch.clamp(torch.round(g / scale) + zero, 0, qmax).to(torch.uint8 if bits <= 8 else torch.int32)
@@ -73,7 +76,7 @@ def minmax_quantize(w, bits=4, granularity="group", group_size=32):
     qmax = 2**bits - 1
     lo, hi = g.amin(dim=1, keepdim=True), g.amax(dim=1, keepdim=True)
     scale = (hi - lo).clamp(min=1e-12) / qmax
-    q = torch.clamp(torch.round((g - lo) / scale), 0, qmax).to(torch.uint8)
+    q = torch.clamp(torch.round((g - lo) / scale), 0, qmax).to(torch.uint8 if bits <= 8 else torch.int32)
     return q, scale, lo
 
 

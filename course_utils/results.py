@@ -16,6 +16,12 @@ _RESULTS: dict = {}
 def _plain(value):
     """Converte escalares de numpy/torch para tipos do Python e rejeita o que não cabe em JSON."""
     if hasattr(value, "item") and callable(value.item):
+        size = getattr(value, "size", 1)
+        size = size() if callable(size) else size
+        if hasattr(size, "numel"):
+            size = size.numel()
+        if size != 1:
+            raise TypeError(f"record aceita um valor só; recebeu um array/tensor com {size} elementos.")
         value = value.item()
     if isinstance(value, bool) or isinstance(value, str):
         return value

@@ -34,3 +34,19 @@ def tiny():
     from course_utils.models import tiny_model
 
     return tiny_model()
+
+
+@pytest.fixture
+def single_thread():
+    """Uma thread de CPU no torch durante o teste (restaura o valor anterior depois).
+
+    Estes testes fazem muitas operações pequenas (modelo minúsculo, token a token). Com 2 threads
+    e outro processo ocupando um núcleo, a espera ativa do OpenMP deixa cada operação até 100x mais
+    lenta (medido: 60 s contra 0,4 s); com uma thread o tempo fica estável.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,6 +16,9 @@ import torch
 from course_utils import measure
 from course_utils.measure import measure_latency, model_footprint, perplexity
 
+# muitas operações pequenas: uma thread evita a espera ativa do OpenMP (ver conftest)
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 class ZeroLogits(torch.nn.Module):
     """Prevê a distribuição uniforme sobre o vocabulário, sempre."""
@@ -189,6 +192,16 @@ def test_footprint_do_tiny_conta_pesos_amarrados_uma_vez(tiny):
     assert list(fp["by_dtype_mb"]) == ["torch.float32"]
 
 
+def test_footprint_conta_uma_vez_parametros_distintos_que_dividem_o_mesmo_armazenamento():
+    storage = torch.zeros(512, 256)
+    module = torch.nn.Module()
+    module.a = torch.nn.Parameter(storage)
+    module.b = torch.nn.Parameter(storage)  # outro objeto Parameter, mesmos bytes
+    module.c = torch.nn.Parameter(storage[:256])  # uma vista: mesmos bytes, mas só a metade
+    assert module.a is not module.b
+    assert model_footprint(module)["total_mb"] == pytest.approx(0.5 + 0.25)
+
+
 def test_footprint_separa_por_dtype():
     module = torch.nn.Module()
     module.w = torch.nn.Parameter(torch.zeros(1024, 256, dtype=torch.float16))
@@ -252,6 +265,10 @@ def test_tokens_per_second_gera_exatamente_max_new_tokens(reference_tokenizer):
     from course_utils.models import tiny_model
 
     model = tiny_model(vocab_size=len(reference_tokenizer))
+    # o primeiro token que o modelo gera passa a ser o EOS: sem forçar o mínimo, a geração pararia nele
+    prompt = reference_tokenizer("Olá, mundo", return_tensors="pt")
+    first = model.generate(**prompt, max_new_tokens=1, do_sample=False)[0, -1].item()
+    model.generation_config.eos_token_id = first
     generated = []
     original_generate = model.generate
 

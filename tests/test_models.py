@@ -13,6 +13,9 @@ import torch
 from course_utils import environment, models
 from course_utils.config import REFERENCE_MODEL_ID
 
+# muitas operações pequenas: uma thread evita a espera ativa do OpenMP (ver conftest)
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def test_modelo_de_referencia_offline_tem_a_arquitetura_do_smollm2_135m(reference_model):
     from transformers import LlamaForCausalLM
@@ -157,3 +160,11 @@ def test_cache_convertido_tem_o_necessario_para_from_pretrained():
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
         assert (out / name).exists(), name
     assert "quantization_config" not in json.loads((out / "config.json").read_text())
+
+
+def test_diretorio_sem_modelo_da_mensagem_em_portugues(tmp_path):
+    from course_utils.models import ModelNotAvailableError, load_model
+
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelNotAvailableError, match="Não consegui carregar"):
+        load_model(str(tmp_path), device="cpu")

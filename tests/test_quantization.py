@@ -11,6 +11,9 @@ import torch
 from course_utils import quantization as Q
 from course_utils.measure import model_footprint
 
+# muitas operações pequenas: uma thread evita a espera ativa do OpenMP (ver conftest)
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 GRANULARITIES = [("tensor", 64), ("channel", 64), ("group", 32), ("group", 64)]
 
 
@@ -287,14 +290,9 @@ def test_calculadora_rejeita_precisao_desconhecida():
         Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, "int3")
 
 
-# ---------------------------------------------------------------- defeitos conhecidos (xfail estrito)
+# ---------------------------------------------------------------- casos de borda (defeitos já corrigidos)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Defeito: com todos os pesos do grupo do mesmo sinal, z = round(-min/s) sai de [0, 2^b-1] e é "
-    "cortado; os valores são saturados (erro ~ do tamanho dos próprios pesos). Se for corrigido, remova o xfail.",
-)
 def test_zeropoint_com_pesos_todos_positivos_ainda_erra_no_maximo_meia_escala():
     w = torch.rand(4, 64, generator=torch.Generator().manual_seed(0)) + 10.0
     q, scale, zero = Q.zeropoint_quantize(w, 8, "channel")
@@ -302,11 +300,6 @@ def test_zeropoint_com_pesos_todos_positivos_ainda_erra_no_maximo_meia_escala():
     assert (err <= _half_scale_bound(scale)).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Defeito: minmax_quantize sempre converte q para uint8; com bits > 8 os códigos passam de 255 e dão "
-    "a volta (absmax e zeropoint usam int32 nesse caso). Se for corrigido, remova o xfail.",
-)
 def test_minmax_com_mais_de_8_bits_ainda_erra_no_maximo_meia_escala():
     w = _weights()
     q, scale, minimum = Q.minmax_quantize(w, 10, "channel")
