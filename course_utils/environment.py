@@ -4,14 +4,8 @@ import logging
 import os
 import platform
 import socket
-import sys
 import warnings
 from functools import lru_cache
-
-
-def in_colab() -> bool:
-    """True dentro de um notebook do Google Colab."""
-    return "google.colab" in sys.modules
 
 
 @lru_cache(maxsize=1)

@@ -127,15 +127,6 @@ def default_dtype(device: str):
     return torch.float16 if str(device).startswith("cuda") else torch.float32
 
 
-def default_attn_implementation(device: str) -> str:
-    """Eager na CPU, SDPA na GPU.
-
-    Medido aqui (benchmarks/atencao_cpu.py, torch 2.13, 2 núcleos): no decode token a token,
-    a atenção eager é várias vezes mais rápida que a SDPA na CPU. Na GPU, SDPA é o padrão.
-    """
-    return "sdpa" if str(device).startswith("cuda") else "eager"
-
-
 def load_tokenizer(model_id: str = REFERENCE_MODEL_ID, **kwargs):
     """Tokenizador do modelo (Hub, diretório local ou cópia offline)."""
     from transformers import AutoTokenizer
@@ -160,6 +151,8 @@ def load_model(
     """Carrega um modelo causal em modo de avaliação.
 
     device: "auto" (GPU se houver), "cpu" ou "cuda". dtype: padrão fp32 na CPU e fp16 na GPU.
+    attn_implementation: None deixa o padrão do transformers ("sdpa"). Na CPU desta máquina a
+    SDPA ganhou da "eager" no prefill e empatou no decode (benchmarks/atencao_cpu.py).
     quantization_config: por exemplo um BitsAndBytesConfig (carrega já quantizado).
     """
     from transformers import AutoModelForCausalLM
@@ -167,7 +160,8 @@ def load_model(
     device = pick_device(device)
     source = resolve_model(model_id)
     kwargs.setdefault("dtype", dtype or default_dtype(device))
-    kwargs.setdefault("attn_implementation", attn_implementation or default_attn_implementation(device))
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
         kwargs.setdefault("device_map", {"": 0} if device.startswith("cuda") else {"": "cpu"})

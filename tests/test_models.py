@@ -127,11 +127,15 @@ def test_pick_device_cuda_sem_gpu_da_erro_em_portugues(monkeypatch):
     assert environment.pick_device("cpu") == "cpu"
 
 
-def test_padroes_de_dtype_e_atencao_por_dispositivo():
+def test_padroes_de_dtype_por_dispositivo():
     assert models.default_dtype("cpu") == torch.float32
     assert models.default_dtype("cuda:0") == torch.float16  # a T4 não tem bf16 rápido
-    assert models.default_attn_implementation("cpu") == "eager"
-    assert models.default_attn_implementation("cuda") == "sdpa"
+
+
+def test_attn_implementation_escolhida_chega_ao_modelo():
+    eager = models.load_model(device="cpu", attn_implementation="eager")
+    assert eager.config._attn_implementation == "eager"
+    assert models.load_model(device="cpu").config._attn_implementation == "sdpa"
 
 
 def test_hub_available_respeita_hf_hub_offline_sem_tocar_na_rede(monkeypatch):
