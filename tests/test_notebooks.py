@@ -33,6 +33,14 @@ TARGETS = {
             "latências medidas": lambda r: r["latency_ms_fp32"] > 0 and r["latency_ms_torchao_int8"] > 0,
         },
     },
+    "05_kv_cache": {
+        "keys": ["kv_new_tokens", "speedup_kv_cache", "kv_bytes_formula", "kv_bytes_measured", "batch_throughput_gain"],
+        "claims": {
+            "cache KV >= 3x com 256 tokens novos": lambda r: r["kv_new_tokens"] == 256 and r["speedup_kv_cache"] >= 3,
+            "fórmula do cache = bytes medidos (5%)": lambda r: abs(r["kv_bytes_measured"] / r["kv_bytes_formula"] - 1) < 0.05,
+            "gerar em lote aumenta a vazão": lambda r: r["batch_throughput_gain"] > 1,
+        },
+    },
 }
 
 PT_WORDS = {"de", "que", "não", "para", "com", "uma", "os", "é", "em", "um", "do", "da", "mais", "como", "se"}

@@ -340,3 +340,25 @@ def test_record_rejeita_array_com_varios_elementos():
         record("varios", np.array([1.0, 2.0]))
     with pytest.raises(TypeError, match="um valor só"):
         record("varios", torch.ones(3))
+
+
+def test_exercicios_do_notebook_05():
+    from course_utils.generation import top_p_filter
+
+    assert evaluate("05.1", 2.0)[0]
+    ok, msg = evaluate("05.1", 1.0)
+    assert not ok and "fator 2" in msg
+    assert evaluate("05.3", 3)[0]
+    ok, msg = evaluate("05.3", 1 / 3)
+    assert not ok and "inverso" in msg
+    assert evaluate("05.2", top_p_filter)[0]
+
+    def sem_scatter(logits, p):  # o bug clássico: máscara ordenada aplicada nas posições originais
+        sorted_logits, _ = torch.sort(logits, descending=True)
+        probs = torch.softmax(sorted_logits, -1)
+        return logits.masked_fill((probs.cumsum(-1) - probs) > p, float("-inf"))
+
+    ok, msg = evaluate("05.2", sem_scatter)
+    assert not ok and "scatter" in msg
+    ok, msg = evaluate("05.2", lambda logits, p: 1 / 0)
+    assert not ok and "ZeroDivisionError" in msg
