@@ -171,14 +171,17 @@ def generate(
     for step in range(max_new_tokens):
         start = time.perf_counter()
         positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
+        # Sem padding a máscara é só a causal: não a passamos (como o generate do transformers), e o
+        # modelo usa o mesmo kernel de atenção; em fp16 isso importa para reproduzir os mesmos tokens.
+        model_mask = None if bool(mask.all()) else mask
         if use_cache and step > 0:   # decode: só o token novo; o resto está no cache
-            out = model(input_ids=ids[:, -1:], attention_mask=mask, position_ids=positions[:, -1:],
+            out = model(input_ids=ids[:, -1:], attention_mask=model_mask, position_ids=positions[:, -1:],
                         past_key_values=cache, use_cache=True, **extra)
         elif use_cache:              # prefill: o prompt inteiro enche o cache
-            out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+            out = model(input_ids=ids, attention_mask=model_mask, position_ids=positions,
                         past_key_values=cache, use_cache=True, **extra)
         else:                        # sem cache: a sequência inteira, todo passo
-            out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **extra)
+            out = model(input_ids=ids, attention_mask=model_mask, position_ids=positions, use_cache=False, **extra)
         logits = out.logits[:, -1, :].float()
 
         if repetition_penalty != 1.0:

