@@ -57,18 +57,32 @@ def model_footprint(model) -> dict:
     return {"total_mb": sum(mb.values()), "by_dtype_mb": mb}
 
 
+def _proc_status_mb(field: str) -> float | None:
+    """Um campo em kB de /proc/self/status (Linux), em MiB; None se não existir."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def current_rss_mb() -> float:
     """Memória residente do processo agora (Linux), em MiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    value = _proc_status_mb("VmRSS")
+    return float("nan") if value is None else value
 
 
 def peak_rss_mb() -> float:
-    """Pico de memória residente do processo desde que ele começou, em MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Pico de memória residente do processo desde que ele começou, em MiB.
+
+    Usa VmHWM do Linux; o ru_maxrss do getrusage pode ficar um pouco atrás da memória atual.
+    """
+    candidates = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  _proc_status_mb("VmHWM"), _proc_status_mb("VmRSS")]
+    return max(c for c in candidates if c is not None)
 
 
 def cuda_peak_mb(reset: bool = False) -> float:
