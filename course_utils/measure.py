@@ -122,14 +122,23 @@ def measure_latency(fn, warmup: int = 2, repeats: int = 10) -> dict:
     return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "times_ms": times}
 
 
-def tokens_per_second(model, tokenizer, prompt: str, max_new_tokens: int = 32, warmup: int = 1, repeats: int = 3) -> dict:
-    """Velocidade de geração gulosa: novos tokens por segundo (mediana de `repeats` gerações)."""
+def tokens_per_second(model, tokenizer, prompt: str, max_new_tokens: int = 32, warmup: int = 1, repeats: int = 3,
+                      **generate_kwargs) -> dict:
+    """Velocidade de geração gulosa do `model.generate`: novos tokens por segundo (mediana de `repeats`).
+
+    Gera exatamente `max_new_tokens` (min_new_tokens igual), com a máscara de atenção do tokenizador.
+    `generate_kwargs` vão para o generate (ex.: cache_implementation="static"). Devolve também os
+    ids da última geração ("output_ids"), para conferir que variantes geram os mesmos tokens.
+    """
     inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
-    kwargs = dict(max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False,
-                  pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-    stats = measure_latency(lambda: model.generate(**inputs, **kwargs), warmup=warmup, repeats=repeats)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    kwargs = dict(max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
+                  **generate_kwargs)
+    outputs = []
+    stats = measure_latency(lambda: outputs.append(model.generate(**inputs, **kwargs)), warmup=warmup, repeats=repeats)
     seconds = stats["median_ms"] / 1000
-    return {"tokens_per_s": max_new_tokens / seconds, "median_s": seconds, "new_tokens": max_new_tokens}
+    return {"tokens_per_s": max_new_tokens / seconds, "median_s": seconds, "new_tokens": max_new_tokens,
+            "output_ids": outputs[-1]}
 
 
 # ---------------------------------------------------------------- qualidade
