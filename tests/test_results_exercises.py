@@ -362,3 +362,35 @@ def test_exercicios_do_notebook_05():
     assert not ok and "scatter" in msg
     ok, msg = evaluate("05.2", lambda logits, p: 1 / 0)
     assert not ok and "ZeroDivisionError" in msg
+
+
+# ---------------------------------------------------------------- notebook 04
+
+def _window_mask(n, w):
+    i, j = torch.arange(n)[:, None], torch.arange(n)[None, :]
+    return (j <= i) & (i - j < w)
+
+
+def test_exercicios_do_notebook_04():
+    assert evaluate("04.1", 32 * 4096)[0]
+    assert evaluate("04.1", 32 * 4095 + 1)[0]  # a conta exata também vale
+    ok, msg = evaluate("04.1", 4096)
+    assert not ok and "UMA camada" in msg and "131" not in msg
+    assert evaluate("04.2", _window_mask)[0]
+    ok, msg = evaluate("04.2", lambda n, w: torch.ones(n, n, dtype=torch.bool).tril())
+    assert not ok and "não confere" in msg
+    ok, msg = evaluate("04.2", lambda n, w: _window_mask(n, w + 1))
+    assert not ok and "erro de um" in msg
+    ok, msg = evaluate("04.2", lambda n, w: torch.ones(n, n, dtype=torch.bool))
+    assert not ok and "futuro" in msg
+    ok, msg = evaluate("04.2", lambda n, w: _window_mask(n, w).float())
+    assert not ok and "bool" in msg
+    assert evaluate("04.3", lambda a: a[:, :, 1:, 0].mean())[0]
+    assert evaluate("04.3", lambda a: float(a[:, :, 1:, 0].mean()))[0]
+    ok, msg = evaluate("04.3", lambda a: a[..., 0].mean())
+    assert not ok and "primeira consulta" in msg
+    ok, msg = evaluate("04.3", lambda a: a[:, :, 1:, 0].sum())
+    assert not ok
+    for id, answer in (("04.1", "131k"), ("04.2", 3), ("04.3", [0.5]), ("04.2", lambda n, w: 1 / 0)):
+        ok, msg = evaluate(id, answer)
+        assert not ok and msg

@@ -1,0 +1,76 @@
+"""Cache com sinks + janela (StreamingLLM): posições RoPE, tamanho fixo, equivalência sem despejo."""
+
+import pytest
+import torch
+from transformers import DynamicCache
+from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+from course_utils.streaming import (evict_to_sinks_and_window, full_context_nll, nll_to_perplexity,
+                                    rotary_inv_freq, shift_rotary, stepwise_nll)
+
+
+def _rope(x, positions, inv_freq):
+    freqs = positions[:, None].float() * inv_freq[None]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    q, k = apply_rotary_pos_emb(x, x, emb.cos()[None], emb.sin()[None])
+    return k
+
+
+def test_shift_rotary_equivale_a_aplicar_o_rope_na_posicao_nova():
+    torch.manual_seed(0)
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, 16, 2).float() / 16))
+    x = torch.randn(1, 2, 5, 16)
+    positions = torch.tensor([7, 8, 9, 10, 11])
+    rotated = _rope(x, positions, inv_freq)
+    for delta in (-7, -3, 4):
+        assert torch.allclose(shift_rotary(rotated, delta, inv_freq), _rope(x, positions + delta, inv_freq), atol=1e-5)
+
+
+def test_sem_despejo_passo_a_passo_igual_a_uma_passada_so(tiny, single_thread):
+    ids = torch.randint(0, 256, (1, 40), generator=torch.Generator().manual_seed(1))
+    full = full_context_nll(tiny, ids)
+    step = stepwise_nll(tiny, ids, progress=False)
+    assert step["cache_tokens_max"] == 39  # o último token não precisa passar pelo modelo
+    assert torch.allclose(step["nll"], full, atol=1e-4)
+    # janela que nunca enche: nada sai, mesmo resultado
+    wide = stepwise_nll(tiny, ids, sinks=4, window=60, progress=False)
+    assert torch.allclose(wide["nll"], full, atol=1e-4)
+
+
+def test_cache_com_sinks_fica_em_s_mais_w_e_muda_o_resultado(tiny, single_thread):
+    ids = torch.randint(0, 256, (1, 50), generator=torch.Generator().manual_seed(2))
+    full = full_context_nll(tiny, ids)
+    out = stepwise_nll(tiny, ids, sinks=2, window=8, progress=False)
+    assert out["cache_tokens_max"] == 10
+    assert out["nll"].shape == (49,)
+    assert torch.allclose(out["nll"][:9], full[:9], atol=1e-4)   # antes de o cache encher, tudo igual
+    assert not torch.allclose(out["nll"][12:], full[12:], atol=1e-3)
+    assert nll_to_perplexity(out["nll"]) > 1
+
+
+def test_chaves_reposicionadas_batem_com_uma_passada_nova_nas_posicoes_do_cache(tiny, single_thread):
+    """Na camada 0 a chave só depende do token e da posição: depois dos despejos, as chaves que
+    ficaram no cache devem ser as de uma passada nova com os tokens mantidos nas posições 0..n-1."""
+    sinks, window, n = 3, 6, 30
+    ids = torch.randint(0, 256, (1, n), generator=torch.Generator().manual_seed(3))
+    cache = DynamicCache(config=tiny.config)
+    with torch.inference_mode():
+        for t in range(n):
+            evict_to_sinks_and_window(cache, sinks, sinks + window - 1, rotary_inv_freq(tiny))
+            tiny(ids[:, t:t + 1], past_key_values=cache, use_cache=True,
+                 position_ids=torch.tensor([[cache.get_seq_length()]]))
+        kept = torch.cat([ids[:, :sinks], ids[:, n - (window):]], dim=1)
+        fresh = DynamicCache(config=tiny.config)
+        tiny(kept, past_key_values=fresh, use_cache=True)
+    assert cache.get_seq_length() == sinks + window
+    assert torch.allclose(cache.layers[0].keys, fresh.layers[0].keys, atol=1e-5)
+    assert torch.allclose(cache.layers[0].values, fresh.layers[0].values, atol=1e-6)
+
+
+def test_entradas_invalidas_dao_mensagem_clara(tiny):
+    with pytest.raises(ValueError, match="batch 1"):
+        stepwise_nll(tiny, torch.zeros(2, 5, dtype=torch.long), progress=False)
+    with pytest.raises(ValueError, match="window >= 1"):
+        stepwise_nll(tiny, torch.zeros(1, 5, dtype=torch.long), window=0, progress=False)
+    with pytest.raises(ValueError, match="RoPE"):
+        rotary_inv_freq(torch.nn.Linear(2, 2))
