@@ -99,7 +99,7 @@ def stepwise_nll(model, input_ids, cache=None, sinks: int = 0, window: int | Non
     inv_freq = rotary_inv_freq(model) if window is not None else None
     nll = torch.empty(n - 1, dtype=torch.float64)
     cache_tokens_max = 0
-    for t in tqdm(range(n - 1), desc="passo a passo", disable=not progress, leave=False):
+    for t in tqdm(range(n - 1), desc="passo a passo", disable=not progress, leave=False, mininterval=5):
         if window is not None:
             evict_to_sinks_and_window(cache, sinks, sinks + window - 1, inv_freq)
         position = cache.get_seq_length()

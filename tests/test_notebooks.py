@@ -33,6 +33,17 @@ TARGETS = {
             "latências medidas": lambda r: r["latency_ms_fp32"] > 0 and r["latency_ms_torchao_int8"] > 0,
         },
     },
+    "04_janela_deslizante": {
+        "keys": ["ppl_full", "ppl_window_only", "ppl_sinks_window", "window", "sinks", "tokens_evaluated",
+                 "cache_tokens_max", "receptive_field_matches_theory"],
+        "claims": {
+            "só janela >= 2x sinks + janela": lambda r: r["ppl_window_only"] >= 2 * r["ppl_sinks_window"],
+            "sinks + janela <= 1,25x contexto inteiro": lambda r: r["ppl_sinks_window"] <= 1.25 * r["ppl_full"],
+            "cache fica em S + W": lambda r: r["cache_tokens_max"] == r["sinks"] + r["window"],
+            "campo receptivo medido = L(W-1)": lambda r: r["receptive_field_matches_theory"] is True,
+            "streaming avaliou mais de 1000 tokens": lambda r: r["tokens_evaluated"] >= 1000,
+        },
+    },
     "05_kv_cache": {
         "keys": ["kv_new_tokens", "speedup_kv_cache", "kv_bytes_formula", "kv_bytes_measured", "batch_throughput_gain"],
         "claims": {
