@@ -311,6 +311,8 @@ def _zerogpu_duration(answer):
     for tokens in (7, 100, 1000, 3000, 8):
         expected = min(120, math.ceil(10 + 0.05 * tokens))
         got = answer("Uma pergunta qualquer", tokens)
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva os segundos."
         if got != answer(prompt="Uma pergunta qualquer", max_new_tokens=tokens):
             return False, "a função deve dar o mesmo resultado com argumentos por posição e por nome."
         if isinstance(got, bool) or not isinstance(got, int):

@@ -21,6 +21,17 @@ IDS = [p.stem for p in PATHS]
 
 # Metas por notebook: chaves que têm de ser registradas e afirmações sobre elas.
 TARGETS = {
+    "00_zerogpu_spaces": {
+        "keys": ["lint_rules", "lint_bad_flagged", "lint_bad_total", "lint_good_false_positives", "local_app_ok",
+                 "aoti_speedup"],
+        "claims": {
+            "toda fixture ruim acusada pela regra certa":
+                lambda r: r["lint_bad_flagged"] == r["lint_bad_total"] >= r["lint_rules"],
+            "nenhum achado nas fixtures boas": lambda r: r["lint_good_false_positives"] == 0,
+            "o Space roda localmente e responde ao gradio_client": lambda r: r["local_app_ok"] is True,
+            "AoT medido (eager e compilado)": lambda r: r["aoti_speedup"] > 0,
+        },
+    },
     "01_quantizacao_ptq": {
         "keys": ["footprint_mb_fp32", "footprint_mb_int8", "footprint_mb_nf4", "ppl_fp32", "ppl_int8", "ppl_nf4",
                  "ppl_fp4", "ppl_torchao_int8", "latency_ms_fp32", "latency_ms_torchao_int8"],
