@@ -336,3 +336,259 @@ def _zerogpu_quota(answer):
         (30.0, "faltou o custo do tamanho: `xlarge` consome cota em dobro."),
         (45.0, "45 s é a duração pedida; a cota desconta o tempo efetivo, com o fator do `xlarge`."),
     ])
+
+
+# ---- notebook 03
+
+def _fill_map(sizes, budget, strict=False, backfill=False):
+    """Mapa de referência (e variantes erradas comuns) para o exercício 03.1."""
+    out, used, full = {}, 0.0, False
+    for name, size in sizes.items():
+        fits = (used + size < budget) if strict else (used + size <= budget)
+        if fits and (backfill or not full):
+            out[name] = "cpu"
+            used += size
+        else:
+            out[name] = "disk"
+            full = True
+    return out
+
+
+@exercise("03.1", "mapa de dispositivos para um orçamento",
+          "uma função f(tamanhos_mb, orcamento_mb) -> dict {módulo: 'cpu' ou 'disk'}")
+def _device_map_budget(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    cases = [
+        ({"embed": 100.0, "l0": 10.0, "l1": 10.0, "l2": 10.0, "head": 5.0}, 125.0),
+        ({"a": 5.0, "b": 5.0, "c": 5.0}, 10.0),
+        ({"a": 50.0, "b": 1.0}, 0.0),
+        ({"a": 1.0, "b": 2.0, "c": 3.0}, 1000.0),
+        ({"grande": 200.0, "pequeno": 1.0}, 100.0),
+    ]
+    for sizes, budget in cases:
+        got = answer(dict(sizes), budget)
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva o dict."
+        if not isinstance(got, dict):
+            return False, f"devolva um dict {{módulo: dispositivo}}, não {type(got).__name__}."
+        if set(got) != set(sizes):
+            return False, "o mapa deve ter exatamente os módulos do dict de entrada, nem mais nem menos."
+        bad = [v for v in got.values() if v not in ("cpu", "disk")]
+        if bad:
+            return False, f"os valores devem ser 'cpu' ou 'disk' (veio {bad[0]!r})."
+        if got == _fill_map(sizes, budget):
+            continue
+        on_cpu = sum(sizes[n] for n, v in got.items() if v == "cpu")
+        if on_cpu > budget:
+            return False, "o que ficou na CPU passa do orçamento: some os tamanhos em ordem e pare quando estourar."
+        if got == _fill_map(sizes, budget, backfill=True):
+            return False, ("depois do primeiro módulo que não coube, todos vão para o disco: o accelerate preenche "
+                           "em ordem e não volta atrás para encaixar módulos menores.")
+        if got == _fill_map(sizes, budget, strict=True):
+            return False, "um módulo que cabe exatamente no que sobra ainda cabe: compare com <=, não <."
+        return False, "o mapa não confere: percorra os módulos na ordem do dict, acumulando os tamanhos."
+    return True, "correto! É a regra do infer_auto_device_map com um dispositivo: em ordem, sem voltar atrás."
+
+
+@exercise("03.2", "segundos por token para copiar um 7B fp16 pela PCIe", "um número (segundos, float)")
+def _pcie_seconds(answer):
+    size = 12.55 * 2**30  # bytes (GiB -> bytes)
+    expected = size / 12e9
+    return _judge_number(answer, expected, 0.01, [
+        (12.55 / 12, "GiB não é GB: 12,55 GiB = 12,55 × 2³⁰ bytes, e a banda está em 10⁹ bytes por segundo."),
+        (size * 8 / 12e9, "a banda já está em bytes por segundo: não multiplique por 8."),
+        (12e9 / size, "é o contrário: bytes a copiar divididos pela banda."),
+    ])
+
+
+@exercise("03.3", "pre-hook que alinha as entradas",
+          "uma função f(module, args, kwargs) -> (args, kwargs)")
+def _align_inputs(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    gen = torch.Generator().manual_seed(3)
+    for device, dtype, in_dtype in (("meta", torch.bfloat16, torch.float32), ("cpu", torch.float32, torch.float16)):
+        module = torch.nn.Linear(4, 4).to(device=device, dtype=dtype)
+        x = torch.randn(2, 4, generator=gen).to(in_dtype)
+        ids = torch.arange(3)
+        cos, sin = torch.randn(3, generator=gen).to(in_dtype), torch.randn(3, generator=gen).to(in_dtype)
+        mask = torch.ones(3, dtype=torch.bool)
+        out = answer(module, (x, ids), {"position_embeddings": (cos, sin), "attention_mask": mask,
+                                        "use_cache": True, "layer_idx": 3})
+        if out is None:
+            return False, "a função ainda devolve None: devolva a tupla (args, kwargs)."
+        if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[1], dict)):
+            return False, "devolva uma tupla (args, kwargs), com kwargs um dict (é o que o pre-hook com with_kwargs devolve)."
+        args, kwargs = out
+        if not isinstance(args, (tuple, list)) or len(args) != 2:
+            return False, "args deve continuar sendo uma tupla com as mesmas duas entradas."
+        if not all(isinstance(t, torch.Tensor) for t in (args[0], args[1], kwargs.get("attention_mask"))):
+            return False, "as entradas que eram tensores devem continuar sendo tensores."
+        if args[0].device.type != device or args[1].device.type != device or kwargs["attention_mask"].device.type != device:
+            return False, "todo tensor precisa ir para o dispositivo do peso (module.weight.device)."
+        if args[1].dtype != torch.int64 or kwargs["attention_mask"].dtype != torch.bool:
+            return False, ("inteiros (ids de tokens) e booleanos (máscaras) não podem mudar de dtype: converta só os "
+                           "de ponto flutuante (t.is_floating_point()).")
+        if args[0].dtype != dtype:
+            return False, "os tensores de ponto flutuante devem ir para o dtype do peso (module.weight.dtype)."
+        pe = kwargs.get("position_embeddings")
+        if not isinstance(pe, (tuple, list)) or len(pe) != 2 or not all(isinstance(t, torch.Tensor) for t in pe):
+            return False, "position_embeddings deve continuar sendo uma tupla (cos, sin) de tensores."
+        if any(t.device.type != device or t.dtype != dtype for t in pe):
+            return False, ("os tensores dentro de tuplas (position_embeddings = (cos, sin)) também precisam ser "
+                           "alinhados: trate tuplas e listas recursivamente.")
+        if kwargs.get("use_cache") is not True or kwargs.get("layer_idx") != 3:
+            return False, "o que não é tensor (True, 3) deve passar intacto."
+        if device == "cpu" and not torch.equal(args[0], x.to(dtype)):
+            return False, "os valores mudaram: só o dispositivo e o dtype deveriam mudar."
+    return True, "correto! É o que o AlignDevicesHook do accelerate faz antes de cada forward."
+
+
+# ---- notebook 08
+
+@exercise("08.1", "maior contexto do Llama-2-13B em NF4 + DQ numa T4",
+          "um inteiro (tokens, múltiplo de 1024)")
+def _t4_13b_context(answer):
+    from .planner import LLAMA2_13B_CONFIG, plan_memory
+
+    if isinstance(answer, float) and answer.is_integer():
+        answer = int(answer)
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        return False, f"Tipo errado: esperava um inteiro (tokens), recebi {type(answer).__name__}."
+    if answer <= 0 or answer % 1024:
+        return False, "use um múltiplo de 1024 maior que zero (1024, 2048, 3072, ...)."
+
+    def fits(n):
+        return plan_memory(LLAMA2_13B_CONFIG, hardware="colab_t4", context_tokens=n, formats=("nf4-dq",),
+                           name="Llama-2-13B")["nf4-dq"].verdict == "gpu"
+
+    if not fits(answer):
+        return False, ("com esse contexto o NF4 + DQ já não cabe inteiro na GPU (veredito do planejador diferente de "
+                       "'gpu'): o cache KV cresce linearmente com o contexto. Tente menos.")
+    if fits(answer + 1024):
+        return False, "ainda cabe mais: com 1024 tokens a mais o veredito continua 'gpu'. Procure o maior."
+    return True, "correto! O que limita o contexto na T4 é o cache KV, não os pesos em 4 bits."
+
+
+@exercise("08.2", "bits por peso do NF4 com dupla quantização", "um número (bits por peso, float)")
+def _nf4_dq_bits(answer):
+    expected = 4 + 8 / 64 + 32 / (64 * 256)
+    return _judge_number(answer, expected, 1e-5, [
+        (4.0, "4 bits é só o código de cada peso: falta o custo do absmax de cada bloco de 64."),
+        (4 + 32 / 64, "isso é o NF4 sem dupla quantização (absmax em fp32 por bloco); com ela o absmax vira 8 bits."),
+        (4 + 8 / 64, "quase: o absmax de 8 bits precisa de uma constante fp32 por bloco de 256 absmax (2º nível)."),
+        (4 + 8 / 64 + 32 / 256, "o 2º nível tem uma constante fp32 a cada 256 BLOCOS (256 × 64 pesos), não a cada 256 pesos."),
+    ])
+
+
+@exercise("08.3", "tokens de cache KV que cabem numa T4 com o 7B em NF4", "um número (tokens)")
+def _t4_kv_tokens(answer):
+    per_token = 2 * 32 * 32 * 128 * 2  # K e V, camadas, cabeças KV, dimensão, bytes do fp16
+    expected = (15 - 3.5 - 1.5) * 2**30 / per_token
+    return _judge_number(answer, expected, 0.01, [
+        (expected * 2, "faltou o fator 2: o cache guarda as chaves E os valores."),
+        (expected / 2, "o cache está em fp16: 2 bytes por elemento, não 4."),
+        ((15 - 3.5) * 2**30 / per_token, "faltou descontar a reserva de 1,5 GiB (contexto CUDA e ativações)."),
+        ((15 - 3.5 - 1.5) * 1e9 / per_token, "GiB é 2³⁰ bytes, não 10⁹."),
+    ])
+
+
+# ---- notebook 06
+
+@exercise("06.1", "teto de tokens/s de um 7B em INT4 a 50 GB/s", "um número (tokens/s, float)")
+def _decode_bound_int4(answer):
+    bits_per_weight = 4 + 16 / 32           # 4 bits + uma escala fp16 por bloco de 32
+    bytes_per_token = 7e9 * bits_per_weight / 8
+    expected = 50e9 / bytes_per_token
+    return _judge_number(answer, expected, 0.01, [
+        (50e9 / (7e9 * 4 / 8), "faltou o custo da escala: cada bloco de 32 pesos guarda também 16 bits de escala."),
+        (50e9 / (7e9 * bits_per_weight), "cuidado com a unidade: bits por peso viram bytes dividindo por 8."),
+        (50e9 / (7e9 * 2), "isso é o teto em fp16 (2 bytes por peso); o modelo está em INT4."),
+        (50e9 / (7e9 * 4), "isso é o teto em fp32 (4 bytes por peso); o modelo está em INT4."),
+    ])
+
+
+def _as_numpy(value):
+    import numpy as np
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+@exercise("06.2", "DynamicQuantizeLinear (uint8, uma escala por tensor)",
+          "uma função f(x) -> (q uint8, escala, ponto_zero)")
+def _dynamic_quantize_linear(answer):
+    import numpy as np
+
+    from .ort import dynamic_quantize_uint8
+
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    rng = np.random.default_rng(6)
+    cases = {"misto": rng.standard_normal((4, 16)).astype(np.float32) * 3,
+             "só positivos": np.abs(rng.standard_normal((3, 8))).astype(np.float32) + 0.5,
+             "só negativos": -np.abs(rng.standard_normal((3, 8))).astype(np.float32) - 0.5,
+             "com outlier": np.concatenate([rng.standard_normal(30), [80.0]]).astype(np.float32)}
+    for name, x in cases.items():
+        got = answer(x.copy())
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva (q, escala, ponto_zero)."
+        if not (isinstance(got, tuple) and len(got) == 3):
+            return False, "a função deve devolver uma tupla com três itens: (q, escala, ponto_zero)."
+        q, scale, zero_point = got
+        q = _as_numpy(q)
+        ref_q, ref_scale, ref_zp = dynamic_quantize_uint8(x)
+        if q.shape != x.shape:
+            return False, f"q deve ter o formato de x {x.shape}, veio {q.shape}."
+        if q.dtype != np.uint8:
+            return False, f"q deve ser uint8 (veio {q.dtype}). Dica: .astype(np.uint8) depois de limitar a [0, 255]."
+        try:
+            scale, zero_point = float(_as_numpy(scale)), int(_as_numpy(zero_point))
+        except (TypeError, ValueError):
+            return False, "a escala deve ser um número e o ponto-zero um inteiro."
+        if name in ("só positivos", "só negativos") and not math.isclose(scale, ref_scale, rel_tol=1e-4):
+            return False, (f"no caso '{name}' a escala não confere: a faixa SEMPRE inclui o zero "
+                           "(use min(0, x.min()) e max(0, x.max())), para o zero ser representado sem erro.")
+        if math.isclose(scale, (max(0, x.max()) - min(0, x.min())) / 256, rel_tol=1e-4):
+            return False, "uint8 tem 256 valores, mas 255 degraus entre 0 e 255: divida a faixa por 255."
+        if not math.isclose(scale, ref_scale, rel_tol=1e-4):
+            return False, f"no caso '{name}' a escala não confere: (max(0, máx) - min(0, mín)) / 255."
+        if zero_point != ref_zp:
+            return False, f"no caso '{name}' o ponto-zero não confere: é o inteiro mais próximo de -min(0, mín) / escala."
+        if np.abs(q.astype(np.int64) - ref_q).max() > 1:
+            return False, f"no caso '{name}' os valores de q não conferem: q = round(x / escala) + ponto_zero, limitado a [0, 255]."
+        if (q.astype(np.int64) != ref_q).mean() > 0.01:
+            return False, "quase lá: arredonde com np.rint (metades vão para o par), como o ONNX manda."
+    return True, "correto! Repare no caso com outlier: quase todos os valores caem em poucos degraus."
+
+
+@exercise("06.3", "um par da instrução VPMADDUBSW (u8 x s8, soma saturada em 16 bits)",
+          "uma função f(a1, w1, a2, w2) -> int")
+def _vpmaddubsw_pair(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    cases = [(3, 5, 7, -2), (255, 127, 255, 127), (255, -128, 255, -128), (200, 100, 10, 5), (255, 127, 0, 99),
+             (130, -90, 250, -120), (0, 0, 0, 0)]
+    for a1, w1, a2, w2 in cases:
+        got = answer(a1, w1, a2, w2)
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva o inteiro."
+        try:
+            got = int(_as_numpy(got))
+        except (TypeError, ValueError):
+            return False, f"devolva um inteiro (veio {type(got).__name__})."
+        raw = a1 * w1 + a2 * w2
+        expected = max(-32768, min(32767, raw))
+        if got == expected:
+            continue
+        if got == raw:
+            return False, "faltou a saturação: o resultado cabe em 16 bits com sinal, então é limitado a [-32768, 32767]."
+        clip16 = lambda v: max(-32768, min(32767, v))
+        if got == clip16(clip16(a1 * w1) + clip16(a2 * w2)) and got != expected:
+            return False, "a saturação vale para a SOMA do par, não para cada produto separado."
+        if got == max(-32767, min(32767, raw)):
+            return False, "o piso de um inteiro de 16 bits com sinal é -32768, não -32767."
+        return False, f"para a1={a1}, w1={w1}, a2={a2}, w2={w2} o valor não confere: some os dois produtos e limite a 16 bits."
+    return True, "correto! É por isso que 2 x 255 x 127 = 64770 vira 32767 e o INT8 por canal quebra."

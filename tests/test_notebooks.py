@@ -44,6 +44,21 @@ TARGETS = {
             "latências medidas": lambda r: r["latency_ms_fp32"] > 0 and r["latency_ms_torchao_int8"] > 0,
         },
     },
+    "03_offloading": {
+        "keys": ["rss_peak_mb_in_memory", "rss_peak_mb_disk_offload", "seconds_per_token_in_memory",
+                 "seconds_per_token_disk_offload", "disk_budget_mb", "model_size_mb", "jit_offload_matches"],
+        "claims": {
+            "offload para o disco: pico de RSS < 60% do em memória":
+                lambda r: r["rss_peak_mb_disk_offload"] < 0.60 * r["rss_peak_mb_in_memory"],
+            "orçamento do disco abaixo da metade do modelo": lambda r: r["disk_budget_mb"] < 0.5 * r["model_size_mb"],
+            "disco mais lento por token que a RAM":
+                lambda r: r["seconds_per_token_disk_offload"] > r["seconds_per_token_in_memory"] > 0,
+            "offload à mão reproduz o modelo": lambda r: r["jit_offload_matches"] is True,
+            "(GPU) mais camadas na CPU, mais tempo por token":
+                lambda r: "gpu_ms_per_token_max_offload" not in r
+                or r["gpu_ms_per_token_max_offload"] > r["gpu_ms_per_token_no_offload"],
+        },
+    },
     "04_janela_deslizante": {
         "keys": ["ppl_full", "ppl_window_only", "ppl_sinks_window", "window", "sinks", "tokens_evaluated",
                  "cache_tokens_max", "receptive_field_matches_theory"],
@@ -61,6 +76,17 @@ TARGETS = {
             "cache KV >= 3x com 256 tokens novos": lambda r: r["kv_new_tokens"] == 256 and r["speedup_kv_cache"] >= 3,
             "fórmula do cache = bytes medidos (5%)": lambda r: abs(r["kv_bytes_measured"] / r["kv_bytes_formula"] - 1) < 0.05,
             "gerar em lote aumenta a vazão": lambda r: r["batch_throughput_gain"] > 1,
+        },
+    },
+    "08_colab_7b": {
+        "keys": ["planner_max_error_pct", "planner_choice_colab_t4", "recipe_footprint_mb", "tokens_per_s_chat"],
+        "claims": {
+            "planejador erra < 5% nos pesos": lambda r: 0 <= r["planner_max_error_pct"] < 5,
+            "na T4 o 7B vai em NF4 + dupla quantização": lambda r: r["planner_choice_colab_t4"] == "nf4-dq",
+            "chat gerou tokens": lambda r: r["tokens_per_s_chat"] > 0,
+            "(GPU) 7B em NF4 + DQ com pico <= 4,0 GiB": lambda r: r.get("gpu_7b_peak_gib_nf4", 0) <= 4.0,
+            "(GPU) 7B em INT8 com pico <= 7,0 GiB": lambda r: r.get("gpu_7b_peak_gib_int8", 0) <= 7.0,
+            "(GPU) 7B em fp16 com pico <= 13,0 GiB": lambda r: r.get("gpu_7b_peak_gib_fp16", 0) <= 13.0,
         },
     },
 }

@@ -1,0 +1,121 @@
+"""Testes do offload escrito à mão e das medidas em processo novo (course_utils.offload).
+
+Sem GPU, o dispositivo `meta` faz o papel do "outro dispositivo": um forward nele só calcula formatos,
+o que basta para conferir onde ficam pesos, entradas e saídas a cada passo.
+"""
+
+import pytest
+import torch
+
+from course_utils import offload as O
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def _stack(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(*[torch.nn.Linear(16, 16) for _ in range(4)]).eval()
+
+
+def test_saida_fica_no_dispositivo_de_computacao_e_pesos_voltam_ao_armazenamento():
+    model = _stack()
+    seen = []
+    for block in model:
+        block.register_forward_hook(lambda mod, args, out: seen.append((mod.weight.device.type, out.device.type)))
+    remove = O.jit_offload(list(model), "meta", "cpu")
+    out = model(torch.randn(2, 16))
+    assert out.device.type == "meta", "a saída deve ficar onde o próximo bloco roda"
+    assert seen == [("meta", "meta")] * 4, "durante o forward de cada bloco, pesos e saída estão no dispositivo"
+    assert all(p.device.type == "cpu" for p in model.parameters()), "depois do forward os pesos voltam ao armazenamento"
+    remove("cpu")
+    assert all(len(m._forward_pre_hooks) == 0 for m in model)
+
+
+def test_entradas_em_outro_dispositivo_sao_movidas():
+    block = torch.nn.Linear(8, 8)
+    remove = O.jit_offload([block], "meta", "cpu")
+    out = block(torch.randn(3, 8))  # entrada na CPU, pesos levados ao meta: o pre-hook move a entrada também
+    assert out.device.type == "meta"
+    remove()
+
+
+def test_offload_para_o_disco_reproduz_o_modelo_e_libera_a_ram(tiny, tmp_path):
+    ids = torch.randint(0, 256, (1, 12), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ref = tiny(ids).logits
+    before = O.resident_bytes(tiny)
+    layer_bytes = sum(p.numel() * p.element_size() for p in tiny.model.layers.parameters())
+    remove = O.jit_offload(tiny.model.layers, "cpu", tmp_path / "blocos")
+    assert len(list((tmp_path / "blocos").glob("*.safetensors"))) == len(tiny.model.layers)
+    between = O.resident_bytes(tiny)
+    assert between == before - layer_bytes, "entre chamadas, os blocos não ocupam RAM"
+    with torch.inference_mode():
+        got = tiny(ids).logits
+    assert torch.equal(got, ref)
+    assert O.resident_bytes(tiny) == between, "depois do forward os blocos voltam a ocupar só o disco"
+    remove("cpu")
+    assert O.resident_bytes(tiny) == before
+    with torch.inference_mode():
+        assert torch.equal(tiny(ids).logits, ref)
+
+
+def test_generate_com_offload_da_os_mesmos_tokens(tiny, tmp_path):
+    ids = torch.randint(0, 256, (1, 6), generator=torch.Generator().manual_seed(1))
+    kw = dict(max_new_tokens=8, min_new_tokens=8, do_sample=False, pad_token_id=0, attention_mask=torch.ones_like(ids))
+    ref = tiny.generate(ids, **kw)
+    remove = O.jit_offload(tiny.model.layers, "cpu", tmp_path / "b")
+    assert torch.equal(tiny.generate(ids, **kw), ref)
+    remove()
+
+
+def test_to_device_recursivo():
+    x = {"a": (torch.zeros(2), [torch.ones(1), 3]), "b": "texto"}
+    y = O.to_device(x, "meta")
+    assert y["a"][0].device.type == "meta" and y["a"][1][0].device.type == "meta"
+    assert y["a"][1][1] == 3 and y["b"] == "texto" and isinstance(y["a"], tuple) and isinstance(y["a"][1], list)
+
+
+def test_resumo_do_mapa_e_contagem_de_camadas():
+    dm = {"model.embed_tokens": "cpu", "lm_head": "cpu", **{f"model.layers.{i}": "cpu" for i in range(3)},
+          **{f"model.layers.{i}": "disk" for i in range(3, 10)}, "model.norm": "disk"}
+    s = O.summarize_device_map(dm)
+    assert s == {"cpu": "model.embed_tokens, lm_head, model.layers.0-2", "disk": "model.layers.3-9, model.norm"}
+    assert O.count_layers_on(dm, "disk", 10) == 7 and O.count_layers_on(dm, "cpu", 10) == 3
+    assert O.count_layers_on({"": "disk"}, "disk", 30) == 30
+    assert O.count_layers_on({"model.layers": "cpu", "model.embed_tokens": 0}, "cpu", 12) == 12
+    assert O.count_layers_on({"model.layers.0": 0}, 0, 5) == 1
+
+
+def test_zerar_o_pico_de_rss():
+    if not O.reset_peak_rss():
+        pytest.skip("este sistema não permite zerar o VmHWM")
+    base = O.peak_rss_since_reset_mb()
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB
+    block.add_(1)
+    high = O.peak_rss_since_reset_mb()
+    del block
+    assert high >= base + 50
+    assert O.reset_peak_rss()
+    assert O.peak_rss_since_reset_mb() < high - 40
+
+
+def test_medida_em_processo_novo(tiny, tmp_path):
+    tiny.save_pretrained(tmp_path / "modelo")
+    prompt = [5, 17, 99, 3]
+    common = dict(prompt_ids=prompt, pad_id=0, new_tokens=4, threads=1)
+    mem = O.measure_isolated(tmp_path / "modelo", "memory", **common)
+    disk = O.measure_isolated(tmp_path / "modelo", "disk", budget_mb=0.05, offload_folder=tmp_path / "off", **common)
+    assert mem["output_ids"] == disk["output_ids"] and len(mem["output_ids"]) == 4
+    assert "disk" in disk["device_map"].values() and disk["offloaded_bytes"] > 0 and mem["offloaded_bytes"] == 0
+    for r in (mem, disk):
+        assert r["rss_peak_mb"] >= r["rss_after_load_mb"] >= r["rss_baseline_mb"] > 0
+        assert r["seconds_per_token"] > 0 and r["threads"] == 1
+
+
+def test_medida_em_processo_novo_recusa_parametros_ruins(tmp_path):
+    with pytest.raises(ValueError, match="mode"):
+        O.measure_isolated(tmp_path, "swap", [1], 0)
+    with pytest.raises(ValueError, match="budget_mb"):
+        O.measure_isolated(tmp_path, "disk", [1], 0)
+    with pytest.raises(RuntimeError, match="falhou"):
+        O.measure_isolated(tmp_path / "nao-existe", "memory", [1], 0, new_tokens=1)

@@ -1,0 +1,279 @@
+"""Testes do planejador de memória (course_utils.planner).
+
+Os bytes previstos são conferidos contra modelos de verdade carregados pelo transformers + bitsandbytes na
+CPU (checkpoints pequenos com pesos aleatórios, e o modelo de referência), e contra a tabela medida numa
+H100 em ../shared/REFERENCIAS.md. Os vereditos são conferidos pelas propriedades que precisam ter
+(monotonia, o formato escolhido cabe, offload quando a GPU não basta), e as entradas ruins pelos erros
+em português.
+"""
+
+import json
+import math
+
+import pytest
+import torch
+
+from course_utils import planner as P
+from course_utils.config import REFERENCE_MODEL_ID
+from course_utils.generation import kv_cache_bytes
+from course_utils.measure import model_footprint
+from course_utils.models import ModelNotAvailableError
+from course_utils.quantization import LLAMA2_7B_CONFIG
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+TINY_LLAMA = {"model_type": "llama", "vocab_size": 320, "hidden_size": 128, "intermediate_size": 320,
+              "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "tie_word_embeddings": False}
+# Qwen2: vieses em q/k/v (ficam sem quantizar) e embeddings amarrados ao lm_head
+TINY_QWEN2 = {"model_type": "qwen2", "vocab_size": 256, "hidden_size": 64, "intermediate_size": 192,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "tie_word_embeddings": True}
+
+
+def _bnb_config(fmt, compute):
+    from transformers import BitsAndBytesConfig
+
+    if fmt == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
+                              bnb_4bit_use_double_quant=(fmt == "nf4-dq"))
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ckpt")
+    out = {}
+    for name, cfg in (("llama", TINY_LLAMA), ("qwen2", TINY_QWEN2)):
+        out[name] = (cfg, P.write_random_checkpoint(cfg, base / name, "fp32", max_shard_gib=0.0004, seed=1))
+    return out
+
+
+def _load(folder, fmt, compute):
+    from transformers import AutoModelForCausalLM
+
+    dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if fmt in dtypes:
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=dtypes[fmt])
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=dtypes[compute], device_map={"": "cpu"},
+                                                quantization_config=_bnb_config(fmt, dtypes[compute]))
+
+
+# ---------------------------------------------------------------- bytes dos pesos contra modelos carregados
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("fmt", P.FORMATS)
+def test_bytes_previstos_iguais_aos_do_modelo_carregado(checkpoints, arch, fmt):
+    cfg, folder = checkpoints[arch]
+    compute = "fp16" if arch == "llama" else "fp32"
+    model = _load(folder, fmt, compute)
+    measured = P.measured_weight_bytes(model)
+    predicted = P.weight_bytes(cfg, fmt, compute)
+    assert predicted["footprint"] == measured["footprint"] == model.get_memory_footprint()
+    assert predicted["stored"] == measured["stored"]
+    if fmt in P.QUANTIZED:
+        assert predicted["stored"] > predicted["footprint"], "o estado de quantização (SCB/absmax) também ocupa memória"
+        assert predicted["quantized_params"] < predicted["params"]
+
+
+def test_lm_head_e_vieses_ficam_sem_quantizar(checkpoints):
+    cfg, folder = checkpoints["llama"]
+    model = _load(folder, "nf4-dq", "fp16")
+    assert model.lm_head.weight.dtype == torch.float16
+    assert model.model.embed_tokens.weight.dtype == torch.float16
+    cfg_q, folder_q = checkpoints["qwen2"]
+    q = _load(folder_q, "int8", "fp32")
+    attn = q.model.layers[0].self_attn
+    assert attn.q_proj.weight.dtype == torch.int8 and attn.q_proj.bias.dtype == torch.float32
+    w = P.weight_bytes(cfg_q, "int8", "fp32")
+    linear_weights = sum(m.in_features * m.out_features for n, m in q.named_modules()
+                         if type(m).__name__ == "Linear8bitLt")
+    assert w["quantized_params"] == linear_weights
+
+
+def test_modelo_de_referencia_fp32_exato(reference_model):
+    predicted = P.weight_bytes(REFERENCE_MODEL_ID, "fp32", "fp32")
+    assert predicted["stored"] == P.measured_weight_bytes(reference_model)["stored"]
+    assert predicted["stored"] == pytest.approx(model_footprint(reference_model)["total_mb"] * 2**20, abs=1)
+    assert predicted["params"] == sum(p.numel() for p in reference_model.parameters())
+
+
+@pytest.mark.parametrize("fmt,cited_gib", [("fp16", 12.55), ("int8", 6.52), ("nf4-dq", 3.50)])
+def test_llama2_7b_bate_com_a_tabela_medida_na_h100(fmt, cited_gib):
+    """REFERENCIAS.md: get_memory_footprint de um Llama-2-7B aleatório numa H100 (fp16, LLM.int8, NF4 + DQ)."""
+    w = P.weight_bytes(LLAMA2_7B_CONFIG, fmt, "fp16")
+    assert w["footprint"] / 2**30 == pytest.approx(cited_gib, rel=0.005)
+    assert w["params"] == pytest.approx(6.74e9, rel=0.001)
+
+
+def test_dupla_quantizacao_economiza_o_que_o_qlora_diz():
+    """QLoRA: a dupla quantização economiza ~0,37 bit por parâmetro (citado em REFERENCIAS.md)."""
+    nf4 = P.weight_bytes(LLAMA2_7B_CONFIG, "nf4", "fp16")
+    dq = P.weight_bytes(LLAMA2_7B_CONFIG, "nf4-dq", "fp16")
+    saved_bits = 8 * (nf4["stored"] - dq["stored"]) / nf4["quantized_params"]
+    assert saved_bits == pytest.approx(0.373, abs=0.01)
+
+
+# ---------------------------------------------------------------- cache KV, ativações e vereditos
+
+def test_cache_kv_segue_a_formula_e_cresce_linearmente():
+    p1 = P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4", context_tokens=1024, batch=1)
+    p2 = P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4", context_tokens=2048, batch=3)
+    assert p1["fp16"].kv_bytes == kv_cache_bytes(LLAMA2_7B_CONFIG, 1024, 1, 2) == 512 * 2**20
+    assert p2["fp16"].kv_bytes == 6 * p1["fp16"].kv_bytes
+    assert p1["fp32"].kv_bytes == 2 * p1["fp16"].kv_bytes
+    assert p1["nf4-dq"].kv_bytes == p1["fp16"].kv_bytes  # o cache fica no dtype de computação (fp16 com GPU)
+    assert p2["fp16"].activation_bytes > p1["fp16"].activation_bytes > 0
+    assert p1["nf4-dq"].activation_bytes > p1["fp16"].activation_bytes  # + um peso desquantizado por vez
+
+
+def test_t4_escolhe_nf4_dq_para_o_7b_e_explica():
+    plan = P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4", context_tokens=2048, name="Llama-2-7B")
+    assert plan.choice == "nf4-dq"
+    assert plan["nf4-dq"].verdict == "gpu" and plan["int8"].verdict == "gpu"
+    assert plan["fp16"].verdict == "cpu_offload"
+    assert plan["fp32"].verdict == "disk_offload"
+    text = str(plan)
+    assert "Escolha: NF4 + dupla quant." in text and "fp16 não serve" in text and "bf16 ficou de fora" in text
+    assert "cabe na GPU" in text and "precisa de offload para a CPU" in text
+    # a conta da explicação bate com os bytes do plano
+    f = plan["nf4-dq"]
+    assert f.total_bytes == f.weights_bytes + f.kv_bytes + f.activation_bytes + f.reserved_bytes
+    assert f"{f.total_bytes / 2**30:.2f} GiB" in f.explanation
+
+
+def test_gpus_maiores_escolhem_16_bits_e_a_t4_nunca_bf16():
+    assert P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_a100").choice == "bf16"
+    assert P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_l4").choice == "bf16"
+    small = {**TINY_LLAMA}
+    assert P.plan_memory(small, hardware="colab_t4").choice == "fp16"  # cabe em tudo, mas a T4 não faz bf16 rápido
+
+
+def test_veredito_nunca_melhora_com_menos_memoria():
+    ranks = []
+    for gpu in (80, 40, 24, 15, 8, 4, 2, 1, 0.5):
+        plan = P.plan_memory(LLAMA2_7B_CONFIG, gpu_gib=gpu, cpu_gib=12.0, context_tokens=2048)
+        ranks.append([P._VERDICT_RANK[plan[f].verdict] for f in P.FORMATS])
+    for before, after in zip(ranks, ranks[1:]):
+        assert all(a >= b for a, b in zip(after, before))
+    assert ranks[0] == [0] * len(P.FORMATS) and ranks[-1] == [3] * len(P.FORMATS)
+
+
+def test_offload_para_cpu_disco_e_impossivel():
+    t4 = P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4")
+    assert t4["fp16"].cpu_bytes > 0 and t4["fp16"].disk_bytes == 0
+    no_ram = P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4", cpu_gib=1.0)
+    assert no_ram["fp16"].verdict == "disk_offload" and no_ram["fp16"].disk_bytes > 0
+    no_disk = P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4", cpu_gib=1.0, disk_gib=0.5)
+    assert no_disk["fp16"].verdict == "impossible" and "disco" in no_disk["fp16"].explanation
+    laptop = P.plan_memory(LLAMA2_7B_CONFIG, hardware="laptop_cpu")
+    assert laptop["fp32"].verdict == "disk_offload" and laptop["nf4-dq"].verdict == "cpu"
+    assert laptop.compute_dtype == "fp32"
+    huge_context = P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4", context_tokens=32768)
+    assert all(f.verdict == "impossible" for f in huge_context.formats.values())
+    assert huge_context.choice is None and "Reduza o contexto" in huge_context.explanation
+    # ZeroGPU: sem RAM declarada, o que não cabe na fatia não roda
+    big = {**LLAMA2_7B_CONFIG, "num_hidden_layers": 200}
+    zero = P.plan_memory(big, hardware="zerogpu", formats=("fp16",))
+    assert zero["fp16"].verdict == "impossible" and "RAM" in zero["fp16"].explanation
+
+
+def test_offload_de_int8_conta_as_camadas_sem_quantizar():
+    """Com offload o transformers deixa as camadas offloaded no dtype de carga: ocupam 2 bytes/peso na RAM."""
+    plan = P.plan_memory(LLAMA2_7B_CONFIG, gpu_gib=5.0, cpu_gib=64.0, formats=("int8",))
+    f = plan["int8"]
+    assert f.verdict == "cpu_offload" and "sem quantizar" in f.note
+    w = P.weight_bytes(LLAMA2_7B_CONFIG, "int8", "fp16")
+    ratio = w["layer_unquantized"] / w["layer_stored"]
+    assert ratio == pytest.approx(2.0, rel=0.01)   # fp16 (2 bytes) contra int8 (1 byte + escalas)
+    resident_weights = f.gpu_bytes - w["layer_unquantized"]
+    assert f.cpu_bytes == pytest.approx((f.weights_bytes - resident_weights) * ratio, rel=0.01)
+
+
+def test_from_pretrained_kwargs_realiza_o_plano():
+    plan = P.plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4")
+    kw = P.from_pretrained_kwargs(plan)
+    q = kw["quantization_config"]
+    assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant
+    assert q.bnb_4bit_compute_dtype == torch.float16 and kw["dtype"] == torch.float16
+    assert kw["device_map"] == "auto" and 0 < kw["max_memory"][0] < 15 * 2**30
+    offl = P.from_pretrained_kwargs(plan, "int8")
+    assert not offl["quantization_config"].llm_int8_enable_fp32_cpu_offload  # int8 cabe: sem offload
+    fp16 = P.from_pretrained_kwargs(plan, "fp16")
+    assert "quantization_config" not in fp16 and fp16["dtype"] == torch.float16
+    disk = P.plan_memory(LLAMA2_7B_CONFIG, hardware="laptop_cpu")
+    kw_disk = P.from_pretrained_kwargs(disk, "fp32", offload_folder="/tmp/x")
+    assert kw_disk["offload_folder"] == "/tmp/x" and kw_disk["dtype"] == torch.float32
+    off_q = P.from_pretrained_kwargs(P.plan_memory(LLAMA2_7B_CONFIG, gpu_gib=5.0, cpu_gib=64.0), "int8")
+    assert off_q["quantization_config"].llm_int8_enable_fp32_cpu_offload
+
+
+def test_planeja_a_partir_do_id_offline_e_de_um_config(reference_model):
+    by_id = P.plan_memory(REFERENCE_MODEL_ID, gpu_gib=0, cpu_gib=8.0)
+    by_cfg = P.plan_memory(reference_model.config, gpu_gib=0, cpu_gib=8.0)
+    assert by_id.choice == by_cfg.choice == "fp32"
+    assert by_id["fp32"].weights_bytes == by_cfg["fp32"].weights_bytes
+    assert by_id.params == sum(p.numel() for p in reference_model.parameters())
+
+
+def test_detect_hardware_sem_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    hw = P.detect_hardware()
+    assert not hw.has_gpu and hw.cpu_gib > 0 and hw.disk_gib > 0
+    assert P.plan_memory(TINY_LLAMA, hardware=hw).compute_dtype == "fp32"
+
+
+def test_checkpoint_aleatorio_em_shards(checkpoints):
+    cfg, folder = checkpoints["llama"]
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 1
+    model = _load(folder, "fp32", "fp32")
+    assert torch.all(model.model.norm.weight == 1)
+    std = model.model.layers[0].mlp.up_proj.weight.std().item()
+    assert std == pytest.approx(0.02, rel=0.1)
+
+
+# ---------------------------------------------------------------- entradas ruins: erros em português
+
+def test_modelo_desconhecido_sem_hub_da_erro_em_portugues():
+    with pytest.raises(ModelNotAvailableError, match="Hub não está acessível"):
+        P.plan_memory("organizacao-que-nao-existe/modelo-7b", hardware="colab_t4")
+
+
+@pytest.mark.parametrize("kwargs", [dict(gpu_gib=-1.0), dict(cpu_gib=-0.5), dict(disk_gib=-2),
+                                    dict(gpu_gib=float("nan"))])
+def test_memoria_negativa_da_erro(kwargs):
+    with pytest.raises(ValueError, match="negativa"):
+        P.plan_memory(TINY_LLAMA, **{"cpu_gib": 8.0, **kwargs})
+
+
+def test_config_sem_campos_da_erro_com_o_nome_do_campo():
+    broken = {k: v for k, v in LLAMA2_7B_CONFIG.items() if k != "hidden_size"}
+    with pytest.raises(ValueError, match="Faltam campos.*hidden_size"):
+        P.plan_memory(broken, hardware="colab_t4")
+    from transformers import PretrainedConfig
+
+    with pytest.raises(ValueError, match="Faltam campos.*vocab_size"):
+        P.plan_memory(PretrainedConfig(), hardware="colab_t4")
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    (dict(hardware="tpu_v9"), "Hardware desconhecido"),
+    (dict(hardware="colab_t4", formats=("fp8",)), "Formato"),
+    (dict(hardware="colab_t4", context_tokens=0), "context_tokens"),
+    (dict(hardware="colab_t4", batch=0), "batch"),
+    (dict(hardware="colab_t4", margin=1.5), "margin"),
+    (dict(hardware="colab_t4", compute_dtype="int4"), "compute_dtype"),
+])
+def test_parametros_invalidos_dao_erro_em_portugues(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        P.plan_memory(TINY_LLAMA, **kwargs)
+
+
+def test_tipo_de_entrada_errado():
+    with pytest.raises(TypeError, match="PretrainedConfig"):
+        P.plan_memory(42, hardware="colab_t4")
+    plan = P.plan_memory(TINY_LLAMA, hardware="colab_t4")
+    with pytest.raises(ValueError, match="não avaliou"):
+        P.from_pretrained_kwargs(P.plan_memory(TINY_LLAMA, hardware="colab_t4", formats=("fp16",)), "int8")
+    assert math.isfinite(plan["fp16"].total_bytes)
