@@ -592,3 +592,175 @@ def _vpmaddubsw_pair(answer):
             return False, "o piso de um inteiro de 16 bits com sinal é -32768, não -32767."
         return False, f"para a1={a1}, w1={w1}, a2={a2}, w2={w2} o valor não confere: some os dois produtos e limite a 16 bits."
     return True, "correto! É por isso que 2 x 255 x 127 = 64770 vira 32767 e o INT8 por canal quebra."
+
+
+# ---- notebook 07
+
+@exercise("07.1", "maior valor finito do fp16", "um número")
+def _fp16_max(answer):
+    return _judge_number(answer, 65504.0, 1e-9, [
+        (65535.0, "65535 é o maior uint16 (inteiro sem sinal); o fp16 tem 5 bits de expoente e 10 de mantissa."),
+        (32767.0, "32767 é o maior int16; o fp16 é ponto flutuante: (2 - 2^-10) x 2^15."),
+        (65536.0, "2^16 já não é finito em fp16: o maior é um pouco menor, (2 - 2^-10) x 2^15."),
+        (float(torch.finfo(torch.bfloat16).max), "esse é o teto do bf16 (8 bits de expoente); pedimos o fp16."),
+    ])
+
+
+@exercise("07.2", "ganho de velocidade a partir de tempos medidos",
+          "uma função f(tempos_eager, tempos_compilado) -> float (quantas vezes mais rápido)")
+def _speedup_from_timings(answer):
+    import statistics
+
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    cases = [([10.0, 10.2, 9.9, 55.0, 10.1], [5.0, 5.1, 4.9, 5.0, 30.0]),
+             ([8.0, 8.0, 8.0], [2.0, 2.0, 2.0]),
+             ([20.0, 21.0, 19.0, 20.5], [10.0, 10.5, 9.5, 100.0])]
+    for eager, compiled in cases:
+        got = answer(list(eager), list(compiled))
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva o ganho."
+        try:
+            got = _number(got)
+        except _WrongType as exc:
+            return False, f"Tipo errado: {exc}."
+        expected = statistics.median(eager) / statistics.median(compiled)
+        if math.isclose(got, expected, rel_tol=1e-6):
+            continue
+        if math.isclose(got, 1 / expected, rel_tol=1e-6):
+            return False, "está invertido: ganho = tempo do eager / tempo do compilado (maior que 1 se o compilado é mais rápido)."
+        if math.isclose(got, statistics.mean(eager) / statistics.mean(compiled), rel_tol=1e-6):
+            return False, "a média se deixa levar por um pico isolado (outro processo, coleta de lixo); use outra estatística."
+        if math.isclose(got, min(eager) / min(compiled), rel_tol=1e-6):
+            return False, "o mínimo é uma escolha defensável, mas o curso usa a estatística de measure_latency (median_ms)."
+        return False, "o valor não confere: compare a mesma estatística robusta dos dois lados."
+    return True, "correto! A mediana ignora o pico de 55 ms e o de 30 ms."
+
+
+@exercise("07.3", "conferência de saídas (diferença máxima e concordância do argmax)",
+          "uma função f(ref, outro) -> (diferença_máxima, fração_mesmo_argmax)")
+def _output_agreement(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    gen = torch.Generator().manual_seed(7)
+    ref = torch.randn(2, 6, 11, generator=gen) * 4
+    other = ref + torch.randn(2, 6, 11, generator=gen) * 0.05
+    other[0, 0] = ref[0, 0].flip(-1)          # uma posição escolhe outro token
+    other[1, 2, 3] += 3.0                      # uma diferença grande que pode não mudar o argmax
+    expected_diff = float((ref - other).abs().max())
+    expected_agree = float((ref.argmax(-1) == other.argmax(-1)).float().mean())
+    got = answer(ref.clone(), other.clone())
+    if got is None:
+        return False, "a função ainda devolve None: escreva o corpo e devolva a tupla."
+    if not (isinstance(got, tuple) and len(got) == 2):
+        return False, "devolva uma tupla com dois números: (diferença máxima, fração de posições com o mesmo argmax)."
+    try:
+        diff, agree = _number(got[0]), _number(got[1])
+    except _WrongType as exc:
+        return False, f"Tipo errado: {exc}."
+    if math.isclose(diff, float((ref - other).max()), rel_tol=1e-6) and not math.isclose(diff, expected_diff, rel_tol=1e-6):
+        return False, "a diferença máxima é em valor ABSOLUTO: use .abs() antes do max."
+    if not math.isclose(diff, expected_diff, rel_tol=1e-5):
+        return False, "a diferença máxima não confere: é o maior |ref - outro| entre todos os elementos."
+    if math.isclose(agree, float((ref.argmax(0) == other.argmax(0)).float().mean()), rel_tol=1e-6) and not math.isclose(agree, expected_agree, rel_tol=1e-6):
+        return False, "o argmax é sobre o vocabulário, a ÚLTIMA dimensão (dim=-1)."
+    if math.isclose(agree, expected_agree * ref.shape[0] * ref.shape[1], rel_tol=1e-6):
+        return False, "pedimos a fração (entre 0 e 1), não a contagem de posições."
+    if not math.isclose(agree, expected_agree, rel_tol=1e-5):
+        return False, "a concordância não confere: compare argmax(-1) dos dois e tire a média das posições iguais."
+    return True, "correto!"
+
+
+# ---- notebook 02
+
+def _reference_hessian(batches):
+    """H = 2/N Σ x xᵀ sobre todos os tokens dos lotes (referência dos exercícios 02.1)."""
+    x = torch.cat([b.reshape(-1, b.shape[-1]).double() for b in batches])
+    return 2 * x.T @ x / x.shape[0], x.shape[0]
+
+
+@exercise("02.1", "acumulação do Hessiano do GPTQ",
+          "uma função f(H, n, x) -> (H, n), com x [lote, tokens, entradas] e H [entradas, entradas]")
+def _hessian_accumulation(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    gen = torch.Generator().manual_seed(2)
+    batches = [torch.randn(2, 5, 6, generator=gen), torch.randn(1, 7, 6, generator=gen) * 3,
+               torch.randn(3, 2, 6, generator=gen)]
+    H, n = None, 0
+    for k, x in enumerate(batches):
+        got = answer(H, n, x.clone())
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva (H, n)."
+        if not (isinstance(got, tuple) and len(got) == 2):
+            return False, "devolva uma tupla (H, n): a média atualizada e o total de tokens vistos."
+        H, n = got
+        if not isinstance(H, torch.Tensor) or tuple(H.shape) != (6, 6):
+            return False, "H deve ser um tensor [entradas, entradas] (aqui 6x6): junte lote e tokens numa dimensão só."
+        expected, expected_n = _reference_hessian(batches[: k + 1])
+        if isinstance(n, torch.Tensor):
+            n = n.item()
+        if n == k + 1 or n == sum(b.shape[0] for b in batches[: k + 1]):
+            return False, "n conta TOKENS (lote x tokens de cada lote), não lotes nem sequências."
+        if n != expected_n:
+            return False, "n deve ser o total de tokens vistos até agora (o anterior mais os do lote novo)."
+        H64 = H.double()
+        if torch.allclose(H64, expected, rtol=1e-4, atol=1e-5):
+            continue
+        if torch.allclose(H64, expected / 2, rtol=1e-4, atol=1e-5):
+            return False, "faltou o fator 2 de H = 2XᵀX (a derivada segunda de ‖XWᵀ − XŴᵀ‖²)."
+        if torch.allclose(H64, expected * expected_n, rtol=1e-4, atol=1e-5) or \
+           torch.allclose(H64, expected * expected_n / 2, rtol=1e-4, atol=1e-5):
+            return False, "isso é a soma; pedimos a MÉDIA por token: reescale o H anterior antes de somar o lote novo."
+        return False, (f"depois do lote {k + 1}, H não confere: H deve ser 2/N Σ x xᵀ sobre TODOS os N tokens vistos "
+                       "(o H anterior pesa n/(n + novos)).")
+    return True, "correto!"
+
+
+@exercise("02.2", "memória de um Llama-2-7B em w3g64", "um número (GiB)")
+def _llama2_7b_w3g64_gib(answer):
+    from .quantization import LLAMA2_7B_CONFIG, bits_per_weight, llm_weight_memory_gib
+
+    expected = llm_weight_memory_gib(LLAMA2_7B_CONFIG, bits_per_weight(3, 64, 16, 3))
+    return _judge_number(answer, expected, 0.005, [
+        (llm_weight_memory_gib(LLAMA2_7B_CONFIG, 3.0), "faltou o custo das escalas e dos pontos-zero: são bits por peso a mais."),
+        (llm_weight_memory_gib(LLAMA2_7B_CONFIG, bits_per_weight(3, 64, 16, 0)),
+         "faltou o ponto-zero de 3 bits de cada grupo (a escala fp16 você contou)."),
+        (llm_weight_memory_gib(LLAMA2_7B_CONFIG, bits_per_weight(3, 64, 16, 16)),
+         "o ponto-zero é um inteiro de 3 bits, não um número de 16 bits."),
+        (llm_weight_memory_gib(LLAMA2_7B_CONFIG, bits_per_weight(3, 64, 16, 3)) * 2**30 / 1e9,
+         "a resposta deve estar em GiB (2³⁰ bytes), não em GB (10⁹)."),
+        (llm_weight_memory_gib(LLAMA2_7B_CONFIG, bits_per_weight(3, 64, 16, 3), other_bits=32),
+         "embeddings, lm_head e normas ficam em fp16 (16 bits), não em fp32."),
+    ])
+
+
+@exercise("02.3", "dobra da escala do AWQ numa RMSNorm",
+          "uma função f(g, W, s) -> (g_novo, W_novo), com g [d], W [saídas, d] e s [d]")
+def _awq_fold(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    gen = torch.Generator().manual_seed(3)
+    d, out = 8, 5
+    g = torch.rand(d, generator=gen) + 0.5
+    W = torch.randn(out, d, generator=gen)
+    s = torch.rand(d, generator=gen) * 3 + 0.2
+    x = torch.randn(4, d, generator=gen)
+    got = answer(g.clone(), W.clone(), s.clone())
+    if got is None:
+        return False, "a função ainda devolve None: escreva o corpo e devolva (g_novo, W_novo)."
+    if not (isinstance(got, tuple) and len(got) == 2) or not all(isinstance(t, torch.Tensor) for t in got):
+        return False, "devolva uma tupla de dois tensores: (g_novo, W_novo)."
+    g_new, W_new = got
+    if tuple(g_new.shape) != (d,) or tuple(W_new.shape) != (out, d):
+        return False, "g_novo deve ter o formato de g [d] e W_novo o de W [saídas, d]; s multiplica as COLUNAS de W."
+    y, y_new = (x * g) @ W.T, (x * g_new) @ W_new.T
+    if not torch.allclose(y_new, y, rtol=1e-4, atol=1e-5):
+        if torch.allclose(W_new, W * s, rtol=1e-5):
+            return False, "W_novo está certo, mas a saída mudou: a norma tem de compensar, dividindo g pela mesma escala."
+        return False, "a saída mudou: em ponto flutuante, (x ⊙ g_novo) W_novoᵀ deve ser igual a (x ⊙ g) Wᵀ."
+    if torch.allclose(W_new, W / s, rtol=1e-5):
+        return False, "a saída não muda, mas está invertido: os canais com s > 1 devem ficar MAIORES em W_novo."
+    if not torch.allclose(W_new, W * s, rtol=1e-5):
+        return False, "a saída não muda, mas W_novo não é W com cada coluna j multiplicada por s_j."
+    return True, "correto!"

@@ -52,13 +52,29 @@ def zeropoint_quantize(w, bits=8, granularity="channel", group_size=64):
     Devolve (q, s, z).
     """
     g = _grouped(w.float(), granularity, group_size)
+    scale, zero = zeropoint_params(g, bits)
+    q = torch.clamp(torch.round(g / scale) + zero, 0, 2**bits - 1).to(torch.uint8 if bits <= 8 else torch.int32)
+    return q, scale, zero
+
+
+def zeropoint_params(g, bits=4):
+    """Escala e ponto-zero de cada linha de g [linhas, colunas] (cada linha = um grupo):
+    s = (max - min) / (2^b - 1) e z = round(-min / s), com a faixa estendida para conter o 0.
+
+    Devolve (s, z), ambos [linhas, 1]. É o "quantizador" que o GPTQ e o AWQ reutilizam.
+    """
     qmax = 2**bits - 1
     lo = g.amin(dim=1, keepdim=True).clamp(max=0)
     hi = g.amax(dim=1, keepdim=True).clamp(min=0)
     scale = (hi - lo).clamp(min=1e-12) / qmax
     zero = torch.clamp(torch.round(-lo / scale), 0, qmax)
-    q = torch.clamp(torch.round(g / scale) + zero, 0, qmax).to(torch.uint8 if bits <= 8 else torch.int32)
-    return q, scale, zero
+    return scale, zero
+
+
+def zeropoint_fake_quantize(g, scale, zero, bits=4):
+    """Quantiza e dequantiza com escala e ponto-zero já escolhidos: ŵ = (clamp(round(w/s) + z, 0, 2^b - 1) - z) * s."""
+    q = torch.clamp(torch.round(g / scale) + zero, 0, 2**bits - 1)
+    return (q - zero) * scale
 
 
 def zeropoint_dequantize(q, scale, zero, shape):
@@ -99,6 +115,21 @@ def fake_quantize(w, bits=8, scheme="absmax", granularity="channel", group_size=
     else:
         raise ValueError(f"scheme deve ser 'absmax', 'zeropoint' ou 'minmax', não {scheme!r}.")
     return w_hat.to(w.dtype)
+
+
+def rtn_quantize(w, bits=4, group_size=64):
+    """RTN (round-to-nearest) por grupos: a linha de base do GPTQ e do AWQ.
+
+    Cada grupo de `group_size` pesos consecutivos de uma linha ganha escala e ponto-zero inteiro
+    (assimétrica) e cada peso vai para o nível mais próximo, sem olhar para os dados.
+    group_size=None usa uma escala por linha. Devolve o peso quantizado-dequantizado, no dtype original.
+    """
+    if bits < 2 or bits > 8:
+        raise ValueError(f"bits deve ficar entre 2 e 8 para RTN por grupos, não {bits}.")
+    g = _grouped(w.float(), "channel" if group_size is None else "group", group_size)
+    scale, zero = zeropoint_params(g, bits)
+    # o mesmo que fake_quantize(w, bits, "zeropoint", ...), sem passar por inteiros: GPTQ e AWQ chamam isto muitas vezes
+    return zeropoint_fake_quantize(g, scale, zero, bits).reshape(w.shape).to(w.dtype)
 
 
 def quantization_error(w, w_hat) -> dict:
@@ -151,16 +182,26 @@ _LINEAR_BITS = {
 }
 
 
-def llm_weight_memory_gib(config: dict, precision: str, other_bits: int | None = None) -> float:
+def llm_weight_memory_gib(config: dict, precision: str | float, other_bits: int | None = None) -> float:
     """Memória dos pesos de um LM tipo Llama quando as lineares dos blocos usam `precision`.
+
+    precision: "fp32", "fp16", "int8", "nf4", ou um número = bits por peso já com escalas e zeros
+    (ex.: bits_per_weight(4, 64, 16, 4) para GPTQ/AWQ w4g64).
 
     Como no bitsandbytes, embeddings, lm_head e normas não são quantizados: ficam no dtype
     em que o modelo foi carregado, `other_bits` (padrão: 32 em "fp32", senão 16).
     config: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
     num_key_value_heads, head_dim (opcional), tie_word_embeddings (opcional).
     """
-    if precision not in _LINEAR_BITS:
-        raise ValueError(f"precision deve ser uma de {sorted(_LINEAR_BITS)}, não {precision!r}.")
+    if isinstance(precision, (int, float)) and not isinstance(precision, bool):
+        if not 0 < precision <= 32:
+            raise ValueError(f"precision numérica é bits por peso (entre 0 e 32), não {precision!r}.")
+        def bits(in_features, b=float(precision)):  # o mesmo custo em toda linear (escalas e zeros já somados)
+            return b
+    elif precision not in _LINEAR_BITS:
+        raise ValueError(f"precision deve ser uma de {sorted(_LINEAR_BITS)} ou um número de bits por peso, não {precision!r}.")
+    else:
+        bits = _LINEAR_BITS[precision]
     h, inter, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
     heads = config["num_attention_heads"]
     kv = config.get("num_key_value_heads", heads)
@@ -169,7 +210,6 @@ def llm_weight_memory_gib(config: dict, precision: str, other_bits: int | None =
         (h, heads * head_dim), (h, kv * head_dim), (h, kv * head_dim), (heads * head_dim, h),
         (h, inter), (h, inter), (inter, h),
     ]
-    bits = _LINEAR_BITS[precision]
     linear_bits = layers * sum(i * o * bits(i) for i, o in linears)
     embed = config["vocab_size"] * h * (1 if config.get("tie_word_embeddings", False) else 2)
     norms = (2 * layers + 1) * h

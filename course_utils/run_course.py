@@ -30,7 +30,7 @@ PROFILES = {
 }
 
 LIBRARIES = ["torch", "transformers", "accelerate", "bitsandbytes", "torchao", "onnxruntime", "onnxruntime-gpu",
-             "onnxruntime-genai", "tensorrt", "torch-tensorrt", "gradio", "spaces", "papermill"]
+             "onnxruntime-genai", "onnxruntime-genai-cuda", "tensorrt", "torch-tensorrt", "gradio", "spaces", "papermill"]
 
 
 def library_versions() -> dict:

@@ -78,6 +78,31 @@ TARGETS = {
             "gerar em lote aumenta a vazão": lambda r: r["batch_throughput_gain"] > 1,
         },
     },
+    "06_onnx_runtime": {
+        "keys": ["max_abs_logit_diff_fp32", "ppl_ort_fp32", "ppl_ort_int8_dynamic", "ppl_ort_int8_weight_only",
+                 "ppl_ort_int4_weight_only", "decode_tok_s_torch", "decode_tok_s_ort_fp32", "decode_tok_s_ort_int4",
+                 "ort_int4_output_ok", "tokenizer_round_trip_ok", "memory_bandwidth_gbs"],
+        "claims": {
+            "logits do ONNX a <= 1e-3 do PyTorch": lambda r: r["max_abs_logit_diff_fp32"] <= 1e-3,
+            "INT8 só nos pesos a menos de 2% do fp32": lambda r: r["ppl_ort_int8_weight_only"] <= 1.02 * r["ppl_ort_fp32"],
+            "INT8 dinâmico perde mais que o só-pesos": lambda r: r["ppl_ort_int8_dynamic"] > r["ppl_ort_int8_weight_only"],
+            "tokenizador do builder faz ida e volta": lambda r: r["tokenizer_round_trip_ok"] is True,
+            "saída do int4 coerente": lambda r: r["ort_int4_output_ok"] is True,
+            # as metas de velocidade da issue (fp32 >= 1,5x, int4 >= 4x) valem na execução completa, numa máquina
+            # quieta (README); aqui, com a CI ocupada, conferimos só a direção, que tem folga grande
+            "int4 do ORT decodifica mais rápido que o PyTorch":
+                lambda r: r["decode_tok_s_ort_int4"] > r["decode_tok_s_torch"],
+            "largura de banda medida": lambda r: r["memory_bandwidth_gbs"] > 0,
+        },
+    },
+    "07_tensorrt": {
+        "keys": ["tensorrt_available", "torch_compile_speedup", "onnx_max_abs_diff_fp32", "cells_skipped"],
+        "claims": {
+            "torch.compile medido (eager / compilado)": lambda r: r["torch_compile_speedup"] > 0,
+            "ONNX que o TensorRT consome confere com o PyTorch": lambda r: r["onnx_max_abs_diff_fp32"] <= 1e-3,
+            "sem TensorRT, as células puladas são contadas": lambda r: r["tensorrt_available"] or r["cells_skipped"] > 0,
+        },
+    },
     "08_colab_7b": {
         "keys": ["planner_max_error_pct", "planner_choice_colab_t4", "recipe_footprint_mb", "tokens_per_s_chat"],
         "claims": {

@@ -1,0 +1,75 @@
+"""Testes ocultos do notebook 04 (janela deslizante e attention sinks). Arquivo do professor.
+
+Edite à vontade os pontos (de cada teste) e os casos. Mudar pontos, nomes ou as soluções de referência só
+recalcula as notas; mudar as entradas dos casos faz o corretor executar as entregas de novo.
+"""
+
+import torch
+
+from course_utils.grade import Case, Check, FunctionExercise, ValueExercise, close, number, same_tensor
+
+
+# ---------------------------------------------------------------- soluções de referência
+
+MISTRAL_RECEPTIVE_FIELD = 32 * 4096  # L camadas x janela W (a conta exata L*(W-1)+1 também vale: 0,2%)
+
+
+def sliding_window_mask(n, w):
+    """Consulta i vê as chaves i-w+1 .. i (causal, janela de w tokens contando o próprio)."""
+    i, j = torch.arange(n)[:, None], torch.arange(n)[None, :]
+    return (j <= i) & (i - j < w)
+
+
+def same_mask(got, expected):
+    """same_tensor com dicas para os erros típicos (futuro visível, diagonal, erro de um na janela)."""
+    ok, message = same_tensor(got, expected)
+    if ok or not isinstance(got, torch.Tensor) or got.shape != expected.shape or got.dtype != torch.bool:
+        return ok, message
+    n = expected.shape[0]
+    i, j = torch.arange(n)[:, None], torch.arange(n)[None, :]
+    if (got & (j > i)).any():
+        return False, "a consulta está olhando chaves do futuro (j > i): a máscara também é causal"
+    if not got.diagonal().all():
+        return False, "cada token deve poder olhar a si mesmo (diagonal True)"
+    w = int(expected[-1].sum())  # tamanho da janela (limitado por n)
+    if torch.equal(got, (j <= i) & (i - j <= w)):
+        return False, "erro de um: a janela tem w tokens contando o próprio (i - j < w)"
+    return False, message
+
+
+def attention_mass_on_first(attn):
+    """Média de attn[..., q, 0] sobre lote, cabeças e consultas q >= 1."""
+    return attn[:, :, 1:, 0].mean().item()
+
+
+# ---------------------------------------------------------------- entradas ocultas
+
+def causal_attention(batch, heads, n, seed, sink=3.0):
+    """Uma atenção causal sintética (softmax por linha) com um sumidouro de força `sink` na chave 0."""
+    gen = torch.Generator().manual_seed(seed)
+    scores = torch.randn(batch, heads, n, n, generator=gen) * 2
+    scores[..., 0] += sink
+    scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+    return torch.softmax(scores, dim=-1)
+
+
+EXERCISES = [
+    ValueExercise("04.1", answer="resposta_1", reference=MISTRAL_RECEPTIVE_FIELD, checks=[
+        Check("campo receptivo de 32 camadas com janela de 4.096", 2, number(MISTRAL_RECEPTIVE_FIELD, rel_tol=0.002)),
+    ]),
+    FunctionExercise("04.2", answer="minha_mascara", reference=sliding_window_mask, compare=same_mask, cases=[
+        Case((9, 2), 1, "n=9, w=2"),
+        Case((12, 5), 1, "n=12, w=5"),
+        Case((3, 1), 1, "w=1: só a diagonal"),
+        Case((8, 8), 1, "w=n: causal comum"),
+        Case((5, 9), 1, "w maior que n"),
+        Case((1, 1), 0.5, "um token só"),
+        Case((16, 3), 0.5, "n=16, w=3"),
+    ]),
+    FunctionExercise("04.3", answer="massa_no_primeiro", reference=attention_mass_on_first,
+                     compare=close(rel_tol=1e-4), cases=[
+        Case((causal_attention(1, 2, 6, seed=41),), 1, "lote 1, 2 cabeças, 6 tokens"),
+        Case((causal_attention(3, 5, 10, seed=42),), 1, "lote 3, 5 cabeças, 10 tokens"),
+        Case((causal_attention(2, 1, 20, seed=43, sink=0.0),), 1, "sem sumidouro"),
+    ]),
+]

@@ -1,0 +1,299 @@
+"""Testes do GPTQ e do AWQ (course_utils.calibration, gptq, awq) em camadas pequenas e no modelo minúsculo.
+
+Cada teste confere uma afirmação do notebook 02: o GPTQ erra menos que o RTN na saída da camada
+quando as entradas são correlacionadas (e vira o próprio RTN quando H = I), o act-order reordena
+sem sair da grade, o AWQ nunca erra mais que o RTN nos dados de calibração, dobrar as escalas não
+muda o modelo em ponto flutuante, tudo é determinístico, e entradas ruins dão erro em português.
+"""
+
+import pytest
+import torch
+
+from course_utils import quantization as Q
+from course_utils.awq import awq_clip, awq_quantize, awq_search_scale, fold_scales, llama_scale_groups
+from course_utils.calibration import (accumulate_hessian, block_inputs, calibration_samples, output_error,
+                                      run_block)
+from course_utils.gptq import gptq_inverse_hessian, gptq_quantize, gptq_quantize_weight
+
+# muitas operações pequenas: uma thread evita a espera ativa do OpenMP (ver conftest)
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def _correlated_inputs(n=512, d=128, seed=0):
+    """Entradas com canais correlacionados (poucos fatores latentes) e escalas bem diferentes."""
+    gen = torch.Generator().manual_seed(seed)
+    latent = torch.randn(n, 16, generator=gen)
+    mix = torch.randn(16, d, generator=gen)
+    x = latent @ mix + 0.1 * torch.randn(n, d, generator=gen)
+    return x * torch.logspace(-1, 0.5, d)[torch.randperm(d, generator=gen)]
+
+
+def _hessian(x):
+    return 2 * x.T @ x / x.shape[0]
+
+
+def _weights(rows=48, cols=128, seed=1):
+    return torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed)) * 0.05
+
+
+def _levels_per_group(w, group_size):
+    return max(len(torch.unique(g)) for g in w.reshape(-1, group_size))
+
+
+# ---------------------------------------------------------------- calibração
+
+
+def test_calibration_samples_janelas_do_texto_deterministicas():
+    ids = torch.arange(1000)[None]
+    a = calibration_samples(ids, 6, 32, seed=3)
+    b = calibration_samples(ids, 6, 32, seed=3)
+    assert a.shape == (6, 32) and torch.equal(a, b)
+    assert (a[:, 1:] - a[:, :-1] == 1).all()  # janelas contíguas do texto
+    assert not torch.equal(a, calibration_samples(ids, 6, 32, seed=4))
+    with pytest.raises(ValueError, match="não cabe uma janela"):
+        calibration_samples(ids, 2, 2000)
+    with pytest.raises(ValueError, match="um texto só"):
+        calibration_samples(torch.zeros(2, 100, dtype=torch.long), 2, 10)
+
+
+def test_hessiano_acumulado_em_lotes_e_2xxt_sobre_n():
+    x = torch.randn(3, 40, 16)
+    H, n = None, 0
+    for chunk in x.split(1):
+        H, n = accumulate_hessian(H, n, chunk)  # lotes [1, 40, 16]
+    flat = x.reshape(-1, 16)
+    assert n == 120
+    torch.testing.assert_close(H, _hessian(flat), rtol=1e-5, atol=1e-6)
+
+
+def test_block_inputs_e_run_block_reproduzem_o_forward_do_modelo(tiny):
+    samples = torch.randint(0, 256, (3, 12), generator=torch.Generator().manual_seed(0))
+    inputs = block_inputs(tiny, samples, batch_size=2)
+    assert [h.shape for h, _ in inputs] == [(2, 12, 64), (1, 12, 64)]
+    for layer in tiny.model.layers:
+        inputs = run_block(layer, inputs)
+    with torch.no_grad():
+        ref = tiny.model(samples).last_hidden_state
+        ours = tiny.model.norm(torch.cat([h for h, _ in inputs]))
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_output_error_e_o_erro_relativo_da_saida():
+    x, w = _correlated_inputs(), _weights()
+    w_hat = Q.rtn_quantize(w, 3, 64)
+    direct = ((x @ (w - w_hat).T).pow(2).sum() / (x @ w.T).pow(2).sum()).item()
+    assert output_error(w, w_hat, _hessian(x)) == pytest.approx(direct, rel=1e-4)
+
+
+# ---------------------------------------------------------------- RTN
+
+
+def test_rtn_e_o_ponto_zero_por_grupos_e_fica_na_grade():
+    w = _weights()
+    w_hat = Q.rtn_quantize(w, 4, 64)
+    assert torch.equal(w_hat, Q.fake_quantize(w, 4, "zeropoint", "group", 64))
+    assert w_hat.shape == w.shape and w_hat.dtype == w.dtype
+    assert _levels_per_group(w_hat, 64) <= 16
+    assert _levels_per_group(Q.rtn_quantize(w, 3, 64), 64) <= 8
+    assert Q.rtn_quantize(w, 4, None).shape == w.shape  # uma escala por linha
+    with pytest.raises(ValueError, match="bits deve ficar entre"):
+        Q.rtn_quantize(w, 1, 64)
+
+
+def test_zeropoint_params_e_fake_quantize_batem_com_zeropoint_quantize():
+    g = _weights().reshape(-1, 64)
+    scale, zero = Q.zeropoint_params(g, 3)
+    q, s2, z2 = Q.zeropoint_quantize(g, 3, "channel")
+    assert torch.equal(scale, s2) and torch.equal(zero, z2)
+    assert torch.equal(Q.zeropoint_fake_quantize(g, scale, zero, 3), Q.zeropoint_dequantize(q, s2, z2, g.shape))
+
+
+def test_calculadora_aceita_bits_por_peso_numericos():
+    bpw = Q.bits_per_weight(4, 64, 16, 4)
+    w4 = Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, bpw)
+    assert Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, 16) == pytest.approx(
+        Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, "fp16"))
+    assert Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, "nf4") < w4 < Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, "int8")
+    with pytest.raises(ValueError, match="bits por peso"):
+        Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, 0)
+
+
+# ---------------------------------------------------------------- GPTQ
+
+
+def test_inversa_amortecida_de_cholesky():
+    H = _hessian(_correlated_inputs(d=32))
+    U = gptq_inverse_hessian(H, damp=0.01)
+    assert torch.equal(U, U.triu())
+    damped = H + 0.01 * H.diagonal().mean() * torch.eye(32)
+    torch.testing.assert_close(U.T @ U, torch.linalg.inv(damped), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("bits", [4, 3])
+def test_gptq_erra_menos_que_rtn_na_saida_com_entradas_correlacionadas(bits):
+    x, w = _correlated_inputs(), _weights()
+    H = _hessian(x)
+    err_rtn = output_error(w, Q.rtn_quantize(w, bits, 64), H)
+    err_gptq = output_error(w, gptq_quantize_weight(w, H, bits, 64), H)
+    assert err_gptq < 0.7 * err_rtn
+
+
+def test_gptq_com_h_identidade_e_o_proprio_rtn():
+    # sem correlação entre entradas não há como compensar o erro de uma coluna nas outras
+    w = _weights()
+    w_hat = gptq_quantize_weight(w, 2 * torch.eye(128), bits=4, group_size=64, damp=0.0)
+    torch.testing.assert_close(w_hat, Q.rtn_quantize(w, 4, 64), rtol=0, atol=1e-6)
+
+
+def test_gptq_fica_na_grade_preserva_formato_dtype_e_e_deterministico():
+    x, w = _correlated_inputs(), _weights().to(torch.bfloat16)
+    H = _hessian(x)
+    a = gptq_quantize_weight(w, H, 3, 32, block_size=64)
+    b = gptq_quantize_weight(w, H, 3, 32, block_size=64)
+    assert a.shape == w.shape and a.dtype == torch.bfloat16
+    assert torch.equal(a, b)
+    assert _levels_per_group(gptq_quantize_weight(w.float(), H, 3, 32, block_size=64), 32) <= 8
+
+
+def test_act_order_reordena_as_colunas_sem_sair_da_grade():
+    x, w = _correlated_inputs(), _weights()
+    H = _hessian(x)
+    w_ao = gptq_quantize_weight(w, H, 3, 64, act_order=True)
+    perm = torch.argsort(H.diagonal(), descending=True)
+    assert _levels_per_group(w_ao[:, perm], 64) <= 8  # grupos consecutivos na ordem do act-order
+    assert output_error(w, w_ao, H) < output_error(w, Q.rtn_quantize(w, 3, 64), H)
+    # com diag(H) já em ordem decrescente, o act-order não muda nada
+    Hs, ws = H[perm][:, perm], w[:, perm]
+    torch.testing.assert_close(gptq_quantize_weight(ws, Hs, 3, 64, act_order=True),
+                               gptq_quantize_weight(ws, Hs, 3, 64), rtol=0, atol=0)
+
+
+def test_gptq_entrada_morta_vira_zero():
+    x = _correlated_inputs()
+    x[:, 5] = 0
+    w_hat = gptq_quantize_weight(_weights(), _hessian(x), 4, 64)
+    assert torch.isfinite(w_hat).all() and (w_hat[:, 5] == 0).all()
+
+
+def test_gptq_erros_em_portugues():
+    w, H = _weights(), torch.eye(128)
+    with pytest.raises(ValueError, match="não são divisíveis por group_size=48"):
+        gptq_quantize_weight(w, H, 4, 48, block_size=96)
+    with pytest.raises(ValueError, match="H deve ser"):
+        gptq_quantize_weight(w, torch.eye(64), 4, 64)
+    with pytest.raises(ValueError, match="múltiplo de group_size"):
+        gptq_quantize_weight(w, H, 4, 64, block_size=96)
+    with pytest.raises(ValueError, match="2D"):
+        gptq_quantize_weight(w[0], H, 4, 64)
+    with pytest.raises(ValueError, match="positiva definida"):
+        gptq_inverse_hessian(-torch.eye(8), damp=0.0)
+
+
+def _logits_error(model, ref_logits, samples):
+    with torch.no_grad():
+        return (model(samples).logits - ref_logits).pow(2).mean().item()
+
+
+def test_gptq_no_modelo_minusculo_quantiza_tudo_e_erra_menos_que_rtn(tiny):
+    import copy
+
+    gen = torch.Generator().manual_seed(0)
+    calib = torch.randint(0, 256, (8, 32), generator=gen)
+    held_out = torch.randint(0, 256, (4, 32), generator=gen)
+    with torch.no_grad():
+        ref = tiny(held_out).logits
+    rtn = copy.deepcopy(tiny)
+    Q.fake_quantize_model_(rtn, bits=3, group_size=32)
+    before = {n: p.detach().clone() for n, p in tiny.named_parameters(remove_duplicate=False)}
+    info = gptq_quantize(tiny, calib, bits=3, group_size=32, batch_size=4, track_errors=True, progress=False)
+    assert info["linears"] == 14
+    for name, p in tiny.named_parameters(remove_duplicate=False):
+        if name.endswith("proj.weight"):
+            assert _levels_per_group(p.detach(), 32) <= 8, name
+        else:  # embeddings, lm_head e normas intocados
+            assert torch.equal(p, before[name]), name
+    assert all(e["gptq"] < e["rtn"] for e in info["output_errors"].values())
+    assert _logits_error(tiny, ref, held_out) < _logits_error(rtn, ref, held_out)
+
+
+# ---------------------------------------------------------------- AWQ
+
+
+def _outlier_inputs(n=512, d=128, seed=2):
+    """Poucos canais de entrada com ativações grandes (o que o AWQ explora)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=gen)
+    x[:, :4] *= 20
+    return x
+
+
+def test_awq_busca_nunca_erra_mais_que_rtn_e_ganha_com_canais_salientes():
+    x = _outlier_inputs()
+    H = _hessian(x)
+    ws = [_weights(48, 128, seed=1), _weights(32, 128, seed=2)]
+    s, alpha, losses = awq_search_scale(ws, x[::2], x.abs().mean(0), bits=3, group_size=64, n_grid=10)
+    assert len(losses) == 10 and alpha in [k / 10 for k in range(10)]
+    assert min(losses) == losses[int(round(alpha * 10))] <= losses[0]  # α = 0 é o RTN
+    assert alpha > 0 and s.shape == (128,) and (s > 0).all()
+    for w in ws:
+        err_awq = output_error(w, Q.rtn_quantize(w * s, 3, 64) / s, H)
+        assert err_awq < output_error(w, Q.rtn_quantize(w, 3, 64), H)
+
+
+def test_awq_clip_nunca_piora_o_erro_do_grupo():
+    x, w = _outlier_inputs(), _weights()
+    w[:, 7] = 0.6  # um peso enorme em cada linha estraga a escala do primeiro grupo
+    H = _hessian(x)
+    clipped = awq_clip(w, H, bits=3, group_size=64, n_grid=20)
+    assert clipped.shape == w.shape and (clipped.abs() <= w.abs() + 1e-7).all()
+    assert output_error(w, Q.rtn_quantize(clipped, 3, 64), H) < output_error(w, Q.rtn_quantize(w, 3, 64), H)
+
+
+def test_dobrar_as_escalas_nao_muda_o_modelo_em_ponto_flutuante(tiny):
+    samples = torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = tiny(samples).logits
+        gen = torch.Generator().manual_seed(2)
+        for layer in tiny.model.layers:
+            for prev, linears in llama_scale_groups(layer):
+                if prev is not None:
+                    s = torch.rand(linears[0].in_features, generator=gen) * 4 + 0.25
+                    fold_scales(prev, linears, s)
+        out = tiny(samples).logits
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="Não sei dobrar"):
+        fold_scales(torch.nn.ReLU(), [], torch.ones(4))
+
+
+def test_grupos_do_awq_com_e_sem_gqa(tiny):
+    layer = tiny.model.layers[0]  # 4 cabeças de consulta, 2 KV: v_proj (32) != o_proj (64)
+    groups = llama_scale_groups(layer)
+    assert [len(lins) for _, lins in groups] == [3, 1, 2, 1]
+    assert groups[1][0] is None and groups[3][0] is layer.mlp.up_proj
+
+
+def test_awq_no_modelo_minusculo_fica_na_grade_e_e_deterministico(tiny):
+    import copy
+
+    gen = torch.Generator().manual_seed(0)
+    calib = torch.randint(0, 256, (8, 32), generator=gen)
+    other = copy.deepcopy(tiny)
+    info = awq_quantize(tiny, calib, bits=4, group_size=32, n_grid=5, batch_size=4, progress=False)
+    awq_quantize(other, calib, bits=4, group_size=32, n_grid=5, batch_size=4, progress=False)
+    assert info["linears"] == 14 and len(info["alphas"]) == 2 * 3  # 3 grupos com escala por bloco (GQA)
+    for (name, p), (_, p2) in zip(tiny.named_parameters(), other.named_parameters()):
+        assert torch.equal(p, p2), name
+        if name.endswith("proj.weight"):
+            assert _levels_per_group(p.detach(), 32) <= 16, name
+
+
+def test_awq_erros_em_portugues():
+    H, m = torch.eye(64), torch.ones(64)
+    with pytest.raises(ValueError, match="mesmo número de entradas"):
+        awq_search_scale([torch.randn(4, 64), torch.randn(4, 32)], torch.randn(8, 64), m)
+    with pytest.raises(ValueError, match="x deve ser"):
+        awq_search_scale([torch.randn(4, 64)], torch.randn(8, 32), m)
+    with pytest.raises(ValueError, match="divisíveis por group_size"):
+        awq_clip(torch.randn(4, 64), H, group_size=48)
+    with pytest.raises(ValueError, match="model.model.layers"):
+        awq_quantize(torch.nn.Linear(4, 4), torch.zeros(1, 4, dtype=torch.long))
