@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import subprocess
+import time
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -99,6 +100,9 @@ def run_profile(profile: str, smoke: bool = False, only=None, out_dir=None, note
         params = notebook_parameters(profile, path.stem, smoke)
         entry = run_notebook(path, out_dir / "notebooks", params, progress=False)
         entry["parameters"] = params
+        # o resumo junta execuções de dias/máquinas diferentes (--only): cada notebook guarda quando e com o quê rodou
+        entry["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        entry["libraries"] = summary["libraries"]
         summary["notebooks"][path.stem] = entry
         tqdm.write(f"{path.stem}: {entry['status']} em {entry['seconds']} s"
                    + (f" — {entry['error']}" if entry["error"] else ""))
