@@ -44,6 +44,30 @@ TARGETS = {
             "latências medidas": lambda r: r["latency_ms_fp32"] > 0 and r["latency_ms_torchao_int8"] > 0,
         },
     },
+    "02_awq_gptq": {
+        "keys": ["ppl_fp32", "ppl_rtn_w4g64", "ppl_gptq_w4g64", "ppl_awq_w4g64", "ppl_rtn_w3g64", "ppl_gptq_w3g64",
+                 "ppl_awq_w3g64", "seconds_gptq", "seconds_awq", "bits_per_weight_w4g64", "bits_per_weight_w3g64",
+                 "gib_llama2_7b_w4g64", "gib_llama2_7b_w3g64", "awq_fold_max_logit_diff", "gptqmodel_ran"],
+        "claims": {
+            "GPTQ e AWQ melhores que RTN em w4g64":
+                lambda r: max(r["ppl_gptq_w4g64"], r["ppl_awq_w4g64"]) < r["ppl_rtn_w4g64"],
+            "GPTQ e AWQ melhores que RTN em w3g64":
+                lambda r: max(r["ppl_gptq_w3g64"], r["ppl_awq_w3g64"]) < r["ppl_rtn_w3g64"],
+            "GPTQ w3g64 remove >= metade do aumento do RTN sobre o fp32":
+                lambda r: r["ppl_gptq_w3g64"] - r["ppl_fp32"] <= 0.5 * (r["ppl_rtn_w3g64"] - r["ppl_fp32"]),
+            "AWQ w3g64 remove >= metade do aumento do RTN sobre o fp32":
+                lambda r: r["ppl_awq_w3g64"] - r["ppl_fp32"] <= 0.5 * (r["ppl_rtn_w3g64"] - r["ppl_fp32"]),
+            "RTN: 3 bits pior que 4, 4 pior que fp32":
+                lambda r: r["ppl_rtn_w3g64"] > r["ppl_rtn_w4g64"] > r["ppl_fp32"],
+            "bits por peso com escala fp16 e ponto-zero": lambda r: abs(r["bits_per_weight_w4g64"] - (4 + 20 / 64)) < 1e-9
+                and abs(r["bits_per_weight_w3g64"] - (3 + 19 / 64)) < 1e-9,
+            "7B em w3g64 < w4g64 < 4 GiB": lambda r: r["gib_llama2_7b_w3g64"] < r["gib_llama2_7b_w4g64"] < 4,
+            "dobrar as escalas do AWQ não muda o modelo": lambda r: r["awq_fold_max_logit_diff"] < 1e-3,
+            "tempos de GPTQ e AWQ medidos": lambda r: r["seconds_gptq"] > 0 and r["seconds_awq"] > 0,
+            "(GPTQModel) ambos abaixo do RTN w4g64": lambda r: not r["gptqmodel_ran"]
+                or max(r["gptqmodel_gptq_ppl"], r["gptqmodel_awq_ppl"]) < r["ppl_rtn_w4g64"],
+        },
+    },
     "03_offloading": {
         "keys": ["rss_peak_mb_in_memory", "rss_peak_mb_disk_offload", "seconds_per_token_in_memory",
                  "seconds_per_token_disk_offload", "disk_budget_mb", "model_size_mb", "jit_offload_matches"],
