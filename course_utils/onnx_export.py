@@ -110,13 +110,20 @@ def cached_export(model, name: str, refresh: bool = False, **export_kwargs) -> t
     """
     key_src = json.dumps({"fp": model_fingerprint(model), "opts": export_kwargs, "v": _versions()}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
-    out_dir = onnx_cache_dir() / f"{name}-{key}"
+    return cached_build(onnx_cache_dir() / f"{name}-{key}", lambda path: export_logits_model(model, path, **export_kwargs),
+                        refresh)
+
+
+def cached_build(out_dir: Path, build, refresh: bool = False):
+    """Devolve (out_dir/model.onnx, veio_do_cache); sem cache, `build(caminho)` grava num diretório temporário
+    que só então é renomeado: uma execução interrompida não deixa um cache pela metade."""
+    out_dir = Path(out_dir)
     path = out_dir / "model.onnx"
     if path.exists() and not refresh:
         return path, True
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    export_logits_model(model, tmp / "model.onnx", **export_kwargs)
+    build(tmp / "model.onnx")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return path, False

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .measure import perplexity
-from .onnx_export import onnx_cache_dir
+from .onnx_export import cached_build, onnx_cache_dir
 
 LEVELS = {  # nome no curso -> nível do ONNX Runtime (preenchido sob demanda, para não importar o ORT à toa)
     "disable": "ORT_DISABLE_ALL",
@@ -359,16 +359,8 @@ def cached_quantization(src, kind: str, refresh: bool = False, **options) -> tup
     key_src = json.dumps({"src": str(src.resolve()), "fp": _dir_fingerprint(src.parent), "k": kind, "o": options,
                           "v": _version("onnxruntime")}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
-    out_dir = onnx_cache_dir() / f"{src.parent.name}-{kind}-{key}"
-    path = out_dir / "model.onnx"
-    if path.exists() and not refresh:
-        return path, True
-    tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    builders[kind](src, tmp / "model.onnx", **options)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    return path, False
+    return cached_build(onnx_cache_dir() / f"{src.parent.name}-{kind}-{key}",
+                        lambda path: builders[kind](src, path, **options), refresh)
 
 
 # ---------------------------------------------------------------- INT8 por dentro (um MatMul só)
