@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.instalado
 
-.PHONY: course test env badges clean
+.PHONY: course test env notebooks badges lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,11 @@ course: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-badges: $(STAMP)
-	$(PY) -m course_utils.badges
+# notebooks/src/*.py (fontes em texto) -> notebooks/*.ipynb e colab_badges.md
+notebooks: $(STAMP)
+	$(PY) -m course_utils.course notebooks
+
+badges: notebooks
 
 clean:
 	rm -rf build

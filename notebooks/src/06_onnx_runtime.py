@@ -1,0 +1,796 @@
+# %% [markdown]
+# # 06 · ONNX Runtime: tirar o modelo do PyTorch e medir o que se ganha
+#
+# **Objetivos.** Ao fim deste notebook você vai saber:
+# - exportar um LLM com `torch.onnx.export(..., dynamo=True)` com eixos dinâmicos, validar o arquivo e conferir os logits
+#   contra o PyTorch;
+# - o que são sessões, provedores (CPU, CUDA, TensorRT) e níveis de otimização de grafo, e ler quais fusões aconteceram;
+# - quantizar dentro do ONNX Runtime (INT8 dinâmico, INT8 e INT4 só nos pesos) e medir a perplexidade de cada um;
+# - explicar, com medidas, por que o INT8 dinâmico perde qualidade (ativações com *outliers*) e por que a versão
+#   "por canal" quebra nesta CPU (saturação de 16 bits);
+# - gerar texto com cache KV pelo onnxruntime-genai (fp32 e int4) e comparar tokens/s com o PyTorch, à luz da largura de
+#   banda da memória.
+#
+# **Pré-requisitos.** Notebooks 01 (quantização) e 05 (cache KV).
+# **Tempo estimado.** 45 minutos de leitura; a execução completa leva uns 10 minutos numa CPU de 2 núcleos (a
+# exportação do modelo inteiro é a parte lenta e fica em cache para a próxima vez).
+# **Hardware.** CPU serve (é o alvo deste notebook). Com GPU, a seção 8 usa o provedor CUDA se o `onnxruntime-gpu`
+# estiver instalado.
+#
+# Todo número impresso aqui é medido agora, nesta execução; números de artigos vêm com a fonte.
+
+# %%
+# Pacotes do ONNX (só no Colab; fora dele o requirements.txt do curso já instala estas versões).
+import subprocess, sys
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "onnx==1.23.2", "onnxscript==0.7.2",
+                    "onnxruntime==1.32.0", "onnxruntime-genai==0.18.0"], check=True)
+
+# %% [markdown]
+# ## Parâmetros
+# `SMOKE=True` reduz as cargas para a CI: exporta só as 2 primeiras camadas (a exportação com eixos dinâmicos custa
+# segundos por camada), avalia menos tokens e gera menos. As afirmações continuam valendo nesse tamanho.
+
+# %% tags=["parameters"]
+MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SMOKE = False
+SEED = 0
+DEVICE = "auto"
+EXPORT_LAYERS = None      # None = exporta o modelo inteiro; um número exporta só as primeiras camadas
+PPL_TOKENS = 1024         # tokens do texto em inglês na perplexidade
+PROBE_TOKENS = 256        # tokens usados para medir as ativações
+PROBE_LAYERS = None       # None = todas as camadas no teste de saturação; N = as N de maior risco
+NEW_TOKENS = 64           # tokens gerados em cada medida de velocidade
+SPEED_REPEATS = 3         # repetições intercaladas de cada configuração (vale a melhor)
+TORCH_COMPILE = False     # True inclui StaticCache + torch.compile (compila por minutos na CPU; o notebook 05 mede isso)
+PER_CHANNEL_PPL = True    # perplexidade do modelo inteiro com INT8 dinâmico por canal (com e sem reduce_range)
+REFRESH_CACHE = False     # True refaz exportação, builder e quantizações em vez de usar o cache
+
+# %%
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import onnx
+import onnxruntime as ort
+import onnxruntime_genai as og
+import torch
+from onnx import numpy_helper
+
+from course_utils.data import text_token_ids
+from course_utils.environment import environment_info, pick_device, quiet_libraries
+from course_utils.exercises import check
+from course_utils.generation import generate
+from course_utils.measure import measure_latency, perplexity, tokens_per_second
+from course_utils.models import load_model, load_tokenizer, resolve_model
+from course_utils.onnx_export import cached_export, truncated_copy
+from course_utils.ort import (build_genai_model, cached_quantization, create_session, dynamic_quantize_uint8,
+                              genai_generate, load_genai_model, matmul_weight_bytes, onnx_file_mb, op_counts,
+                              ort_perplexity, quantize_dynamic_int8, quiet_onnxruntime, run_logits,
+                              single_matmul_model, tokenizer_round_trip, u8s8_matmul)
+from course_utils.plotting import plot_bars
+from course_utils.results import record
+
+if SMOKE:
+    EXPORT_LAYERS, PPL_TOKENS, PROBE_TOKENS, PROBE_LAYERS = 2, 256, 128, 4
+    NEW_TOKENS, SPEED_REPEATS, TORCH_COMPILE, PER_CHANNEL_PPL = 16, 2, False, False
+
+quiet_libraries()
+torch.set_flush_denormal(True)
+torch.manual_seed(SEED)
+device = pick_device(DEVICE)
+print(environment_info())
+print(f"onnx {onnx.__version__} | onnxruntime {ort.__version__} | onnxruntime-genai {og.__version__}")
+tokenizer = load_tokenizer(MODEL_ID)
+# As comparações com o ONNX Runtime na CPU usam o modelo do PyTorch na CPU, em fp32 (a seção 8 trata da GPU).
+model = load_model(MODEL_ID, device="cpu", dtype=torch.float32)
+cfg = model.config
+WORK = Path(tempfile.mkdtemp(prefix="curso06-"))  # arquivos de passagem (grafos otimizados, MatMuls isolados)
+
+# %% [markdown]
+# ## 1. Exportar com `torch.onnx.export(..., dynamo=True)`
+#
+# ONNX é um formato de arquivo para grafos de computação: nós (`MatMul`, `Softmax`, ...) ligados por tensores, mais os
+# pesos. Um arquivo ONNX roda em qualquer motor que o entenda: ONNX Runtime (CPU, CUDA, ...), TensorRT (notebook 07),
+# motores de celular e de navegador.
+#
+# O exportador novo do PyTorch (`dynamo=True`) captura o modelo com `torch.export` (o mesmo rastreador do
+# `torch.compile`), traduz cada operação para ONNX com o `onnxscript` e otimiza o resultado. Dois cuidados:
+#
+# - **Eixos dinâmicos.** Sem eles o grafo fica preso ao formato do exemplo. Declaramos o lote e a sequência como
+#   `torch.export.Dim`. O exemplo tem lote 2: com lote 1 o exportador trataria o 1 como caso especial e fixaria o eixo.
+# - **Uma saída só.** Embrulhamos o modelo para devolver só os `logits` (sem cache KV). Geração com cache fica com o model
+#   builder do onnxruntime-genai, na seção 4.
+#
+# O caminho "de sempre" do Hugging Face, o `optimum-onnx`, exige transformers < 4.58 e não instala ao lado do
+# transformers 5 (`../shared/REFERENCIAS.md`, "Library status"); por isso usamos o exportador do próprio PyTorch.
+
+# %%
+n_layers = EXPORT_LAYERS or cfg.num_hidden_layers
+to_export = model if n_layers == cfg.num_hidden_layers else truncated_copy(model, n_layers)
+if n_layers < cfg.num_hidden_layers:
+    print(f"SMOKE: exportamos só as {n_layers} primeiras camadas (de {cfg.num_hidden_layers}), com os mesmos pesos; "
+          "a comparação abaixo é contra essa mesma cópia no PyTorch.")
+start = time.perf_counter()
+onnx_path, from_cache = cached_export(to_export, f"smollm2-{n_layers}camadas", refresh=REFRESH_CACHE)
+export_seconds = time.perf_counter() - start
+print(f"{'reaproveitado do cache' if from_cache else 'exportado'} em {export_seconds:.1f} s: {onnx_path}")
+print(f"tamanho em disco: {onnx_file_mb(onnx_path):.0f} MiB (pesos fp32 num arquivo .data ao lado)")
+
+onnx.checker.check_model(str(onnx_path), full_check=True)  # estrutura, tipos e formatos conferidos
+graph = onnx.load(str(onnx_path), load_external_data=False).graph
+for value in list(graph.input) + list(graph.output):
+    dims = [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+    print(f"  {value.name}: {dims}")
+input_dims = graph.input[0].type.tensor_type.shape.dim
+assert input_dims[0].dim_param and input_dims[1].dim_param, "lote e sequência deveriam ser eixos dinâmicos (simbólicos)"
+print(f"onnx.checker: ok | {len(graph.node)} nós, {len(graph.initializer)} tensores de pesos")
+
+# %% [markdown]
+# Agora rodamos o arquivo com o ONNX Runtime e comparamos os logits com os do PyTorch num lote de **3** textos de
+# **32** tokens (formato diferente do exemplo da exportação, para exercitar os eixos dinâmicos).
+
+# %%
+session = create_session(onnx_path)
+check_ids = text_token_ids(tokenizer, "pt", 96).reshape(3, 32)
+with torch.inference_mode():
+    torch_logits = to_export(check_ids).logits.numpy()
+ort_logits = run_logits(session, check_ids.numpy())
+max_abs_logit_diff = float(np.abs(ort_logits - torch_logits).max())
+argmax_agree = float((ort_logits.argmax(-1) == torch_logits.argmax(-1)).mean())
+print(f"formato {ort_logits.shape} | maior diferença absoluta {max_abs_logit_diff:.2e} "
+      f"(logits vão de {torch_logits.min():.1f} a {torch_logits.max():.1f}) | mesmo argmax em {argmax_agree:.1%}")
+assert ort_logits.shape == torch_logits.shape
+assert max_abs_logit_diff <= 1e-3, f"ONNX e PyTorch deveriam concordar até 1e-3 (deu {max_abs_logit_diff:.2e})"
+
+# %% [markdown]
+# As diferenças existem (as duas bibliotecas somam em ordens diferentes e usam kernels diferentes), mas ficam muito
+# abaixo de 1e-3 em fp32 e o token mais provável é o mesmo: o grafo exportado calcula a mesma função.
+#
+# ## 2. Sessões, provedores e otimização de grafo
+#
+# Uma `InferenceSession` carrega o grafo, **otimiza** e divide os nós entre **provedores de execução** (*execution
+# providers*, EPs), na ordem de preferência que você passa: `CUDAExecutionProvider` (GPU NVIDIA),
+# `TensorrtExecutionProvider` (entrega subgrafos ao TensorRT, notebook 07), `CPUExecutionProvider` (sempre presente,
+# pega o que os outros não aceitam). Quais existem depende do pacote instalado: `onnxruntime` é só CPU;
+# `onnxruntime-gpu` traz CUDA e TensorRT.
+
+# %%
+available = ort.get_available_providers()
+print("provedores deste onnxruntime:", available)
+print("provedores da sessão acima:", session.get_providers())
+print("entradas:", [(i.name, i.shape, i.type) for i in session.get_inputs()])
+print("saídas:  ", [(o.name, o.shape, o.type) for o in session.get_outputs()])
+assert "CPUExecutionProvider" in available
+
+# %% [markdown]
+# **Níveis de otimização.** `ORT_DISABLE_ALL` roda o grafo como veio. `BASIC` faz o que não depende do hardware
+# (dobrar constantes, remover nós redundantes). `EXTENDED` funde padrões em operadores próprios do ORT (por exemplo
+# `MatMul`+`Mul` em `FusedMatMul`, normalizações). `ALL` soma otimizações de layout específicas da CPU. Gravamos o grafo
+# otimizado de cada nível, contamos os nós e medimos uma passada de 128 tokens.
+
+# %%
+bench_ids = text_token_ids(tokenizer, "en", 128).numpy()
+level_counts, level_ms = {}, {}
+for level in ["disable", "basic", "extended", "all"]:
+    optimized = WORK / f"otimizado_{level}.onnx"
+    start = time.perf_counter()
+    s = create_session(onnx_path, level=level, optimized_path=optimized)
+    created = time.perf_counter() - start
+    level_counts[level] = op_counts(optimized)
+    optimized.unlink()  # só queríamos contar os nós (o arquivo tem todos os pesos)
+    level_ms[level] = measure_latency(lambda: s.run(["logits"], {"input_ids": bench_ids}), warmup=1,
+                                      repeats=3 if SMOKE else 5)["median_ms"]
+    diff = float(np.abs(run_logits(s, check_ids.numpy()) - torch_logits).max())
+    print(f"{level:>9}: {sum(level_counts[level].values()):4d} nós | sessão criada em {created:4.1f} s | "
+          f"passada de 128 tokens {level_ms[level]:6.1f} ms | dif. máx. para o PyTorch {diff:.1e}")
+    assert diff <= 1e-3, f"o nível {level} mudou o resultado além de 1e-3"
+    del s
+new_ops = {op: n for op, n in level_counts["all"].items() if op not in level_counts["disable"]}
+gone = {op: n for op, n in level_counts["disable"].items() if level_counts["all"][op] < n}
+print("operadores novos no nível 'all':", new_ops)
+print("operadores que diminuíram:", {op: f"{n} -> {level_counts['all'][op]}" for op, n in gone.items()})
+assert sum(level_counts["all"].values()) < sum(level_counts["disable"].values()), "otimizar deveria reduzir os nós"
+
+# %% [markdown]
+# **O otimizador de transformers do ONNX Runtime** (`onnxruntime.transformers.optimizer`) procura padrões maiores:
+# normalizações (LayerNorm, RMSNorm = `SimplifiedLayerNormalization`, com a soma residual =
+# `SkipSimplifiedLayerNormalization`), GELU, atenção e RoPE (`RotaryEmbedding`). Ele não tem um tipo "llama"; o próprio
+# script de Llama do ONNX Runtime (`onnxruntime/transformers/models/llama/convert_to_onnx.py`) chama
+# `optimize_model(..., model_type="gpt2")`, e fazemos o mesmo. Vejamos o que ele consegue fundir no grafo do exportador:
+
+# %%
+from onnxruntime.transformers.optimizer import optimize_model
+
+start = time.perf_counter()
+with quiet_onnxruntime():
+    optimized_model = optimize_model(str(onnx_path), model_type="gpt2", num_heads=cfg.num_attention_heads,
+                                     hidden_size=cfg.hidden_size, opt_level=0)
+    fusions = optimized_model.get_fused_operator_statistics()
+    tf_path = WORK / "otimizador_transformers.onnx"
+    optimized_model.save_model_to_file(str(tf_path), use_external_data_format=True)
+print(f"otimizador de transformers: {time.perf_counter() - start:.1f} s")
+print("fusões que aconteceram:", {k: v for k, v in fusions.items() if v})
+print("fusões que NÃO aconteceram neste grafo:", [k for k in ("Attention", "MultiHeadAttention", "RotaryEmbedding")
+                                                   if not fusions.get(k)])
+tf_counts = op_counts(tf_path)
+tf_diff = float(np.abs(run_logits(create_session(tf_path), check_ids.numpy()) - torch_logits).max())
+for leftover in WORK.glob("otimizador_transformers.onnx*"):
+    leftover.unlink()
+print(f"nós: {sum(level_counts['disable'].values())} -> {sum(tf_counts.values())} | dif. máx. para o PyTorch {tf_diff:.1e}")
+rmsnorm_fusions = fusions.get("SimplifiedLayerNormalization", 0) + fusions.get("SkipSimplifiedLayerNormalization", 0)
+assert rmsnorm_fusions >= n_layers, "cada camada tem RMSNorms que o otimizador deveria fundir"
+assert tf_diff <= 1e-3
+
+# %% [markdown]
+# As RMSNorms (e as somas residuais junto delas) foram fundidas; a atenção e o RoPE, não: os padrões de atenção do
+# otimizador foram escritos para grafos de outros exportadores, e o grafo do `dynamo=True` com atenção agrupada (GQA)
+# não casa com eles. É o que o **model builder** do onnxruntime-genai resolve: em vez de exportar e tentar reconhecer
+# padrões, ele **escreve** o grafo já com os operadores fundidos.
+#
+# ## 3. O model builder do onnxruntime-genai
+#
+# O builder lê o modelo do transformers e monta o grafo de decodificação: `GroupQueryAttention` (atenção com cache KV e
+# RoPE dentro), `SkipSimplifiedLayerNormalization`, entradas de cache "passado" e saídas "presente". Com `precision="int4"`
+# ele ainda quantiza os `MatMul` em blocos (`MatMulNBits`). Ele também grava o `genai_config.json` e o tokenizador.
+
+# %%
+source = resolve_model(MODEL_ID)
+genai_dirs = {}
+for precision in ("fp32", "int4"):
+    start = time.perf_counter()
+    genai_dirs[precision], hit = build_genai_model(source, precision, "cpu", refresh=REFRESH_CACHE)
+    print(f"{precision}: {'cache' if hit else 'construído'} em {time.perf_counter() - start:.1f} s -> {genai_dirs[precision]}")
+for precision, folder in genai_dirs.items():
+    counts = op_counts(folder / "model.onnx")
+    shown = {k: counts[k] for k in ("GroupQueryAttention", "SkipSimplifiedLayerNormalization", "MatMul", "MatMulNBits",
+                                    "RotaryEmbedding") if counts[k]}
+    print(f"{precision}: {onnx_file_mb(folder / 'model.onnx'):6.0f} MiB | {sum(counts.values())} nós | {shown}")
+assert op_counts(genai_dirs["fp32"] / "model.onnx")["GroupQueryAttention"] == cfg.num_hidden_layers
+assert op_counts(genai_dirs["int4"] / "model.onnx")["MatMulNBits"] > 0
+genai_config = json.loads((genai_dirs["fp32"] / "genai_config.json").read_text())
+print("entradas do decoder:", genai_config["model"]["decoder"]["inputs"])
+
+# %% [markdown]
+# **O tokenizador que o builder escreve.** O tokenizador do modelo offline veio de um GGUF convertido (veja
+# `course_utils/models.py`): a conversão precisou de cuidado para a ida e volta funcionar. Conferimos que o tokenizador
+# que o onnxruntime-genai lê produz **os mesmos ids** que o do transformers e devolve o texto intacto, e que o EOS bate.
+
+# %%
+og_models = {precision: load_genai_model(folder) for precision, folder in genai_dirs.items()}
+round_trip_texts = ["Olá, mundo! Quantização em 4 bits: ção, ü, 3,14 — The quick brown fox.",
+                    "def soma(a, b):\n\treturn a + b  # espaços   e tabs",
+                    "Preço: R$ 1.234,56 (≈ US$ 250); e-mail: aluno@example.com"]
+rt = tokenizer_round_trip(og_models["fp32"], tokenizer, round_trip_texts)
+og_tok = og.Tokenizer(og_models["fp32"])
+chat = tokenizer.apply_chat_template([{"role": "user", "content": "Oi!"}], add_generation_prompt=True, tokenize=False)
+special_ids_match = [int(t) for t in og_tok.encode(chat)] == tokenizer(chat, add_special_tokens=False)["input_ids"]
+eos_ok = genai_config["model"]["eos_token_id"] == tokenizer.eos_token_id
+print(f"ids iguais: {rt['ids_match']} | texto intacto: {rt['text_match']} | tokens especiais do chat: {special_ids_match} "
+      f"| EOS {genai_config['model']['eos_token_id']} = {tokenizer.eos_token} ({tokenizer.eos_token_id}): {eos_ok}")
+for failure in rt["failures"]:
+    print("  ", failure)
+tokenizer_ok = rt["ids_match"] and rt["text_match"] and special_ids_match and eos_ok
+assert tokenizer_ok, "o tokenizador do builder deveria reproduzir o do transformers"
+
+# %% [markdown]
+# ## 4. Quantização dentro do ONNX Runtime
+#
+# Três receitas, aplicadas ao grafo fp32 do builder (o modelo inteiro):
+#
+# - **INT8 dinâmico** (`quantize_dynamic`): pesos em int8 (uma escala por tensor) e **ativações quantizadas na hora**,
+#   cada uma com **uma escala para o tensor inteiro** (`DynamicQuantizeLinear` + `MatMulInteger`).
+# - **INT8 só nos pesos** (`MatMulNBitsQuantizer`, 8 bits): blocos de 32 pesos com escala e ponto-zero próprios; a
+#   ativação fica em fp32 e o peso é reconstruído dentro do kernel.
+# - **INT4 só nos pesos** (idem, 4 bits, blocos de 32, assimétrico).
+#
+# Medimos a perplexidade de cada um sobre os mesmos tokens do texto em inglês do curso, com a mesma função
+# `course_utils.measure.perplexity` (a sessão do ORT é "vestida" de modelo do PyTorch).
+
+# %%
+ppl_ids = text_token_ids(tokenizer, "en", PPL_TOKENS)
+window = min(PPL_TOKENS, 1024)
+ppl_torch = perplexity(model, ppl_ids, window=window, stride=window, progress=False)
+fp32_graph = genai_dirs["fp32"] / "model.onnx"
+variants = {"fp32": (fp32_graph, None)}
+start = time.perf_counter()
+variants["int8 dinâmico"] = cached_quantization(fp32_graph, "int8_dynamic", refresh=REFRESH_CACHE)
+variants["int8 só pesos"] = cached_quantization(fp32_graph, "weight_only", bits=8, block_size=32, symmetric=False,
+                                               refresh=REFRESH_CACHE)
+variants["int4 só pesos"] = cached_quantization(fp32_graph, "weight_only", bits=4, block_size=32, symmetric=False,
+                                               refresh=REFRESH_CACHE)
+print(f"quantizações: {time.perf_counter() - start:.1f} s "
+      f"({sum(1 for _, hit in variants.values() if hit)} de {len(variants) - 1} vieram do cache)")
+ppl_ort, size_mb = {}, {}
+for name, (path, _) in variants.items():
+    s = create_session(path)
+    ppl_ort[name] = ort_perplexity(s, ppl_ids, window=window, stride=window, head_dim=cfg.head_dim, progress=False)
+    size_mb[name] = onnx_file_mb(path)
+    del s
+print(f"PyTorch fp32: perplexidade {ppl_torch:.2f} ({PPL_TOKENS} tokens)")
+for name in ppl_ort:
+    print(f"ORT {name:<14} perplexidade {ppl_ort[name]:8.2f} ({100 * (ppl_ort[name] / ppl_ort['fp32'] - 1):+6.1f}%) | "
+          f"{size_mb[name]:6.0f} MiB em disco")
+plot_bars(list(ppl_ort), list(ppl_ort.values()), f"Perplexidade no ONNX Runtime ({PPL_TOKENS} tokens)", "perplexidade")
+plt.show()
+assert abs(ppl_ort["fp32"] / ppl_torch - 1) < 0.005, "o grafo fp32 do builder deveria ter a perplexidade do PyTorch"
+assert ppl_ort["int8 só pesos"] <= 1.02 * ppl_ort["fp32"], "INT8 só nos pesos deveria ficar a menos de 2% do fp32"
+assert ppl_ort["int8 dinâmico"] > 1.10 * ppl_ort["int8 só pesos"], "o INT8 dinâmico deveria perder bem mais que o só-pesos"
+assert ppl_ort["int4 só pesos"] > ppl_ort["int8 só pesos"], "4 bits deveriam custar mais qualidade que 8"
+assert size_mb["int4 só pesos"] < size_mb["int8 só pesos"] < size_mb["fp32"]
+
+# %% [markdown]
+# INT8 **só nos pesos** quase não muda a perplexidade; INT8 **dinâmico**, com o mesmo número de bits nos pesos, perde
+# muito. A diferença está nas **ativações**: o dinâmico quantiza também a entrada de cada `MatMul`, com uma escala só
+# para o tensor inteiro. (Nos tamanhos: nas variantes só de pesos a tabela de embeddings continua em fp32, porque o
+# `MatMulNBits` só troca os `MatMul`.)
+#
+# ## 5. Por que o INT8 dinâmico perde: *outliers* nas ativações
+#
+# Capturamos a entrada da `down_proj` (a última projeção do MLP) de cada camada e olhamos a razão entre o maior valor
+# absoluto e a mediana. Com uma escala por tensor, a escala é ditada pelo maior valor: se ele é milhares de vezes a
+# mediana, quase todos os valores "normais" caem no mesmo degrau (o do zero) e a informação some.
+
+# %%
+probe_ids = text_token_ids(tokenizer, "en", PROBE_TOKENS)
+activations = {}
+hooks = [layer.mlp.down_proj.register_forward_hook(
+             lambda module, args, out, idx=idx: activations.__setitem__(idx, args[0][0].detach().numpy().copy()))
+         for idx, layer in enumerate(model.model.layers)]
+with torch.inference_mode():
+    model(probe_ids)
+for h in hooks:
+    h.remove()
+
+def act_error(x, q, scale, zero_point):
+    """Erro relativo médio da ativação depois de quantizar e voltar: mean|x̂ - x| / mean|x|."""
+    return float(np.abs((q - zero_point) * scale - x).mean() / np.abs(x).mean())
+
+rows = []
+for idx, x in activations.items():
+    q, scale, zp = dynamic_quantize_uint8(x)
+    absmax = float(np.abs(x).max())
+    rows.append({"layer": idx, "ratio": absmax / float(np.median(np.abs(x))), "absmax": absmax, "zero_point": zp,
+                 "zero_bucket": float((q == zp).mean()), "err_tensor": act_error(x, q, scale, zp)})
+worst = max(rows, key=lambda r: r["ratio"])
+typical = sorted(rows, key=lambda r: r["ratio"])[len(rows) // 2]
+for r in (typical, worst):
+    print(f"camada {r['layer']:2d}: max|x| = {r['absmax']:8.1f} = {r['ratio']:7.0f}x a mediana | "
+          f"{r['zero_bucket']:.0%} dos valores viram o degrau do zero | erro relativo da ativação {r['err_tensor']:.0%}")
+ax = plot_bars([f"c{r['layer']}" for r in rows], [r["ratio"] for r in rows], "max|x| / mediana|x| na entrada da down_proj",
+               "razão (escala log)", fmt="{:.0f}")
+ax.set_yscale("log")
+ax.set_xlabel("camada (c0 = primeira)")
+ax.tick_params(axis="x", labelsize=7)
+plt.show()
+assert worst["ratio"] > 10 * typical["ratio"], "algumas camadas deveriam ter outliers muito maiores que a típica"
+assert worst["err_tensor"] > 2 * typical["err_tensor"], "os outliers deveriam piorar o erro da escala por tensor"
+
+# %% [markdown]
+# **A lição do LLM.int8().** Dettmers et al. (2022) mostraram que, a partir de certo tamanho, os LLMs têm poucos
+# **canais** (colunas da ativação) com valores enormes, sempre os mesmos; a solução deles separa esses canais e faz a
+# conta deles em 16 bits, quantizando só o resto (`../shared/REFERENCIAS.md`). Medimos o efeito na pior camada: escala
+# por tensor, escala por token (uma por linha) e a decomposição do LLM.int8 (colunas com |x| > 6 ficam em ponto flutuante).
+
+# %%
+x = activations[worst["layer"]]
+q, scale, zp = dynamic_quantize_uint8(x)
+err_tensor = act_error(x, q, scale, zp)
+per_token = np.zeros_like(x)
+for i, row in enumerate(x):
+    qr, sr, zr = dynamic_quantize_uint8(row)
+    per_token[i] = (qr - zr) * sr
+err_token = float(np.abs(per_token - x).mean() / np.abs(x).mean())
+outlier_cols = np.where(np.abs(x).max(axis=0) > 6)[0]
+outlier_rows = np.where(np.abs(x).max(axis=1) > 6)[0]
+rest = x.copy()
+rest[:, outlier_cols] = 0
+qr, sr, zr = dynamic_quantize_uint8(rest)
+mixed = (qr - zr) * sr
+mixed[:, outlier_cols] = x[:, outlier_cols]
+err_mixed = float(np.abs(mixed - x).mean() / np.abs(x).mean())
+print(f"camada {worst['layer']}: {len(outlier_cols)} de {x.shape[1]} colunas e {len(outlier_rows)} de {x.shape[0]} "
+      f"tokens têm |x| > 6 (tokens {outlier_rows[:8].tolist()})")
+print(f"erro relativo da ativação — por tensor: {err_tensor:.0%} | por token: {err_token:.0%} | "
+      f"LLM.int8 (outliers fora): {err_mixed:.1%}")
+assert err_mixed < err_tensor / 2, "tirar as poucas colunas de outliers deveria cortar o erro pela metade ou mais"
+assert err_token < err_tensor / 2, "uma escala por token deveria cortar o erro pela metade ou mais"
+
+# %% [markdown]
+# Os valores gigantes moram em poucas colunas **e** em poucos tokens (veja a contagem acima). Qualquer esquema que não
+# os deixe ditar a escala de todo o resto recupera quase tudo: separar as colunas (LLM.int8) ou dar a cada token a sua
+# própria escala. O `quantize_dynamic` do ONNX Runtime não faz nenhum dos dois: daí a perda. A quantização **só de
+# pesos** não mexe nas ativações, e por isso não sofre.
+#
+# **E o INT8 dinâmico "por canal"?** Escalas por coluna de peso deveriam ajudar, mas aqui ele produz lixo. O motivo é a
+# aritmética do kernel: numa CPU com AVX2 sem VNNI (a desta máquina, conferida abaixo), o produto `uint8 x int8` usa a
+# instrução `VPMADDUBSW`, que multiplica e soma **dois a dois** num inteiro de **16 bits com saturação**. Com pesos por
+# canal cada coluna usa a faixa inteira [-127, 127]; com ativações de ponto-zero alto (valores uint8 perto de 255), um par
+# passa de 32767 e a conta é cortada sem aviso. Testamos a hipótese: quantizamos uma `down_proj` isolada e comparamos a
+# saída do ORT com duas simulações em numpy, a exata e a que satura os pares.
+
+# %%
+flags = open("/proc/cpuinfo").read().split() if Path("/proc/cpuinfo").exists() else []
+has_vnni = any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+print(f"CPU com AVX2: {'avx2' in flags} | com VNNI: {has_vnni}")
+by_zero_point = sorted(rows, key=lambda r: -r["zero_point"])
+probe = [r["layer"] for r in (by_zero_point if PROBE_LAYERS is None else by_zero_point[:PROBE_LAYERS])]
+sat_rows = []
+for idx in sorted(probe):
+    x = activations[idx]
+    w = model.model.layers[idx].mlp.down_proj.weight.detach().numpy().T   # [entrada, saída], como no MatMul
+    ref = x @ w
+    mm_path = single_matmul_model(w, WORK / f"down_proj_{idx}.onnx")
+    a_q, a_scale, a_zp = dynamic_quantize_uint8(x)
+    row = {"layer": idx, "zero_point": a_zp}
+    for per_channel in (False, True):
+        q_path = quantize_dynamic_int8(mm_path, WORK / f"down_proj_{idx}_{per_channel}.onnx", per_channel=per_channel)
+        inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(q_path)).graph.initializer}
+        assert not inits["W_zero_point"].any(), "pesos int8 simétricos (ponto-zero 0)"
+        w_q, w_scale = inits["W_quantized"], inits["W_scale"].astype(np.float64)
+        y_ort = create_session(q_path).run(None, {"X": x})[0]
+        exact, _ = u8s8_matmul(a_q, a_zp, w_q)
+        saturated, frac = u8s8_matmul(a_q, a_zp, w_q, saturate_pairs=True)
+        y_exact, y_sat = exact * (a_scale * w_scale), saturated * (a_scale * w_scale)
+        tag = "canal" if per_channel else "tensor"
+        rel = lambda y: float(np.abs(y - ref).mean() / np.abs(ref).mean())
+        row[f"err_{tag}"] = rel(y_ort)
+        row[f"sat_frac_{tag}"] = frac
+        row[f"ort_vs_exact_{tag}"] = float(np.abs(y_ort - y_exact).max() / np.abs(ref).max())
+        row[f"ort_vs_sat_{tag}"] = float(np.abs(y_ort - y_sat).max() / np.abs(ref).max())
+    sat_rows.append(row)
+    print(f"camada {idx:2d} (ponto-zero da ativação {a_zp:3d}): erro do ORT por tensor {row['err_tensor']:6.1%}, "
+          f"por canal {row['err_canal']:7.1%} | pares saturados por canal {row['sat_frac_canal']:.2e} | "
+          f"ORT x simulação exata {row['ort_vs_exact_canal']:.1e}, x simulação saturada {row['ort_vs_sat_canal']:.1e}")
+worst_sat = max(sat_rows, key=lambda r: r["sat_frac_canal"])
+
+def explained(r, tag):
+    """O ORT está 10x mais perto da simulação saturada que da exata, ou a no máximo 0,5% do maior valor dela.
+
+    Sobra às vezes um resíduo pequeno (< 0,5%) que a simulação não reproduz: a ordem exata das somas dentro do
+    kernel (MLAS) não é a do nosso modelo de pares; os desvios grandes, ela reproduz."""
+    return r[f"ort_vs_sat_{tag}"] <= max(0.1 * r[f"ort_vs_exact_{tag}"], 5e-3)
+
+matches_saturating = all(explained(r, tag) for r in sat_rows for tag in ("tensor", "canal"))
+ort_deviates = any(r["ort_vs_exact_canal"] > 1e-2 for r in sat_rows)   # o ORT se afasta da conta exata em alguma
+saturation_explains = matches_saturating and ort_deviates and worst_sat["sat_frac_canal"] > 0
+if saturation_explains:
+    print(f"\nEm todas as camadas testadas o ORT fica pelo menos 10x mais perto da simulação que SATURA os pares "
+          f"do que da conta exata: "
+          f"na camada {worst_sat['layer']}, {worst_sat['sat_frac_canal']:.2%} dos pares saturam e o erro por canal vai a "
+          f"{worst_sat['err_canal']:.0%} (por tensor: {worst_sat['err_tensor']:.0%}).")
+    assert worst_sat["err_canal"] > 2 * worst_sat["err_tensor"]
+    assert not has_vnni, "com VNNI a instrução acumula em 32 bits e não deveria saturar"
+else:
+    print("\nNesta CPU o ORT não mostrou saturação (bate com a conta exata); o por canal não quebra aqui.")
+    assert not ort_deviates, "o ORT se afastou da conta exata sem que a saturação explicasse"
+
+# %% [markdown]
+# A correção conhecida é o `reduce_range=True`: pesos em 7 bits ([-64, 63]) garantem que nenhum par passe de
+# 2 x 255 x 64 = 32640 < 32767. Com o modelo inteiro (fora do SMOKE), medimos o INT8 dinâmico por canal com e sem ela.
+
+# %%
+ppl_per_channel = {}
+if PER_CHANNEL_PPL:
+    for reduce_range in (False, True):
+        path, _ = cached_quantization(fp32_graph, "int8_dynamic", per_channel=True, reduce_range=reduce_range,
+                                      refresh=REFRESH_CACHE)
+        s = create_session(path)
+        ppl_per_channel[reduce_range] = ort_perplexity(s, ppl_ids, window=window, stride=window, head_dim=cfg.head_dim,
+                                                       progress=False)
+        del s
+        print(f"INT8 dinâmico por canal, reduce_range={reduce_range}: perplexidade {ppl_per_channel[reduce_range]:.4g}")
+    if saturation_explains:
+        assert ppl_per_channel[False] > 10 * ppl_ort["fp32"], "sem reduce_range o por canal deveria quebrar nesta CPU"
+        assert ppl_per_channel[True] < ppl_per_channel[False] / 10, "reduce_range deveria consertar a saturação"
+else:
+    print("Perplexidade do modelo inteiro com INT8 por canal não medida nesta execução (PER_CHANNEL_PPL=False).")
+
+# %% [markdown]
+# ## 6. Gerar com cache KV: onnxruntime-genai contra o PyTorch
+#
+# O onnxruntime-genai roda o laço de geração inteiro em C++: prefill, cache KV (o builder usa um buffer único que passado e
+# presente compartilham), escolha do token. Medimos **só o decode** (tokens por segundo depois do prefill), gulosamente, no
+# mesmo prompt, intercalando as configurações e ficando com a melhor repetição de cada uma (a máquina é compartilhada:
+# a melhor repetição é a que sofreu menos interferência).
+#
+# Do lado do PyTorch testamos o laço do curso (`course_utils.generation.generate`, igual ao `generate` guloso, notebook
+# 05) com 1 thread e com todas (numa CPU disputada por outros processos, menos threads às vezes ganham); com
+# `TORCH_COMPILE=True`, também `StaticCache` + `torch.compile` (o notebook 05 mede essa configuração a fundo). Vale a
+# **melhor** configuração do PyTorch.
+
+# %%
+prompt = "The history of clocks begins"
+prompt_ids = tokenizer(prompt, return_tensors="pt").input_ids
+all_threads = torch.get_num_threads()
+
+def torch_decode(threads, new_tokens=NEW_TOKENS):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ids, steps = generate(model, prompt_ids, new_tokens, return_step_times=True)
+    finally:
+        torch.set_num_threads(previous)
+    return {"new_ids": ids[0, prompt_ids.shape[1]:].tolist(), "decode_tokens_per_s": (len(steps) - 1) / sum(steps[1:])}
+
+configs = {f"PyTorch, {t} thread{'s' if t > 1 else ''}": (lambda n=NEW_TOKENS, t=t: torch_decode(t, n))
+           for t in sorted({1, all_threads})}
+if TORCH_COMPILE:
+    class StepClock:
+        """'streamer' do generate: anota a hora de cada token entregue (o primeiro put é o prompt)."""
+        def __init__(self):
+            self.times = []
+        def put(self, value):
+            self.times.append(time.perf_counter())
+        def end(self):
+            pass
+
+    eager_forward = model.forward
+    compiled_forward = torch.compile(model.forward)
+    chat_inputs = tokenizer(prompt, return_tensors="pt")
+
+    def torch_compiled_decode(n=NEW_TOKENS):
+        """generate do transformers com StaticCache e forward compilado. Sempre NEW_TOKENS tokens (o tamanho do cache
+        estático depende disso, e outro tamanho recompilaria); decode = (N-1) / (hora do último - hora do primeiro)."""
+        clock = StepClock()
+        model.forward = compiled_forward
+        try:
+            with torch.inference_mode():
+                out = model.generate(**chat_inputs, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False,
+                                     cache_implementation="static", pad_token_id=tokenizer.eos_token_id, streamer=clock)
+        finally:
+            model.forward = eager_forward
+        decode_s = clock.times[-1] - clock.times[1]
+        return {"new_ids": out[0, prompt_ids.shape[1]:].tolist(), "decode_tokens_per_s": (NEW_TOKENS - 1) / decode_s}
+
+    start = time.perf_counter()
+    torch_compiled_decode()  # compila o prefill e o passo de decode (demora: é a parte cara do torch.compile)
+    torch_compiled_decode()
+    print(f"torch.compile: compilado e aquecido em {time.perf_counter() - start:.0f} s")
+    configs["PyTorch, StaticCache + torch.compile"] = torch_compiled_decode
+configs["ORT genai fp32"] = lambda n=NEW_TOKENS: genai_generate(og_models["fp32"], prompt_ids, n)
+configs["ORT genai int4"] = lambda n=NEW_TOKENS: genai_generate(og_models["int4"], prompt_ids, n)
+
+for name, fn in configs.items():  # aquecimento curto (a versão compilada já foi aquecida acima)
+    if "compile" not in name:
+        fn(4)
+runs = {name: [] for name in configs}
+for _ in range(SPEED_REPEATS):
+    for name, fn in configs.items():
+        runs[name].append(fn())
+speed = {name: max(r["decode_tokens_per_s"] for r in rs) for name, rs in runs.items()}
+for name, rs in runs.items():
+    print(f"{name:<38} melhor {speed[name]:6.1f} tokens/s | repetições: "
+          + ", ".join(f"{r['decode_tokens_per_s']:.1f}" for r in rs))
+torch_names = [n for n in speed if n.startswith("PyTorch")]
+torch_best_name = max(torch_names, key=speed.get)
+decode_tok_s_torch = speed[torch_best_name]
+decode_tok_s_ort_fp32, decode_tok_s_ort_int4 = speed["ORT genai fp32"], speed["ORT genai int4"]
+speedup_fp32, speedup_int4 = decode_tok_s_ort_fp32 / decode_tok_s_torch, decode_tok_s_ort_int4 / decode_tok_s_torch
+plot_bars(list(speed), list(speed.values()), f"Decode guloso, {NEW_TOKENS} tokens (melhor de {SPEED_REPEATS})", "tokens/s")
+plt.xticks(rotation=20, ha="right")
+plt.show()
+print(f"melhor PyTorch: {torch_best_name} ({decode_tok_s_torch:.1f} tokens/s)")
+print(f"ORT fp32: {speedup_fp32:.2f}x o melhor PyTorch (meta do curso: 1,5x) -> "
+      f"{'atingida' if speedup_fp32 >= 1.5 else 'NÃO atingida nesta execução'}")
+print(f"ORT int4: {speedup_int4:.2f}x o melhor PyTorch (meta do curso: 4x) -> "
+      f"{'atingida' if speedup_int4 >= 4 else 'NÃO atingida nesta execução'}")
+assert decode_tok_s_ort_int4 > decode_tok_s_ort_fp32, "int4 lê ~6x menos bytes por token: deveria decodificar mais rápido"
+
+# %% [markdown]
+# **O texto gerado.** O fp32 do ORT deve repetir o PyTorch token a token (mesma função, só arredondamentos diferentes). O
+# int4 muda os pesos, então pode divergir depois de alguns tokens; uma divergência cedo vira bola de neve, e o texto
+# continua plausível. Para medir sem depender disso, olhamos o texto de avaliação inteiro: em quantas posições o token
+# mais provável de cada modelo é o próximo token de verdade (acerto do próximo token), e em quantas o int4 e o fp32
+# escolhem o mesmo token.
+
+# %%
+torch_new = runs["PyTorch, 1 thread"][-1]["new_ids"]
+ort_fp32_new, ort_int4_new = runs["ORT genai fp32"][-1]["new_ids"], runs["ORT genai int4"][-1]["new_ids"]
+
+def common_prefix(a, b):
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+for name, ids in (("PyTorch", torch_new), ("ORT fp32", ort_fp32_new), ("ORT int4", ort_int4_new)):
+    print(f"[{name}] {tokenizer.decode(ids)!r}")
+fp32_prefix, int4_prefix = common_prefix(torch_new, ort_fp32_new), common_prefix(torch_new, ort_int4_new)
+targets = ppl_ids[0, 1:].numpy()
+predictions, next_token_acc = {}, {}
+for precision in ("fp32", "int4"):
+    logits = run_logits(create_session(genai_dirs[precision] / "model.onnx"), ppl_ids.numpy(), head_dim=cfg.head_dim)[0]
+    predictions[precision] = logits[:-1].argmax(-1)
+    next_token_acc[precision] = float((predictions[precision] == targets).mean())
+    del logits
+int4_top1_agreement = float((predictions["int4"] == predictions["fp32"]).mean())
+print(f"prefixo igual ao PyTorch: fp32 {fp32_prefix}/{NEW_TOKENS} tokens, int4 {int4_prefix}/{NEW_TOKENS}")
+print(f"acerto do próximo token no texto ({PPL_TOKENS} tokens): fp32 {next_token_acc['fp32']:.1%}, "
+      f"int4 {next_token_acc['int4']:.1%} ({next_token_acc['int4'] / next_token_acc['fp32']:.0%} do fp32) | "
+      f"int4 e fp32 escolhem o mesmo token em {int4_top1_agreement:.0%} das posições")
+ort_int4_output_ok = int4_prefix >= 1 and next_token_acc["int4"] >= 0.8 * next_token_acc["fp32"]
+assert fp32_prefix >= min(16, NEW_TOKENS), "o fp32 do ORT deveria repetir o PyTorch nos primeiros tokens"
+assert ort_int4_output_ok, "o int4 deveria começar igual ao PyTorch e manter >= 80% do acerto de próximo token do fp32"
+
+# %% [markdown]
+# ## 7. O limite da memória: tokens/s x largura de banda
+#
+# No decode, cada token novo passa por **todos** os pesos uma vez, e com lote 1 há pouca conta por byte lido: o gargalo
+# é trazer os pesos da memória. Um teto simples: tokens/s <= largura de banda / bytes de pesos lidos por token. Medimos a
+# largura de banda de leitura desta máquina (somar um tensor de 512 MiB, com todas as threads) e os bytes que os `MatMul`
+# de cada grafo leem.
+
+# %%
+buffer = torch.ones(512 * 2**20 // 4)
+read_ms = measure_latency(lambda: buffer.sum(), warmup=1, repeats=7)["min_ms"]
+copy_target = torch.empty_like(buffer)
+copy_ms = measure_latency(lambda: copy_target.copy_(buffer), warmup=1, repeats=7)["min_ms"]
+read_gbs = buffer.numel() * 4 / (read_ms / 1000) / 1e9
+copy_gbs = 2 * buffer.numel() * 4 / (copy_ms / 1000) / 1e9
+del buffer, copy_target
+bandwidth_gbs = max(read_gbs, copy_gbs)
+print(f"largura de banda medida: leitura {read_gbs:.1f} GB/s | cópia (lê + escreve) {copy_gbs:.1f} GB/s")
+bytes_per_token = {p: matmul_weight_bytes(genai_dirs[p] / "model.onnx") for p in ("fp32", "int4")}
+measured = {"fp32": decode_tok_s_ort_fp32, "int4": decode_tok_s_ort_int4}
+bound = {}
+for p in ("fp32", "int4"):
+    bound[p] = bandwidth_gbs * 1e9 / bytes_per_token[p]
+    print(f"{p}: {bytes_per_token[p] / 2**20:6.1f} MiB lidos por token -> teto {bound[p]:6.1f} tokens/s | medido "
+          f"{measured[p]:5.1f} tokens/s ({measured[p] / bound[p]:.0%} do teto)")
+print(f"PyTorch fp32 (melhor): {decode_tok_s_torch:.1f} tokens/s ({decode_tok_s_torch / bound['fp32']:.0%} do teto do fp32)")
+assert decode_tok_s_ort_fp32 <= 1.25 * bound["fp32"], "o decode fp32 não deveria passar do teto da memória"
+assert bytes_per_token["fp32"] > 5 * bytes_per_token["int4"], "o int4 deveria ler mais de 5x menos bytes por token"
+
+# %% [markdown]
+# Os pesos fp32 (centenas de MiB) são muito maiores que os caches da CPU (dezenas de MiB), então o teto vale de verdade
+# para o fp32. O int4 lê bem menos bytes por token; quanto mais perto do teto, mais o decode é limitado pela memória e menos pela conta. A distância que sobra é
+# custo fixo por passo (lançar operadores, atenção, o laço em Python no caso do PyTorch) e a disputa pela CPU com outros
+# processos. Numa GPU a conta é a mesma, com uma largura de banda uma ordem de grandeza maior.
+#
+# ## 8. O ramo CUDA
+#
+# Com `DEVICE="cuda"`, rodamos o grafo exportado no provedor CUDA (se o pacote `onnxruntime-gpu` estiver instalado) e
+# comparamos latência e logits com o PyTorch na GPU; com o `onnxruntime-genai-cuda`, o builder monta os grafos fp16 e
+# int4 para a GPU e medimos o decode. Sem esses pacotes, a célula diz o que falta.
+
+# %%
+cuda_latency = None
+if not device.startswith("cuda"):
+    print("Sem GPU nesta execução (DEVICE resolveu para 'cpu'): o ramo CUDA não roda. Num ambiente com GPU e o pacote "
+          "onnxruntime-gpu, esta célula compara o provedor CUDA com o PyTorch na GPU.")
+elif "CUDAExecutionProvider" not in ort.get_available_providers():
+    print("Ramo CUDA pulado: há GPU, mas o onnxruntime instalado é o pacote só de CPU (provedores: "
+          f"{ort.get_available_providers()}). Para usar a GPU, troque por `pip install onnxruntime-gpu` (e "
+          "`onnxruntime-genai-cuda` para a geração com o builder em -e cuda); os dois pacotes de CPU e GPU não convivem.")
+else:
+    gpu_session = create_session(onnx_path, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    print("provedores da sessão:", gpu_session.get_providers())
+    gpu_model = to_export.to("cuda")
+    gpu_ids = torch.from_numpy(bench_ids).to("cuda")
+    with torch.inference_mode():
+        gpu_torch_logits = gpu_model(gpu_ids).logits.float().cpu().numpy()
+    gpu_ort_logits = run_logits(gpu_session, bench_ids)
+    gpu_diff = float(np.abs(gpu_ort_logits - gpu_torch_logits).max())
+    gpu_agree = float((gpu_ort_logits.argmax(-1) == gpu_torch_logits.argmax(-1)).mean())
+    ort_ms = measure_latency(lambda: gpu_session.run(["logits"], {"input_ids": bench_ids}), warmup=2, repeats=10)["median_ms"]
+    torch_ms = measure_latency(lambda: gpu_model(gpu_ids), warmup=2, repeats=10)["median_ms"]
+    cuda_latency = {"ort_ms": ort_ms, "torch_ms": torch_ms}
+    print(f"passada de 128 tokens na GPU: ORT CUDA {ort_ms:.1f} ms | PyTorch {torch_ms:.1f} ms | dif. máx. {gpu_diff:.1e} "
+          f"| mesmo argmax em {gpu_agree:.1%}")
+    to_export.to("cpu")
+    # na GPU os dois lados podem usar TF32 nas multiplicações (10 bits de mantissa): comparamos os tokens escolhidos
+    assert gpu_agree >= 0.99, "ORT CUDA e PyTorch na GPU deveriam escolher os mesmos tokens"
+
+genai_cuda_speed = {}
+if device.startswith("cuda"):
+    if og.is_cuda_available():
+        for precision in ("fp16", "int4"):
+            folder, _ = build_genai_model(source, precision, "cuda", refresh=REFRESH_CACHE)
+            cuda_model = load_genai_model(folder)
+            genai_generate(cuda_model, prompt_ids, 4)  # aquecimento
+            genai_cuda_speed[precision] = max(genai_generate(cuda_model, prompt_ids, NEW_TOKENS)["decode_tokens_per_s"]
+                                              for _ in range(SPEED_REPEATS))
+            print(f"onnxruntime-genai CUDA {precision}: {genai_cuda_speed[precision]:.1f} tokens/s no decode")
+            del cuda_model
+    else:
+        print("Geração na GPU pulada: o onnxruntime-genai instalado é o de CPU (og.is_cuda_available() é False). "
+              "Para gerar na GPU: pip install onnxruntime-genai-cuda (no lugar do onnxruntime-genai).")
+
+# %% [markdown]
+# ## Exercícios
+#
+# **Exercício 1.** Uma CPU lê da memória a 50 GB/s (10⁹ bytes por segundo). Um modelo de 7 bilhões de parâmetros está em
+# INT4 com blocos de 32 pesos e uma escala fp16 por bloco. Qual o **teto** de tokens/s no decode com lote 1?
+
+# %% curso={"exercicio": "06.1", "resposta": "resposta_1"} tags=["exercicio"]
+resposta_1 = None  # substitua por um número (tokens/s)
+check("06.1", resposta_1)
+
+# %% [markdown]
+# **Exercício 2.** Implemente o `DynamicQuantizeLinear` do ONNX: recebe um array numpy `x` (float32) e devolve
+# `(q, escala, ponto_zero)`, com `q` em uint8. A faixa sempre inclui o zero; a escala divide a faixa em 255 degraus;
+# arredonde metades para o par (`np.rint`).
+
+# %% curso={"exercicio": "06.2", "resposta": "meu_dql"} tags=["exercicio"]
+import numpy as np
+
+def meu_dql(x):
+    # seu código aqui
+    ...
+
+check("06.2", meu_dql)
+
+
+# %% [markdown]
+# **Exercício 3.** Imite a instrução `VPMADDUBSW` para **um par**: recebe dois valores uint8 da ativação (`a1`, `a2`) e dois
+# int8 do peso (`w1`, `w2`) e devolve o resultado inteiro de 16 bits que a instrução produz para `a1*w1 + a2*w2`.
+
+# %% curso={"exercicio": "06.3", "resposta": "meu_par"} tags=["exercicio"]
+def meu_par(a1, w1, a2, w2):
+    # seu código aqui
+    ...
+
+check("06.3", meu_par)
+
+# %% [markdown]
+# ## Resumo
+
+# %%
+record("export_layers", n_layers)
+record("export_seconds", export_seconds)
+record("export_from_cache", from_cache)
+record("max_abs_logit_diff_fp32", max_abs_logit_diff)
+record("onnx_nodes_disable", sum(level_counts["disable"].values()))
+record("onnx_nodes_all", sum(level_counts["all"].values()))
+record("latency_ms_level_disable", level_ms["disable"])
+record("latency_ms_level_all", level_ms["all"])
+record("rmsnorm_fusions", rmsnorm_fusions)
+record("tokenizer_round_trip_ok", tokenizer_ok)
+record("ppl_torch_fp32", ppl_torch)
+record("ppl_ort_fp32", ppl_ort["fp32"])
+record("ppl_ort_int8_dynamic", ppl_ort["int8 dinâmico"])
+record("ppl_ort_int8_weight_only", ppl_ort["int8 só pesos"])
+record("ppl_ort_int4_weight_only", ppl_ort["int4 só pesos"])
+record("ppl_tokens", PPL_TOKENS)
+record("size_mb_ort_fp32", size_mb["fp32"])
+record("size_mb_ort_int4_weight_only", size_mb["int4 só pesos"])
+record("activation_outlier_ratio_max", worst["ratio"])
+record("activation_error_per_tensor_worst", err_tensor)
+record("activation_error_llm_int8_worst", err_mixed)
+record("saturation_explains_per_channel", saturation_explains)
+if ppl_per_channel:
+    record("ppl_ort_int8_dynamic_per_channel", ppl_per_channel[False])
+    record("ppl_ort_int8_dynamic_per_channel_reduce_range", ppl_per_channel[True])
+record("decode_tok_s_torch", decode_tok_s_torch)
+record("decode_torch_best_config", torch_best_name)
+record("decode_tok_s_ort_fp32", decode_tok_s_ort_fp32)
+record("decode_tok_s_ort_int4", decode_tok_s_ort_int4)
+record("speedup_ort_fp32_vs_torch", speedup_fp32)
+record("speedup_ort_int4_vs_torch", speedup_int4)
+record("ort_int4_output_ok", ort_int4_output_ok)
+record("int4_prefix_tokens_equal", int4_prefix)
+record("next_token_acc_ort_fp32", next_token_acc["fp32"])
+record("next_token_acc_ort_int4", next_token_acc["int4"])
+record("int4_top1_agreement_fp32", int4_top1_agreement)
+record("memory_bandwidth_gbs", bandwidth_gbs)
+record("decode_bound_tok_s_fp32", bound["fp32"])
+record("decode_bound_tok_s_int4", bound["int4"])
+import shutil
+shutil.rmtree(WORK, ignore_errors=True)  # arquivos de passagem desta execução
+if cuda_latency:
+    record("latency_ms_ort_cuda", cuda_latency["ort_ms"])
+    record("latency_ms_torch_cuda", cuda_latency["torch_ms"])
+for precision, value in genai_cuda_speed.items():
+    record(f"decode_tok_s_ort_cuda_{precision}", value)
+
+# %% [markdown]
+# **Para levar.** (1) `torch.onnx.export(..., dynamo=True)` com eixos dinâmicos dá um grafo que calcula a mesma função
+# (diferenças de 1e-5); o otimizador de grafo funde o que reconhece, e o model builder escreve direto o grafo de decode
+# com atenção fundida e cache KV. (2) Quantizar só os pesos (blocos de 32) é quase de graça em 8 bits; quantizar as
+# ativações com uma escala por tensor esbarra nos outliers, e a aritmética de 16 bits do AVX2 ainda pode saturar.
+# (3) No decode com lote 1 o que manda é a memória: menos bytes por token (int4) é mais tokens por segundo.
+# Próximo: **07 · TensorRT**, o mesmo arquivo ONNX consumido pelo motor da NVIDIA.
