@@ -1,6 +1,9 @@
 # Os dois comandos do README:
-#   make course  -> executa o curso inteiro (build/notebooks, build/resultados.{json,md})
-#   make test    -> roda a suíte de testes (é o que a CI chama)
+#   make course     -> executa o curso inteiro (build/notebooks, build/resultados.{json,md})
+#   make test       -> ruff + a suíte de testes (é o que a CI chama)
+# Para quem mantém:
+#   make notebooks  -> gera notebooks/*.ipynb, colab_badges.md e a tabela de GPU do README das fontes em notebooks/src/
+#   make lint       -> só o ruff
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -19,9 +22,12 @@ $(STAMP): requirements.txt pyproject.toml
 env: $(STAMP)
 
 course: $(STAMP)
-	$(PY) -m course_utils.runner
+	$(PY) -m course_utils.course run --profile offline
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(PY) -m ruff check
+
+test: lint
 	$(PY) -m pytest
 
 # notebooks/src/*.py (fontes em texto) -> notebooks/*.ipynb e colab_badges.md

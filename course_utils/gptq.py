@@ -16,30 +16,12 @@ O quantizador de cada grupo é o mesmo do RTN (course_utils.quantization: ponto-
 assimétrico): o GPTQ muda QUAIS valores são arredondados, não a grade.
 """
 
-from contextlib import contextmanager
-
 import torch
 from tqdm.auto import tqdm
 
 from .calibration import accumulate_hessian, block_inputs, decoder_layers, output_error, run_block
+from .measure import one_cpu_thread
 from .quantization import rtn_quantize, zeropoint_fake_quantize, zeropoint_params
-
-
-@contextmanager
-def _one_thread_on_cpu(device):
-    """Na CPU, uma thread só: o laço coluna a coluna são milhares de operações pequenas, e com 2 threads
-    a espera ativa do OpenMP (sobretudo com outro processo ocupando um núcleo) deixa cada uma várias
-    vezes mais lenta; o cholesky_inverse com 2 threads chegou a levar 20 s numa matriz 1536x1536 que
-    leva 0,3 s com uma (torch 2.13, 2 núcleos). Na GPU não faz nada."""
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def gptq_inverse_hessian(H, damp: float = 0.01):
@@ -55,7 +37,8 @@ def gptq_inverse_hessian(H, damp: float = 0.01):
         raise ValueError(f"damp deve ser >= 0, não {damp}.")
     H = H.float().clone()
     H.diagonal().add_(damp * H.diagonal().mean())
-    with _one_thread_on_cpu(H.device):
+    # uma thread na CPU: com 2, o cholesky_inverse chegou a levar 20 s em vez de 0,3 s (measure.one_cpu_thread)
+    with one_cpu_thread(H.device):
         try:
             L = torch.linalg.cholesky(H)
         except RuntimeError as exc:
@@ -100,7 +83,7 @@ def gptq_quantize_weight(weight, H, bits: int = 4, group_size: int | None = 64, 
         Wt, H = Wt[perm], H[perm][:, perm]
     U = gptq_inverse_hessian(H, damp)
 
-    with _one_thread_on_cpu(Wt.device):
+    with one_cpu_thread(Wt.device):
         Qt = torch.zeros_like(Wt)
         if group_size is None:        # uma escala por linha de W, decidida antes de começar
             scale, zero = (t[:, 0] for t in zeropoint_params(Wt.t(), bits))

@@ -27,6 +27,17 @@ OFFLINE_SPECIAL_TOKENS = {
                          "unk_token": "<|endoftext|>"},
 }
 
+# Configurações (só formatos, nenhum peso) de modelos grandes que os notebooks usam em contas "e se"
+# (memória dos pesos, cache KV, plano de memória): campos como no config.json do Hub.
+LLAMA2_7B_CONFIG = {
+    "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+    "num_attention_heads": 32, "num_key_value_heads": 32, "tie_word_embeddings": False,
+}
+LLAMA2_13B_CONFIG = {
+    "vocab_size": 32000, "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
+    "num_attention_heads": 40, "num_key_value_heads": 40, "tie_word_embeddings": False,
+}
+
 # Frase de teste para conferir que o tokenizador convertido faz ida e volta sem perdas.
 _ROUND_TRIP_TEXT = "Olá, mundo! Quantização em 4 bits:\n\tção, ü, 3,14 — The quick brown fox.  <|im_end|>"
 

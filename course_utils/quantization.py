@@ -5,6 +5,8 @@ Granularidade = quantos pesos dividem uma mesma escala:
   "tensor"  -> uma escala para o tensor inteiro;
   "channel" -> uma escala por linha (canal de saída);
   "group"   -> uma escala por grupo de `group_size` pesos consecutivos de uma linha.
+
+Quanto ocupa um modelo inteiro com `bits_per_weight(...)` bits por peso: `planner.weight_gib(config, bits)`.
 """
 
 import torch
@@ -166,59 +168,3 @@ def fake_quantize_model_(model, bits=4, scheme="zeropoint", granularity="group",
                 module.weight.copy_(fake_quantize(module.weight, bits, scheme, granularity, group_size))
                 count += 1
     return count
-
-
-# ---------------------------------------------------------------- calculadora de memória
-
-# bits por peso de cada precisão para as camadas lineares dos blocos do transformer
-_LINEAR_BITS = {
-    "fp32": lambda in_features: 32.0,
-    "fp16": lambda in_features: 16.0,
-    # LLM.int8: int8 + uma escala fp32 por linha (SCB)
-    "int8": lambda in_features: 8 + 32 / in_features,
-    # NF4 com dupla quantização (QLoRA): absmax de 8 bits por bloco de 64,
-    # e uma constante fp32 por bloco de 256 absmax -> 4 + 8/64 + 32/(64*256)
-    "nf4": lambda in_features: 4 + 8 / 64 + 32 / (64 * 256),
-}
-
-
-def llm_weight_memory_gib(config: dict, precision: str | float, other_bits: int | None = None) -> float:
-    """Memória dos pesos de um LM tipo Llama quando as lineares dos blocos usam `precision`.
-
-    precision: "fp32", "fp16", "int8", "nf4", ou um número = bits por peso já com escalas e zeros
-    (ex.: bits_per_weight(4, 64, 16, 4) para GPTQ/AWQ w4g64).
-
-    Como no bitsandbytes, embeddings, lm_head e normas não são quantizados: ficam no dtype
-    em que o modelo foi carregado, `other_bits` (padrão: 32 em "fp32", senão 16).
-    config: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
-    num_key_value_heads, head_dim (opcional), tie_word_embeddings (opcional).
-    """
-    if isinstance(precision, (int, float)) and not isinstance(precision, bool):
-        if not 0 < precision <= 32:
-            raise ValueError(f"precision numérica é bits por peso (entre 0 e 32), não {precision!r}.")
-        def bits(in_features, b=float(precision)):  # o mesmo custo em toda linear (escalas e zeros já somados)
-            return b
-    elif precision not in _LINEAR_BITS:
-        raise ValueError(f"precision deve ser uma de {sorted(_LINEAR_BITS)} ou um número de bits por peso, não {precision!r}.")
-    else:
-        bits = _LINEAR_BITS[precision]
-    h, inter, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    head_dim = config.get("head_dim") or h // heads
-    linears = [  # (entradas, saídas) de cada linear de um bloco
-        (h, heads * head_dim), (h, kv * head_dim), (h, kv * head_dim), (heads * head_dim, h),
-        (h, inter), (h, inter), (inter, h),
-    ]
-    linear_bits = layers * sum(i * o * bits(i) for i, o in linears)
-    embed = config["vocab_size"] * h * (1 if config.get("tie_word_embeddings", False) else 2)
-    norms = (2 * layers + 1) * h
-    if other_bits is None:
-        other_bits = 32 if precision == "fp32" else 16
-    return (linear_bits + (embed + norms) * other_bits) / 8 / 2**30
-
-
-LLAMA2_7B_CONFIG = {
-    "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
-    "num_attention_heads": 32, "num_key_value_heads": 32, "tie_word_embeddings": False,
-}

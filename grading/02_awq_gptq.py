@@ -7,12 +7,13 @@ recalcula as notas; mudar as entradas dos casos faz o corretor executar as entre
 import torch
 
 from course_utils.grade import Case, Check, FunctionExercise, ValueExercise, number
-from course_utils.quantization import LLAMA2_7B_CONFIG, bits_per_weight, llm_weight_memory_gib
-
+from course_utils.models import LLAMA2_7B_CONFIG
+from course_utils.planner import weight_gib
+from course_utils.quantization import bits_per_weight
 
 # ---------------------------------------------------------------- soluções de referência
 
-LLAMA2_7B_W3G64_GIB = llm_weight_memory_gib(LLAMA2_7B_CONFIG, bits_per_weight(3, 64, 16, 3))
+LLAMA2_7B_W3G64_GIB = weight_gib(LLAMA2_7B_CONFIG, bits_per_weight(3, 64, 16, 3))
 
 
 def accumulate(H, n, x):

@@ -44,9 +44,7 @@ def single_thread():
     e outro processo ocupando um núcleo, a espera ativa do OpenMP deixa cada operação até 100x mais
     lenta (medido: 60 s contra 0,4 s); com uma thread o tempo fica estável.
     """
-    import torch
+    from course_utils.measure import one_cpu_thread
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_cpu_thread():
+        yield

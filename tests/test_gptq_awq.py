@@ -108,16 +108,6 @@ def test_zeropoint_params_e_fake_quantize_batem_com_zeropoint_quantize():
     assert torch.equal(Q.zeropoint_fake_quantize(g, scale, zero, 3), Q.zeropoint_dequantize(q, s2, z2, g.shape))
 
 
-def test_calculadora_aceita_bits_por_peso_numericos():
-    bpw = Q.bits_per_weight(4, 64, 16, 4)
-    w4 = Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, bpw)
-    assert Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, 16) == pytest.approx(
-        Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, "fp16"))
-    assert Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, "nf4") < w4 < Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, "int8")
-    with pytest.raises(ValueError, match="bits por peso"):
-        Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, 0)
-
-
 # ---------------------------------------------------------------- GPTQ
 
 

@@ -1,95 +1,68 @@
-"""A evidência de GPU commitada (results/gpu) cobre todos os notebooks e sustenta o que o README afirma.
+"""A evidência de GPU versionada (results/gpu, results/t4) e a tabela do README gerada dela.
 
-Os números vêm de `python -m course_utils.run_course --profile gpu` numa GPU emprestada; aqui não há GPU, então
-estes testes conferem o arquivo gravado: se um notebook novo entrar sem execução em GPU, ou se uma execução nova
-contrariar uma afirmação do README, o teste falha.
+Os números vêm do runner numa GPU emprestada (`python -m course_utils.course run --profile gpu|t4`); aqui não há GPU.
+Cada afirmação que a fonte de hoje de um notebook declara vira um teste por perfil: passa se a execução gravada, da
+mesma fonte (mesmo hash), a conferiu; aparece como pulado, com o motivo, se a evidência é de uma fonte anterior ou se a
+execução não tinha como conferi-la; falha se a evidência atual não a gravou ou a gravou falsa.
 """
+
 import json
-import re
 from pathlib import Path
 
 import pytest
 
+from course_utils.course import evidence
+from course_utils.results import declared_claims
+
 ROOT = Path(__file__).resolve().parents[1]
-SUMMARY = json.loads((ROOT / "results" / "gpu" / "resultados.json").read_text())
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SUMMARIES = evidence.load_summaries()
+CASES = [(profile, name, claim) for profile in sorted(SUMMARIES) for name in NOTEBOOKS
+         for claim in declared_claims((ROOT / "notebooks" / "src" / f"{name}.py").read_text(encoding="utf-8"))]
 
 
-def results(name):
-    return SUMMARY["notebooks"][name]["results"]
+def test_every_gpu_summary_says_which_gpu_and_versions():
+    assert SUMMARIES, "não há evidência de GPU em results/"
+    for profile, summary in SUMMARIES.items():
+        assert summary["profile"] == profile
+        for name, entry in summary["notebooks"].items():
+            env = entry.get("environment") or summary["environment"]
+            for key in ("gpu_name", "driver", "torch", "cuda_torch"):
+                assert env.get(key), f"{profile}/{name}: falta {key} no ambiente"
 
 
-def test_o_resumo_e_do_perfil_gpu_e_diz_qual_gpu_e_quais_versoes():
-    env = SUMMARY["environment"]
-    assert SUMMARY["profile"] == "gpu" and SUMMARY["smoke"] is False
-    for key in ("gpu_name", "driver", "torch", "transformers", "cuda_torch"):
-        assert env.get(key), f"falta {key} no ambiente do resumo de GPU"
+@pytest.mark.parametrize("profile,name,claim", CASES, ids=[f"{p}/{n}: {c}" for p, n, c in CASES])
+def test_gpu_evidence_of_the_current_source_confirms_each_claim(profile, name, claim):
+    entry = SUMMARIES[profile]["notebooks"].get(name)
+    if entry is None:
+        pytest.skip(f"{name} sem execução no perfil {profile}")
+    if not evidence.is_current(name, entry):
+        pytest.skip(f"evidência de {profile} para {name} é de uma versão anterior da fonte ({entry.get('date')})")
+    assert entry["status"] == "ok", f"{name} falhou no perfil {profile}: {entry['error']}"
+    info = entry["claims"].get(claim)
+    assert info is not None, f"a execução atual de {name} no perfil {profile} não gravou a afirmação"
+    if info["status"] == "skipped":
+        pytest.skip(f"não conferida no perfil {profile}: {info['reason']}")
+    assert info["status"] == "ok", f"{claim}: medido {info.get('measured')}"
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_todo_notebook_rodou_na_gpu_com_status_ok(name):
-    entry = SUMMARY["notebooks"].get(name)
-    assert entry is not None, f"{name} não tem execução em results/gpu/resultados.json"
-    assert entry["status"] == "ok", f"{name} falhou na GPU: {entry.get('error')}"
-    assert entry["parameters"].get("DEVICE") == "cuda"
-
-
-def test_readme_diz_o_que_foi_verificado_em_gpu_para_cada_notebook():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Verificado em GPU", 1)[1].split("\n## ", 1)[0]
-    listed = set()
-    for row in re.findall(r"^\| ([0-9, ]+) \|", section, flags=re.M):
-        listed.update(n.strip() for n in row.split(","))
-    assert {n[:2] for n in NOTEBOOKS} <= listed
-    assert SUMMARY["environment"]["gpu_name"] in section and SUMMARY["environment"]["driver"] in section
-    assert "TensorRT" in section.split("Sem verificação em GPU", 1)[1], "o README deve dizer o que não foi verificado"
-
-
-def test_08_picos_do_7b_de_configuracao_dentro_das_metas():
-    r = results("08_colab_7b")
-    assert r["gpu_7b_peak_gib_fp16"] <= 13.0
-    assert r["gpu_7b_peak_gib_int8"] <= 7.0
-    assert r["gpu_7b_peak_gib_nf4"] <= 4.0
-
-
-def test_01_int8_e_nf4_medidos_em_cuda_ocupam_menos_e_custam_pouco():
-    r = results("01_quantizacao_ptq")
-    assert r["footprint_mb_nf4"] < r["footprint_mb_int8"] < r["footprint_mb_fp32"] / 2
-    assert r["ppl_int8"] < 1.05 * r["ppl_fp32"]
-
-
-def test_02_gptq_e_awq_removem_metade_do_aumento_do_rtn_em_3_bits():
-    r = results("02_awq_gptq")
-    assert r["gptq_w3g64_removed_fraction"] >= 0.5 and r["awq_w3g64_removed_fraction"] >= 0.5
-    assert r["ppl_gptq_w4g64"] < r["ppl_rtn_w4g64"] and r["ppl_awq_w4g64"] < r["ppl_rtn_w4g64"]
-
-
-def test_03_descarregar_camadas_na_gpu_custa_tempo_por_token():
-    r = results("03_offloading")
-    assert r["gpu_layers_offloaded_max"] > 0
-    assert r["gpu_ms_per_token_max_offload"] > r["gpu_ms_per_token_no_offload"]
-
-
-def test_05_cache_kv_e_compilacao_aceleram_na_gpu():
-    r = results("05_kv_cache")
-    assert r["speedup_kv_cache"] > 1
-    assert r["tokens_per_s_static_compiled"] > r["tokens_per_s_static_cache"]
-
-
-def test_06_provedor_cuda_mais_rapido_que_o_pytorch_na_gpu():
-    r = results("06_onnx_runtime")
-    assert r["latency_ms_ort_cuda"] < r["latency_ms_torch_cuda"]
-
-
-def test_07_sem_tensorrt_nenhum_numero_de_tensorrt_e_as_celulas_puladas_contadas():
-    r = results("07_tensorrt")
-    assert r["tensorrt_available"] is False and r["cells_skipped"] > 0
-    trt_numbers = [k for k in r if k.startswith("argmax_agreement_")
-                   or (k.startswith("latency_ms_") and k not in ("latency_ms_eager", "latency_ms_torch_compile"))]
-    assert not trt_numbers, f"número de TensorRT sem TensorRT instalado: {trt_numbers}"
-    assert r["torch_compile_device"] == "cuda" and r["torch_compile_speedup"] > 1
-
-
-def test_00_aot_pulado_so_com_motivo_registrado():
-    r = results("00_zerogpu_spaces")
-    assert "aoti_speedup" in r or r.get("aoti_skipped_reason")
+def test_table_marks_stale_and_current_evidence(tmp_path):
+    nbs = tmp_path / "notebooks"
+    (nbs / "src").mkdir(parents=True)
+    (nbs / "src" / "a.py").write_text("# fonte de hoje\n", encoding="utf-8")
+    (nbs / "src" / "b.py").write_text("# fonte de hoje\n", encoding="utf-8")
+    from course_utils.course.runner import source_hash
+    env = {"gpu_name": "GPU X", "driver": "1.0", "torch": "2.11", "cuda_torch": "12.8"}
+    entry = {"status": "ok", "error": None, "date": "2026-12-01", "environment": env, "libraries": {},
+             "claims": {"c1": {"status": "ok"}, "c2": {"status": "skipped", "reason": "r"}}}
+    summary = {"profile": "t4", "notebooks": {"a": {**entry, "source_sha256": source_hash("a", nbs)},
+                                             "b": {**entry, "source_sha256": "outra"}}}
+    (tmp_path / "results" / "t4").mkdir(parents=True)
+    (tmp_path / "results" / "t4" / "resultados.json").write_text(json.dumps(summary), encoding="utf-8")
+    table = evidence.gpu_table(evidence.load_summaries(tmp_path / "results"), nbs)
+    assert "| t4 | `a` | ok | 1 ok, 1 puladas | 2026-12-01 | GPU X, 1.0 | 2.11, ? | atual |" in table
+    assert "| t4 | `b` |" in table and table.rstrip().endswith("versão anterior |")
+    readme = f"antes\n{evidence.README_START}\nvelho\n{evidence.README_END}\ndepois\n"
+    assert evidence.readme_with_table(readme, table) == f"antes\n{evidence.README_START}\n{table}\n{evidence.README_END}\ndepois\n"
+    with pytest.raises(ValueError, match="marcadores"):
+        evidence.readme_with_table("sem marcadores", table)

@@ -284,3 +284,19 @@ def test_tokens_per_second_gera_exatamente_max_new_tokens(reference_tokenizer):
     assert result["new_tokens"] == 5
     assert result["tokens_per_s"] == pytest.approx(5 / result["median_s"])
     assert result["tokens_per_s"] > 0
+
+
+def test_one_cpu_thread_usa_uma_thread_e_restaura_mesmo_com_erro():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with measure.one_cpu_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), measure.one_cpu_thread("cpu"):
+            raise RuntimeError("falha dentro do with")
+        assert torch.get_num_threads() == 2
+        with measure.one_cpu_thread("meta"):  # fora da CPU não mexe nas threads
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -2,7 +2,7 @@
 
 Os bytes previstos são conferidos contra modelos de verdade carregados pelo transformers + bitsandbytes na
 CPU (checkpoints pequenos com pesos aleatórios, e o modelo de referência), e contra a tabela medida numa
-H100 em ../shared/REFERENCIAS.md. Os vereditos são conferidos pelas propriedades que precisam ter
+H100 em docs/referencias.md. Os vereditos são conferidos pelas propriedades que precisam ter
 (monotonia, o formato escolhido cabe, offload quando a GPU não basta), e as entradas ruins pelos erros
 em português.
 """
@@ -17,8 +17,8 @@ from course_utils import planner as P
 from course_utils.config import REFERENCE_MODEL_ID
 from course_utils.generation import kv_cache_bytes
 from course_utils.measure import model_footprint
-from course_utils.models import ModelNotAvailableError
-from course_utils.quantization import LLAMA2_7B_CONFIG
+from course_utils.models import LLAMA2_7B_CONFIG, ModelNotAvailableError
+from course_utils.quantization import bits_per_weight
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -100,18 +100,34 @@ def test_modelo_de_referencia_fp32_exato(reference_model):
 
 @pytest.mark.parametrize("fmt,cited_gib", [("fp16", 12.55), ("int8", 6.52), ("nf4-dq", 3.50)])
 def test_llama2_7b_bate_com_a_tabela_medida_na_h100(fmt, cited_gib):
-    """REFERENCIAS.md: get_memory_footprint de um Llama-2-7B aleatório numa H100 (fp16, LLM.int8, NF4 + DQ)."""
+    """docs/referencias.md: get_memory_footprint de um Llama-2-7B aleatório numa H100 (fp16, LLM.int8, NF4 + DQ)."""
     w = P.weight_bytes(LLAMA2_7B_CONFIG, fmt, "fp16")
     assert w["footprint"] / 2**30 == pytest.approx(cited_gib, rel=0.005)
     assert w["params"] == pytest.approx(6.74e9, rel=0.001)
 
 
 def test_dupla_quantizacao_economiza_o_que_o_qlora_diz():
-    """QLoRA: a dupla quantização economiza ~0,37 bit por parâmetro (citado em REFERENCIAS.md)."""
+    """QLoRA: a dupla quantização economiza ~0,37 bit por parâmetro (citado em docs/referencias.md)."""
     nf4 = P.weight_bytes(LLAMA2_7B_CONFIG, "nf4", "fp16")
     dq = P.weight_bytes(LLAMA2_7B_CONFIG, "nf4-dq", "fp16")
     saved_bits = 8 * (nf4["stored"] - dq["stored"]) / nf4["quantized_params"]
     assert saved_bits == pytest.approx(0.373, abs=0.01)
+
+
+def test_bits_por_peso_numericos_valem_para_as_lineares_quantizadas():
+    """GPTQ/AWQ: um número de bits por peso (escalas e zeros somados) nas lineares dos blocos; o resto em fp16."""
+    fp16 = P.weight_bytes(LLAMA2_7B_CONFIG, "fp16")
+    w3 = P.weight_bytes(LLAMA2_7B_CONFIG, 3.0)
+    # cada peso quantizado sai de 2 bytes para 3/8 de byte; embeddings, lm_head e normas não mudam
+    assert fp16["stored"] - w3["stored"] == w3["quantized_params"] * (2 - 3 / 8)
+    assert P.weight_gib(LLAMA2_7B_CONFIG, 16) == pytest.approx(P.weight_gib(LLAMA2_7B_CONFIG, "fp16"))
+    w4g64 = P.weight_gib(LLAMA2_7B_CONFIG, bits_per_weight(4, 64, 16, 4))
+    assert P.weight_gib(LLAMA2_7B_CONFIG, "nf4-dq") < w4g64 < P.weight_gib(LLAMA2_7B_CONFIG, "int8")
+    assert P.weight_gib(LLAMA2_7B_CONFIG, 3.0, "fp32") > P.weight_gib(LLAMA2_7B_CONFIG, 3.0)
+    with pytest.raises(ValueError, match="bits por peso"):
+        P.weight_bytes(LLAMA2_7B_CONFIG, 0)
+    with pytest.raises(ValueError, match="Formato desconhecido"):
+        P.weight_bytes(LLAMA2_7B_CONFIG, "int3")
 
 
 # ---------------------------------------------------------------- cache KV, ativações e vereditos
@@ -153,7 +169,7 @@ def test_veredito_nunca_melhora_com_menos_memoria():
     ranks = []
     for gpu in (80, 40, 24, 15, 8, 4, 2, 1, 0.5):
         plan = P.plan_memory(LLAMA2_7B_CONFIG, gpu_gib=gpu, cpu_gib=12.0, context_tokens=2048)
-        ranks.append([P._VERDICT_RANK[plan[f].verdict] for f in P.FORMATS])
+        ranks.append([P.memory_plan._VERDICT_RANK[plan[f].verdict] for f in P.FORMATS])
     for before, after in zip(ranks, ranks[1:]):
         assert all(a >= b for a, b in zip(after, before))
     assert ranks[0] == [0] * len(P.FORMATS) and ranks[-1] == [3] * len(P.FORMATS)

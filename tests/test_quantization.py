@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from course_utils import quantization as Q
-from course_utils.measure import model_footprint
 
 # muitas operações pequenas: uma thread evita a espera ativa do OpenMP (ver conftest)
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -254,40 +253,6 @@ def test_fake_quantize_preserva_formato_e_dtype():
     w = _weights().to(torch.bfloat16)
     w_hat = Q.fake_quantize(w, 8, "absmax", "channel")
     assert w_hat.dtype == torch.bfloat16 and w_hat.shape == w.shape
-
-
-# ---------------------------------------------------------------- calculadora de memória
-
-
-@pytest.mark.parametrize("precision,measured_gib", [("fp16", 12.55), ("int8", 6.52), ("nf4", 3.50)])
-def test_calculadora_bate_com_medidas_do_llama2_7b_na_h100(precision, measured_gib):
-    """Medidas de get_memory_footprint numa H100 (shared/REFERENCIAS.md)."""
-    estimate = Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, precision)
-    assert estimate == pytest.approx(measured_gib, rel=0.05)
-
-
-def test_calculadora_llama2_7b_tem_6_74_bilhoes_de_parametros():
-    params = Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, "fp32") * 2**30 / 4
-    assert params == pytest.approx(6.74e9, rel=0.005)
-    sizes = [Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, p) for p in ("fp32", "fp16", "int8", "nf4")]
-    assert sizes == sorted(sizes, reverse=True)
-
-
-def test_calculadora_bate_com_o_modelo_de_referencia_carregado(reference_model):
-    config = reference_model.config.to_dict()
-    estimate_mb = Q.llm_weight_memory_gib(config, "fp32") * 1024
-    measured_mb = model_footprint(reference_model)["total_mb"]
-    assert estimate_mb == pytest.approx(measured_mb, rel=0.01)
-    # mais forte: a conta de parâmetros é exata (embeddings amarrados contados uma vez)
-    n_params = sum(p.numel() for p in reference_model.parameters())
-    assert Q.llm_weight_memory_gib(config, "fp32") * 2**30 / 4 == pytest.approx(n_params, abs=0.5)
-    # em fp16 tudo ocupa metade
-    assert Q.llm_weight_memory_gib(config, "fp16") == pytest.approx(Q.llm_weight_memory_gib(config, "fp32") / 2)
-
-
-def test_calculadora_rejeita_precisao_desconhecida():
-    with pytest.raises(ValueError, match="precision deve ser"):
-        Q.llm_weight_memory_gib(Q.LLAMA2_7B_CONFIG, "int3")
 
 
 # ---------------------------------------------------------------- casos de borda (defeitos já corrigidos)

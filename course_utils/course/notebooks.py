@@ -1,7 +1,7 @@
 """Os notebooks são escritos como texto: `notebooks/src/NN_nome.py` (formato "percent" do jupytext).
 
 `python -m course_utils.course notebooks` (ou `make notebooks`) escreve cada `notebooks/NN_nome.ipynb` a partir da
-sua fonte e reescreve `colab_badges.md`. O gerador acrescenta o que é igual em todos os notebooks e não se edita à mão:
+sua fonte e reescreve `colab_badges.md` e a tabela de evidência de GPU do README (de `results/`). O gerador acrescenta o que é igual em todos os notebooks e não se edita à mão:
 - o badge do Colab, como primeira linha da primeira célula (markdown, o título);
 - a célula de configuração do Colab (tag `setup`), logo depois dela;
 - os metadados do notebook (kernel, e a GPU T4 no Colab para os notebooks de `config.COLAB_T4`).
@@ -126,7 +126,13 @@ def notebook_json(nb) -> str:
 
 def generated_files() -> dict[Path, str]:
     """Cada arquivo gerado -> o texto que ele deve ter."""
+    from .evidence import gpu_table, load_summaries, readme_with_table
+
+    readme = ROOT / "README.md"
     files = {ROOT / "colab_badges.md": badges_file()}
+    if readme.exists():
+        files[readme] = readme_with_table(readme.read_text(encoding="utf-8"),
+                                          gpu_table(load_summaries(ROOT / "results"), NOTEBOOKS_DIR))
     for name in NOTEBOOKS:
         src = source_path(name)
         if src.exists():

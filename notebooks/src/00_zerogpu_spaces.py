@@ -69,7 +69,7 @@ from course_utils.environment import environment_info, pick_device, quiet_librar
 from course_utils.exercises import check
 from course_utils.measure import measure_latency
 from course_utils.models import load_model, load_tokenizer, resolve_model
-from course_utils.results import record
+from course_utils.results import claim, record
 from course_utils.zerogpu import format_report, lint_path, lint_source
 
 quiet_libraries()
@@ -115,7 +115,7 @@ print(f"gradio {version('gradio')} | gradio_client {version('gradio_client')} | 
 # selection*; no código do `spaces` 0.51.3: `requested *= 2 if gpu_size == 'xlarge' else 1`). O hardware por trás dos
 # tamanhos muda: até o início de 2026 eram fatias de NVIDIA H200 (70 GB no `large`, 141 GB no `xlarge`); em 2026 o ZeroGPU
 # passou a fatias de RTX Pro 6000 Blackwell (48 GB no `large`, 96 GB no `xlarge`). Fontes: documentação do Hub
-# "Spaces ZeroGPU" e `shared/REFERENCIAS.md` do curso (estado do fim de 2026). Não escreva o hardware no código: se
+# "Spaces ZeroGPU" e [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#zerogpu) (conferidas em 01/12/2026). Não escreva o hardware no código: se
 # precisar dele, leia `torch.cuda.get_device_properties(0)` dentro da função decorada.
 #
 # **Cotas.** A cota é **diária e do visitante** (não do Space): quem chama paga com o próprio tempo. Valores citados, com
@@ -433,8 +433,9 @@ lint_good_false_positives = sum(len(findings) for _, _, findings in good_cases)
 print(f"\nSpaces ruins acusados pela regra certa: {lint_bad_flagged}/{lint_bad_total} "
       f"({lint_bad_exact} sem nenhuma outra regra); achados nos {len(good_cases)} Spaces corretos: "
       f"{lint_good_false_positives}")
-assert lint_bad_flagged == lint_bad_total, "todo Space ruim deveria ser acusado pela regra que ele viola"
-assert lint_good_false_positives == 0, "os Spaces corretos não deveriam ter nenhum achado"
+claim("toda fixture ruim acusada pela regra certa", lint_bad_flagged == lint_bad_total >= len(zerogpu.RULES),
+      measured=lint_bad_flagged)
+claim("nenhum achado nas fixtures boas", lint_good_false_positives == 0, measured=lint_good_false_positives)
 
 
 # %% [markdown]
@@ -542,7 +543,7 @@ print(f"respostas do Space: {answers}")
 print(f"1a chamada {call_seconds[0]:.2f} s (inclui carregar o modelo), 2a {call_seconds[1]:.2f} s; "
       f"o app carregou o modelo {loads} vez(es) e viu o X-IP-Token em {tokens_seen} chamada(s); "
       f"servidor encerrado com código {server.returncode}")
-assert answers == [reference, reference], "o Space deveria responder exatamente o que o modelo gera no notebook"
+claim("o Space roda localmente e responde ao gradio_client o que o modelo gera", answers == [reference, reference])
 assert loads == 1, "o modelo deveria ser carregado uma vez só: a 2a chamada usa o cache do processo"
 assert tokens_seen == 2, "o X-IP-Token enviado pelo gradio_client deveria chegar ao app nas duas chamadas"
 assert server.poll() is not None, "o servidor deveria estar desligado"

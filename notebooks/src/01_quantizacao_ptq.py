@@ -41,13 +41,13 @@ from course_utils.data import text_token_ids
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.measure import measure_latency, model_footprint, perplexity
-from course_utils.models import load_model, load_tokenizer
+from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer
+from course_utils.planner import weight_gib
 from course_utils.plotting import plot_bars
 from course_utils.quantization import (
-    LLAMA2_7B_CONFIG, absmax_dequantize, absmax_quantize, bits_per_weight, fake_quantize,
-    fake_quantize_model_, llm_weight_memory_gib, quantization_error,
+    absmax_dequantize, absmax_quantize, bits_per_weight, fake_quantize, fake_quantize_model_, quantization_error,
 )
-from course_utils.results import record
+from course_utils.results import claim, record
 
 if SMOKE:  # cargas de CI: duas janelas disjuntas (menos contas) e menos repetições
     EVAL_TOKENS, WINDOW, STRIDE, LATENCY_REPEATS = 2048, 1024, 1024, 2
@@ -239,7 +239,8 @@ ppl_ao, latency_ao = evaluate(model_ao)
 print(f"torchao INT8 dinâmico: {footprint_ao['total_mb']:.1f} MiB | perplexidade {ppl_ao:.2f} "
       f"({100 * (ppl_ao / ppl_fp32 - 1):+.1f}%) | forward {latency_ao:.1f} ms (fp32: {latency_fp32:.1f} ms)")
 print("memória por dtype:", {k: round(v, 1) for k, v in footprint_ao["by_dtype_mb"].items()})
-assert footprint_ao["total_mb"] < 0.5 * fp32["total_mb"], "INT8 deveria ocupar menos da metade do fp32"
+claim("torchao INT8 ocupa menos da metade do fp32", footprint_ao["total_mb"] < 0.5 * fp32["total_mb"],
+      measured=footprint_ao["total_mb"] / fp32["total_mb"])
 
 # %% [markdown]
 # Para onde vai o tempo? O perfilador do PyTorch responde: medimos a fração do tempo de um forward gasta na multiplicação
@@ -341,10 +342,11 @@ for name, cfg in configs.items():
 # %%
 ratio_int8 = bnb["int8"]["footprint_mb"] / fp32["total_mb"]
 ratio_nf4 = bnb["nf4"]["footprint_mb"] / fp32["total_mb"]
-assert ratio_int8 <= 0.45, f"INT8 ocupa {ratio_int8:.2f} do fp32"
-assert ratio_nf4 <= 0.33, f"NF4 ocupa {ratio_nf4:.2f} do fp32"
-assert bnb["int8"]["ppl"] <= 1.03 * ppl_fp32, f"LLM.int8 perdeu {100 * (bnb['int8']['ppl'] / ppl_fp32 - 1):.1f}%"
-assert bnb["nf4"]["ppl"] < bnb["fp4"]["ppl"], "NF4 deveria ser melhor que FP4"
+claim("INT8 ocupa <= 45% do fp32", ratio_int8 <= 0.45, measured=ratio_int8)
+claim("NF4 ocupa <= 33% do fp32", ratio_nf4 <= 0.33, measured=ratio_nf4)
+claim("LLM.int8 a menos de 3% da perplexidade fp32", bnb["int8"]["ppl"] <= 1.03 * ppl_fp32,
+      measured=bnb["int8"]["ppl"] / ppl_fp32)
+claim("NF4 melhor que FP4 (QLoRA)", bnb["nf4"]["ppl"] < bnb["fp4"]["ppl"], measured=bnb["nf4"]["ppl"] / bnb["fp4"]["ppl"])
 nf4_cost = bnb["nf4"]["ppl"] / ppl_fp32 - 1
 print(f"Conferido. Memória: INT8 {ratio_int8:.2f}x, NF4 {ratio_nf4:.2f}x do fp32. "
       f"Custo em perplexidade: INT8 {100 * (bnb['int8']['ppl'] / ppl_fp32 - 1):+.1f}%, NF4 {100 * nf4_cost:+.1f}%, "
@@ -392,9 +394,9 @@ print(f"Mais rápido nesta máquina ({device}): {fastest}.")
 # 16 bits (como o bitsandbytes faz). Antes de confiar na calculadora, conferimos contra o modelo que acabamos de medir.
 
 # %%
-cfg = model.config.to_dict()
-other_bits = 16 if compute_dtype == torch.float16 else 32  # dtype em que os modelos do bitsandbytes foram carregados
-calc = {p: llm_weight_memory_gib(cfg, p, other_bits=32 if p == "fp32" else other_bits) * 1024 for p in ("fp32", "int8", "nf4")}
+planner_format = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "nf4": "nf4-dq"}  # o NF4 daqui usa dupla quantização
+# o que não é quantizado fica no dtype em que os modelos do bitsandbytes foram carregados (compute_dtype)
+calc = {p: weight_gib(model.config, planner_format[p], compute_dtype) * 1024 for p in ("fp32", "int8", "nf4")}
 measured = {"fp32": fp32["total_mb"], "int8": bnb["int8"]["footprint_mb"], "nf4": bnb["nf4"]["footprint_mb"]}
 for p in calc:
     print(f"{p:>5}: calculadora {calc[p]:7.1f} MiB | medido {measured[p]:7.1f} MiB")
@@ -402,19 +404,19 @@ for p in calc:
 
 print("\nLlama-2-7B (6,74 B parâmetros):")
 for p in ("fp32", "fp16", "int8", "nf4"):
-    print(f"{p:>5}: {llm_weight_memory_gib(LLAMA2_7B_CONFIG, p):6.2f} GiB")
+    print(f"{p:>5}: {weight_gib(LLAMA2_7B_CONFIG, planner_format[p]):6.2f} GiB")
 
 # %% [markdown]
-# Para comparar, a tabela de `REFERENCIAS.md` (medida pelo curso numa **NVIDIA H100**, Llama-2-7B com pesos aleatórios,
+# Para comparar, a tabela das [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#h100-7b) (medida pelo curso numa **NVIDIA H100** em 23/11/2026, Llama-2-7B com pesos aleatórios,
 # transformers 5.17, bitsandbytes 0.50.2; `get_memory_footprint`): **fp16 12,55 GiB, INT8 6,52 GiB, NF4 3,50 GiB**.
 # A calculadora inclui as escalas do NF4 (absmax e dupla quantização), que o `get_memory_footprint` não conta, por isso
 # fica um pouco acima no NF4. Uma T4 do Colab tem 15 GiB: o 7B em fp16 mal cabe (e não sobra para o cache KV); em NF4 cabe
 # com folga — é o que o notebook 08 faz.
 
 # %%
-h100 = {"fp16": 12.55, "int8": 6.52, "nf4": 3.50}  # REFERENCIAS.md, medido numa H100 (citado, não medido aqui)
+h100 = {"fp16": 12.55, "int8": 6.52, "nf4": 3.50}  # docs/referencias.md#h100-7b: H100, 23/11/2026 (citado, não medido aqui)
 for p, ref in h100.items():
-    est = llm_weight_memory_gib(LLAMA2_7B_CONFIG, p)
+    est = weight_gib(LLAMA2_7B_CONFIG, planner_format[p])
     print(f"{p:>5}: calculadora {est:5.2f} GiB | H100 (citado) {ref:5.2f} GiB | diferença {100 * (est / ref - 1):+.1f}%")
     assert abs(est / ref - 1) < 0.05
 
@@ -422,7 +424,7 @@ for p, ref in h100.items():
 # ## 8. O que os artigos dizem (e o que não dizem)
 #
 # Um material antigo deste curso dizia que quantizar em 4 bits custa "~0,3% de perplexidade". **Não é isso que os artigos
-# relatam** (tabelas em `REFERENCIAS.md`):
+# relatam** (tabelas nas [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#awq)):
 # - AWQ (Lin et al., MLSys 2024, Tabela 4, INT4 g128, WikiText-2): LLaMA-7B vai de 5,68 para 5,78 (**+1,8%**);
 # - GPTQ por linha (README do IST-DASLab/gptq): LLaMA-7B de 5,68 para 6,09 (**+7%**);
 # - GPTQ (Frantar et al., ICLR 2023, Tabela 3): OPT-125M de 27,65 para 31,12 em 4 bits (**+12,5%**) — modelos pequenos sofrem mais;

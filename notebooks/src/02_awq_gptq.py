@@ -62,11 +62,11 @@ from course_utils.environment import environment_info, pick_device, quiet_librar
 from course_utils.exercises import check
 from course_utils.gptq import gptq_quantize, gptq_quantize_weight
 from course_utils.measure import perplexity
-from course_utils.models import load_model, load_tokenizer, resolve_model
+from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer, resolve_model
+from course_utils.planner import weight_gib
 from course_utils.plotting import plot_bars
-from course_utils.quantization import (LLAMA2_7B_CONFIG, bits_per_weight, fake_quantize_model_,
-                                       llm_weight_memory_gib, rtn_quantize)
-from course_utils.results import record
+from course_utils.quantization import bits_per_weight, fake_quantize_model_, rtn_quantize
+from course_utils.results import claim, claim_skipped, record
 
 if SMOKE:  # cargas de CI (ver a seção 5: as afirmações valem também com elas)
     EVAL_TOKENS, STRIDE = 1024, 1024
@@ -148,7 +148,8 @@ for bits in (4, 3):
     del m
     print(f"RTN w{bits}g{GROUP_SIZE}: perplexidade {ppl[f'rtn_w{bits}']:.2f} "
           f"({100 * (ppl[f'rtn_w{bits}'] / ppl_fp32 - 1):+.0f}% vs fp32) | {seconds[f'rtn_w{bits}']:.1f} s")
-assert ppl["rtn_w3"] > ppl["rtn_w4"] > ppl_fp32, "3 bits deveria custar mais que 4, e 4 mais que nada"
+claim("RTN: 3 bits pior que 4, 4 pior que fp32", ppl["rtn_w3"] > ppl["rtn_w4"] > ppl_fp32,
+      measured=ppl["rtn_w3"] / ppl["rtn_w4"])
 
 
 # %% [markdown]
@@ -269,7 +270,7 @@ with torch.no_grad():
     folded_logits = folded(probe).logits
 fold_diff = (folded_logits - reference_logits).abs().max().item()
 print(f"maior diferença nos logits depois de dobrar escalas aleatórias: {fold_diff:.2e}")
-assert fold_diff < 1e-3, "dobrar as escalas não deveria mudar o modelo em ponto flutuante"
+claim("dobrar as escalas do AWQ não muda o modelo", fold_diff < 1e-3, measured=fold_diff)
 del folded
 
 # %% [markdown]
@@ -296,7 +297,8 @@ ax.set_title("AWQ, bloco 0, gate/up em 3 bits: busca de α"); ax.grid(alpha=0.3)
 plt.tight_layout(); plt.show()
 print(f"canais de entrada: mean|x| vai de {x_gate.abs().mean(0).min():.3f} a {x_gate.abs().mean(0).max():.3f}; "
       f"com α = {alpha_best:.2f} o erro cai para {100 * min(losses) / losses[0]:.0f}% do RTN")
-assert min(losses) <= losses[0], "α = 0 é o RTN: o melhor α nunca pode errar mais"
+claim("AWQ: a busca de α erra menos que o RTN (α = 0) no bloco 0", min(losses) < losses[0],
+      measured=min(losses) / losses[0])
 
 # %% [markdown]
 # E o modelo inteiro, em 4 e 3 bits:
@@ -331,12 +333,12 @@ for bits in (4, 3):
     print(f"w{bits}g{GROUP_SIZE:<3} {ppl_fp32:8.2f} {ppl[f'rtn_w{bits}']:8.2f} {ppl[f'gptq_w{bits}']:8.2f} "
           f"{ppl[f'awq_w{bits}']:8.2f}   {100 * removed('gptq', bits):11.0f}% {100 * removed('awq', bits):5.0f}%")
 
-for bits in (4, 3):
-    for method in ("gptq", "awq"):
-        assert ppl[f"{method}_w{bits}"] < ppl[f"rtn_w{bits}"], f"{method.upper()} w{bits} deveria ser melhor que RTN"
-for method in ("gptq", "awq"):
-    assert removed(method, 3) >= 0.5, (f"{method.upper()} w3g64 removeu só {100 * removed(method, 3):.0f}% do aumento "
-                                       "do RTN (meta: pelo menos 50%)")
+claim("GPTQ e AWQ melhores que RTN em w4g64", max(ppl["gptq_w4"], ppl["awq_w4"]) < ppl["rtn_w4"],
+      measured=max(ppl["gptq_w4"], ppl["awq_w4"]) / ppl["rtn_w4"])
+claim("GPTQ e AWQ melhores que RTN em w3g64", max(ppl["gptq_w3"], ppl["awq_w3"]) < ppl["rtn_w3"],
+      measured=max(ppl["gptq_w3"], ppl["awq_w3"]) / ppl["rtn_w3"])
+claim("GPTQ w3g64 remove >= metade do aumento do RTN", removed("gptq", 3) >= 0.5, measured=removed("gptq", 3))
+claim("AWQ w3g64 remove >= metade do aumento do RTN", removed("awq", 3) >= 0.5, measured=removed("awq", 3))
 print("Conferido: GPTQ e AWQ vencem o RTN em 4 e 3 bits, e em 3 bits removem pelo menos metade do estrago.")
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
@@ -350,7 +352,7 @@ plt.tight_layout(); plt.show()
 # %% [markdown]
 # ### Os números dos artigos ao lado dos nossos
 #
-# Tabelas de `../shared/REFERENCIAS.md` (citadas, **não medidas aqui**), perplexidade no WikiText-2:
+# Tabelas dos artigos ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#gptq); citadas, **não medidas aqui**), perplexidade no WikiText-2:
 # - **GPTQ** (Frantar et al., ICLR 2023, Tabela 3, OPT): OPT-125M fp16 27,65 | RTN 4 bits 37,28 | GPTQ 4 bits 31,12 |
 #   RTN 3 bits 1,3 mil | GPTQ 3 bits 53,85. OPT-6.7B: 10,86 | 12,10 | 11,39 | 5,8 mil | 14,86.
 # - **AWQ** (Lin et al., MLSys 2024, Tabela 4, INT4 com grupos de 128): Llama-2-7B fp16 5,47 | RTN 5,73 | GPTQ 5,69 |
@@ -359,7 +361,7 @@ plt.tight_layout(); plt.show()
 # Comparamos o **aumento relativo** sobre o modelo original, que é o que faz sentido entre modelos e textos diferentes:
 
 # %%
-cited = {  # (fonte, fp16, RTN, GPTQ, AWQ) — REFERENCIAS.md; None = não está na tabela
+cited = {  # (fonte, fp16, RTN, GPTQ, AWQ) — docs/referencias.md; None = não está na tabela
     "OPT-125M 4 bits (GPTQ, Tab. 3)": (27.65, 37.28, 31.12, None),
     "OPT-125M 3 bits (GPTQ, Tab. 3)": (27.65, 1.3e3, 53.85, None),
     "Llama-2-7B w4g128 (AWQ, Tab. 4)": (5.47, 5.73, 5.69, 5.60),
@@ -413,9 +415,9 @@ ax.legend(); plt.tight_layout(); plt.show()
 # %%
 bpw = {b: bits_per_weight(b, GROUP_SIZE, 16, b) for b in (4, 3)}
 bpw_g128 = bits_per_weight(4, 128, 16, 4)
-gib_7b = {"fp16": llm_weight_memory_gib(LLAMA2_7B_CONFIG, "fp16")}
-gib_7b.update({f"w{b}g{GROUP_SIZE}": llm_weight_memory_gib(LLAMA2_7B_CONFIG, bpw[b]) for b in (4, 3)})
-gib_7b["w4g128"] = llm_weight_memory_gib(LLAMA2_7B_CONFIG, bpw_g128)
+gib_7b = {"fp16": weight_gib(LLAMA2_7B_CONFIG, "fp16")}
+gib_7b.update({f"w{b}g{GROUP_SIZE}": weight_gib(LLAMA2_7B_CONFIG, bpw[b]) for b in (4, 3)})
+gib_7b["w4g128"] = weight_gib(LLAMA2_7B_CONFIG, bpw_g128)
 for b in (4, 3):
     print(f"w{b}g{GROUP_SIZE}: {bpw[b]:.3f} bits por peso")
 print(f"w4g128: {bpw_g128:.3f} bits por peso (o formato dos artigos)")
@@ -461,7 +463,7 @@ else:
 #
 # O material antigo deste curso usava **AutoGPTQ** e **AutoAWQ**. Os dois foram abandonados pelos autores: o AutoGPTQ
 # aponta para o **GPTQModel**, o AutoAWQ para o **llm-compressor**; o transformers 5 carrega checkpoints GPTQ e AWQ pelo
-# GPTQModel (`../shared/REFERENCIAS.md`, situação das bibliotecas). Hoje:
+# GPTQModel ([situação das bibliotecas](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)). Hoje:
 # - **GPTQModel 7.7** quantiza com GPTQ e AWQ também na CPU, mas exige **torch >= 2.14.1** e **transformers >= 5.20.2**;
 #   numa máquina de 2 núcleos, defina `GPTQMODEL_CPU_WORKERS=2`. O ambiente do curso fixa o torch 2.13 (CPU), então o
 #   GPTQModel **não** vem instalado: a célula abaixo só roda onde ele estiver (por exemplo, num Colab com um torch recente,
@@ -545,6 +547,11 @@ else:
               f"(com as {calib_tokens} da seção 3/4: {ppl[f'{method}_w4']:.2f}) | RTN: {ppl['rtn_w4']:.2f}")
         print("   gera:", repr(tokenizer.decode(generated[0], skip_special_tokens=True)))
         assert 1 < gptqmodel_ppl[method] < ppl["rtn_w3"], "perplexidade implausível para 4 bits"
+if gptqmodel_ppl:
+    claim("(GPTQModel) GPTQ e AWQ w4g64 abaixo do RTN w4g64",
+          max(gptqmodel_ppl.values()) < ppl["rtn_w4"], measured=max(gptqmodel_ppl.values()) / ppl["rtn_w4"])
+else:
+    claim_skipped("(GPTQModel) GPTQ e AWQ w4g64 abaixo do RTN w4g64", "o GPTQModel não rodou nesta execução")
 
 saved = Path(course_utils.__file__).resolve().parent.parent / "results" / "gptqmodel" / "02_awq_gptq.json"
 if not gptqmodel_ppl and saved.exists():  # números de OUTRA execução: mostrados como tal, nunca registrados aqui

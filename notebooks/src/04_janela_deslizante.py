@@ -46,7 +46,7 @@ from course_utils.generation import cache_nbytes, kv_cache_bytes
 from course_utils.measure import perplexity
 from course_utils.models import load_model, load_tokenizer
 from course_utils.plotting import plot_bars, plot_lines
-from course_utils.results import record
+from course_utils.results import claim, record
 from course_utils.streaming import full_context_nll, nll_to_perplexity, shift_rotary, stepwise_nll
 
 if SMOKE:
@@ -237,7 +237,7 @@ for k in range(1, LAYERS_TINY + 1):
     reach_theory.append(k * (W_TINY - 1))
     print(f"depois de {k} camada(s): a última posição enxerga {reach_measured[-1]} tokens para trás "
           f"(teoria k·(W-1) = {reach_theory[-1]})")
-assert reach_measured == reach_theory
+claim("campo receptivo medido = L(W-1)", reach_measured == reach_theory, measured=reach_measured[-1])
 plot_lines(range(1, LAYERS_TINY + 1), {"medido (gradiente)": reach_measured, "k·(W-1)": reach_theory},
            f"Campo receptivo com janela W={W_TINY}", "camadas", "alcance (tokens para trás)")
 plt.show()
@@ -366,8 +366,10 @@ plt.show()
 
 assert torch.allclose(window_only["nll"][:CACHE_SIZE - 1], nll_full[:CACHE_SIZE - 1], atol=1e-3), \
     "antes de o cache encher, o streaming deveria dar o mesmo que o contexto inteiro"
-assert ppl_window_only >= 2 * ppl_sinks_window, "só janela deveria ficar pelo menos 2x pior que sinks + janela"
-assert ppl_sinks_window <= 1.25 * ppl_full, "sinks + janela deveria ficar a no máximo 25% do contexto inteiro"
+claim("só janela >= 2x sinks + janela", ppl_window_only >= 2 * ppl_sinks_window,
+      measured=ppl_window_only / ppl_sinks_window)
+claim("sinks + janela <= 1,25x contexto inteiro", ppl_sinks_window <= 1.25 * ppl_full, measured=ppl_sinks_window / ppl_full)
+claim("streaming avaliou mais de 1000 tokens", tokens_evaluated >= 1000, measured=tokens_evaluated)
 
 # %% [markdown]
 # ### Memória: constante, por mais longo que seja o texto
@@ -379,14 +381,14 @@ bytes_full_cache = kv_cache_bytes(model.config, STREAM_TOKENS, bytes_per_element
 print(f"maior ocupação do cache durante o streaming: {cache_tokens_max} tokens (S + W = {SINKS} + {WINDOW})")
 print(f"bytes do cache com sinks ao fim: {bytes_sink_cache / 2**20:.2f} MiB; um cache com o texto inteiro "
       f"({STREAM_TOKENS} tokens, fp32) teria {bytes_full_cache / 2**20:.2f} MiB — e continuaria crescendo")
-assert cache_tokens_max == SINKS + WINDOW
+claim("cache fica em S + W", cache_tokens_max == SINKS + WINDOW, measured=cache_tokens_max)
 assert bytes_sink_cache <= kv_cache_bytes(model.config, SINKS + WINDOW, bytes_per_element=4)
 
 # %% [markdown]
 # ### Ao lado do artigo
 #
 # O artigo mede o Llama-2-13B no primeiro livro do conjunto de teste do PG19, com cache de 1.024 lugares. Os números dele
-# vêm de `REFERENCIAS.md` (Xiao et al., ICLR 2024, Tabela 1); os nossos foram medidos acima.
+# vêm das [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#streamingllm) (Xiao et al., ICLR 2024, Tabela 1); os nossos foram medidos acima.
 
 # %%
 print(f"{'':34s}{'só janela':>12s}{'sinks + janela':>16s}{'razão':>8s}")

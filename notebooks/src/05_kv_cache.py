@@ -43,10 +43,9 @@ from course_utils.exercises import check
 from course_utils.generation import (apply_repetition_penalty, cache_nbytes, generate, kv_cache_bytes,
                                      sample_next_token, top_k_filter, top_p_filter)
 from course_utils.measure import tokens_per_second
-from course_utils.models import load_model, load_tokenizer
+from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer
 from course_utils.plotting import plot_bars, plot_lines
-from course_utils.quantization import LLAMA2_7B_CONFIG
-from course_utils.results import record
+from course_utils.results import claim, claim_skipped, record
 from course_utils.streaming import nll_to_perplexity, stepwise_nll
 
 if SMOKE:
@@ -152,9 +151,12 @@ positions = list(range(short.shape[1], short.shape[1] + NEW_TOKENS))
 plot_lines(positions[1:], {"sem cache": [1000 * t for t in t_nocache[1:]], "com cache": [1000 * t for t in t_cache[1:]]},
            "Tempo de cada passo de geração", "comprimento da sequência (tokens)", "ms por token", marker=None)
 plt.show()
-if device == "cpu":
-    assert speedup >= 3, f"com {NEW_TOKENS} tokens novos o cache deveria dar pelo menos 3x (deu {speedup:.2f}x)"
+if device == "cpu" and NEW_TOKENS >= 256:
+    claim("CPU: cache KV >= 3x com 256 tokens novos ou mais", speedup >= 3, measured=speedup)
+elif device == "cpu":
+    claim_skipped("CPU: cache KV >= 3x com 256 tokens novos ou mais", f"só {NEW_TOKENS} tokens novos")
 else:  # na GPU um modelo deste tamanho é limitado pelo lançamento de kernels, não pela conta
+    claim_skipped("CPU: cache KV >= 3x com 256 tokens novos ou mais", "execução na GPU")
     assert speedup > 1, "mesmo na GPU o cache não deveria deixar a geração mais lenta"
     print("Na GPU, com um modelo de 135 M parâmetros e poucas centenas de tokens, cada passo custa quase só o "
           "lançamento dos kernels (com ou sem cache), então o ganho é menor; ele cresce com o modelo e o contexto.")
@@ -191,7 +193,8 @@ for n in lengths:
     measured.append(cache_nbytes(cache))
     print(f"{n:5d} tokens: fórmula {formula[-1] / 2**20:7.2f} MiB | medido {measured[-1] / 2**20:7.2f} MiB")
 kv_formula_1024, kv_measured_1024 = formula[-1], measured[-1]
-assert abs(kv_measured_1024 / kv_formula_1024 - 1) < 0.05, "a fórmula deveria bater com o cache real (5%)"
+claim("fórmula do cache = bytes medidos (5%)", abs(kv_measured_1024 / kv_formula_1024 - 1) < 0.05,
+      measured=kv_measured_1024 / kv_formula_1024)
 mha = kv_cache_bytes({**cfg.to_dict(), "num_key_value_heads": cfg.num_attention_heads}, 1024, bytes_per_element=elem)
 print(f"com 9 cabeças KV (sem GQA) seriam {mha / 2**20:.2f} MiB: {mha / kv_formula_1024:.0f}x mais")
 
@@ -238,7 +241,7 @@ plot_bars([str(b) for b in BATCH_SIZES], throughput, "Vazão de geração por ta
 plt.show()
 batch_gain = max(throughput) / throughput[0]
 print(f"melhor lote ({BATCH_SIZES[throughput.index(max(throughput))]}) dá {batch_gain:.2f}x a vazão do lote 1")
-assert batch_gain > 1, "gerar em lote deveria aumentar a vazão"
+claim("gerar em lote aumenta a vazão", batch_gain > 1, measured=batch_gain)
 
 # %% [markdown]
 # Um passo de decode lê todos os pesos para produzir um token por linha: com mais linhas, a mesma leitura de pesos serve
@@ -296,7 +299,10 @@ if COMPILE:
     print(f"StaticCache + torch.compile ({how}): {tps_compiled:.1f} tokens/s depois de {compile_seconds:.0f} s "
           f"compilando ({tps_compiled / tps_static:.2f}x o StaticCache sem compilar)")
     if device.startswith("cuda"):
-        assert tps_compiled > tps_static, "na GPU, compilar o passo de decode deveria acelerar a geração"
+        claim("(GPU) compilar o passo de decode acelera a geração", tps_compiled > tps_static,
+              measured=tps_compiled / tps_static)
+    else:
+        claim_skipped("(GPU) compilar o passo de decode acelera a geração", "execução na CPU")
 else:
     print("torch.compile não medido nesta execução (COMPILE=False).")
 

@@ -72,7 +72,7 @@ from course_utils.ort import (build_genai_model, cached_quantization, create_ses
                               ort_perplexity, quantize_dynamic_int8, quiet_onnxruntime, run_logits,
                               single_matmul_model, tokenizer_round_trip, u8s8_matmul)
 from course_utils.plotting import plot_bars
-from course_utils.results import record
+from course_utils.results import claim, claim_skipped, record
 
 if SMOKE:
     EXPORT_LAYERS, PPL_TOKENS, PROBE_TOKENS, PROBE_LAYERS = 2, 256, 128, 4
@@ -106,7 +106,7 @@ WORK = Path(tempfile.mkdtemp(prefix="curso06-"))  # arquivos de passagem (grafos
 #   builder do onnxruntime-genai, na seção 4.
 #
 # O caminho "de sempre" do Hugging Face, o `optimum-onnx`, exige transformers < 4.58 e não instala ao lado do
-# transformers 5 (`../shared/REFERENCIAS.md`, "Library status"); por isso usamos o exportador do próprio PyTorch.
+# transformers 5 ([situação das bibliotecas](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)); por isso usamos o exportador do próprio PyTorch.
 
 # %%
 n_layers = EXPORT_LAYERS or cfg.num_hidden_layers
@@ -144,7 +144,7 @@ argmax_agree = float((ort_logits.argmax(-1) == torch_logits.argmax(-1)).mean())
 print(f"formato {ort_logits.shape} | maior diferença absoluta {max_abs_logit_diff:.2e} "
       f"(logits vão de {torch_logits.min():.1f} a {torch_logits.max():.1f}) | mesmo argmax em {argmax_agree:.1%}")
 assert ort_logits.shape == torch_logits.shape
-assert max_abs_logit_diff <= 1e-3, f"ONNX e PyTorch deveriam concordar até 1e-3 (deu {max_abs_logit_diff:.2e})"
+claim("logits do ONNX a <= 1e-3 do PyTorch", max_abs_logit_diff <= 1e-3, measured=max_abs_logit_diff)
 
 # %% [markdown]
 # As diferenças existem (as duas bibliotecas somam em ordens diferentes e usam kernels diferentes), mas ficam muito
@@ -274,7 +274,7 @@ print(f"ids iguais: {rt['ids_match']} | texto intacto: {rt['text_match']} | toke
 for failure in rt["failures"]:
     print("  ", failure)
 tokenizer_ok = rt["ids_match"] and rt["text_match"] and special_ids_match and eos_ok
-assert tokenizer_ok, "o tokenizador do builder deveria reproduzir o do transformers"
+claim("tokenizador do builder faz ida e volta", tokenizer_ok)
 
 # %% [markdown]
 # ## 4. Quantização dentro do ONNX Runtime
@@ -317,8 +317,10 @@ for name in ppl_ort:
 plot_bars(list(ppl_ort), list(ppl_ort.values()), f"Perplexidade no ONNX Runtime ({PPL_TOKENS} tokens)", "perplexidade")
 plt.show()
 assert abs(ppl_ort["fp32"] / ppl_torch - 1) < 0.005, "o grafo fp32 do builder deveria ter a perplexidade do PyTorch"
-assert ppl_ort["int8 só pesos"] <= 1.02 * ppl_ort["fp32"], "INT8 só nos pesos deveria ficar a menos de 2% do fp32"
-assert ppl_ort["int8 dinâmico"] > 1.10 * ppl_ort["int8 só pesos"], "o INT8 dinâmico deveria perder bem mais que o só-pesos"
+claim("INT8 só nos pesos a menos de 2% do fp32", ppl_ort["int8 só pesos"] <= 1.02 * ppl_ort["fp32"],
+      measured=ppl_ort["int8 só pesos"] / ppl_ort["fp32"])
+claim("INT8 dinâmico perde > 10% a mais que o só-pesos", ppl_ort["int8 dinâmico"] > 1.10 * ppl_ort["int8 só pesos"],
+      measured=ppl_ort["int8 dinâmico"] / ppl_ort["int8 só pesos"])
 assert ppl_ort["int4 só pesos"] > ppl_ort["int8 só pesos"], "4 bits deveriam custar mais qualidade que 8"
 assert size_mb["int4 só pesos"] < size_mb["int8 só pesos"] < size_mb["fp32"]
 
@@ -372,7 +374,7 @@ assert worst["err_tensor"] > 2 * typical["err_tensor"], "os outliers deveriam pi
 # %% [markdown]
 # **A lição do LLM.int8().** Dettmers et al. (2022) mostraram que, a partir de certo tamanho, os LLMs têm poucos
 # **canais** (colunas da ativação) com valores enormes, sempre os mesmos; a solução deles separa esses canais e faz a
-# conta deles em 16 bits, quantizando só o resto (`../shared/REFERENCIAS.md`). Medimos o efeito na pior camada: escala
+# conta deles em 16 bits, quantizando só o resto ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#llm-int8)). Medimos o efeito na pior camada: escala
 # por tensor, escala por token (uma por linha) e a decomposição do LLM.int8 (colunas com |x| > 6 ficam em ponto flutuante).
 
 # %%
@@ -578,7 +580,10 @@ print(f"ORT fp32: {speedup_fp32:.2f}x o melhor PyTorch (meta do curso: 1,5x) -> 
       f"{'atingida' if speedup_fp32 >= 1.5 else 'NÃO atingida nesta execução'}")
 print(f"ORT int4: {speedup_int4:.2f}x o melhor PyTorch (meta do curso: 4x) -> "
       f"{'atingida' if speedup_int4 >= 4 else 'NÃO atingida nesta execução'}")
-assert decode_tok_s_ort_int4 > decode_tok_s_ort_fp32, "int4 lê ~6x menos bytes por token: deveria decodificar mais rápido"
+claim("int4 do ORT decodifica mais rápido que o fp32 do ORT", decode_tok_s_ort_int4 > decode_tok_s_ort_fp32,
+      measured=decode_tok_s_ort_int4 / decode_tok_s_ort_fp32)
+claim("int4 do ORT decodifica mais rápido que o melhor PyTorch", decode_tok_s_ort_int4 > decode_tok_s_torch,
+      measured=speedup_int4)
 
 # %% [markdown]
 # **O texto gerado.** O fp32 do ORT deve repetir o PyTorch token a token (mesma função, só arredondamentos diferentes). O
@@ -614,7 +619,8 @@ print(f"acerto do próximo token no texto ({PPL_TOKENS} tokens): fp32 {next_toke
       f"int4 e fp32 escolhem o mesmo token em {int4_top1_agreement:.0%} das posições")
 ort_int4_output_ok = int4_prefix >= 1 and next_token_acc["int4"] >= 0.8 * next_token_acc["fp32"]
 assert fp32_prefix >= min(16, NEW_TOKENS), "o fp32 do ORT deveria repetir o PyTorch nos primeiros tokens"
-assert ort_int4_output_ok, "o int4 deveria começar igual ao PyTorch e manter >= 80% do acerto de próximo token do fp32"
+claim("int4 começa igual ao PyTorch e mantém >= 80% do acerto de próximo token do fp32", ort_int4_output_ok,
+      measured=next_token_acc["int4"] / next_token_acc["fp32"])
 
 # %% [markdown]
 # ## 7. O limite da memória: tokens/s x largura de banda
@@ -660,9 +666,11 @@ assert bytes_per_token["fp32"] > 5 * bytes_per_token["int4"], "o int4 deveria le
 # %%
 cuda_latency = None
 if not device.startswith("cuda"):
+    claim_skipped("(GPU) provedor CUDA do ORT mais rápido que o PyTorch numa passada", "sem GPU nesta execução")
     print("Sem GPU nesta execução (DEVICE resolveu para 'cpu'): o ramo CUDA não roda. Num ambiente com GPU e o pacote "
           "onnxruntime-gpu, esta célula compara o provedor CUDA com o PyTorch na GPU.")
 elif "CUDAExecutionProvider" not in ort.get_available_providers():
+    claim_skipped("(GPU) provedor CUDA do ORT mais rápido que o PyTorch numa passada", "onnxruntime sem CUDA")
     print("Ramo CUDA pulado: há GPU, mas o onnxruntime instalado é o pacote só de CPU (provedores: "
           f"{ort.get_available_providers()}). Para usar a GPU, troque por `pip install onnxruntime-gpu` (e "
           "`onnxruntime-genai-cuda` para a geração com o builder em -e cuda); os dois pacotes de CPU e GPU não convivem.")
@@ -684,6 +692,8 @@ else:
     to_export.to("cpu")
     # na GPU os dois lados podem usar TF32 nas multiplicações (10 bits de mantissa): comparamos os tokens escolhidos
     assert gpu_agree >= 0.99, "ORT CUDA e PyTorch na GPU deveriam escolher os mesmos tokens"
+    claim("(GPU) provedor CUDA do ORT mais rápido que o PyTorch numa passada", ort_ms < torch_ms,
+          measured=ort_ms / torch_ms)
 
 genai_cuda_speed = {}
 if device.startswith("cuda"):

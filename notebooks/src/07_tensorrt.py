@@ -67,7 +67,7 @@ from course_utils.models import load_model, load_tokenizer
 from course_utils.onnx_export import LogitsOnly, cached_export, truncated_copy
 from course_utils.ort import create_session, onnx_file_mb, run_logits
 from course_utils.plotting import plot_bars
-from course_utils.results import record
+from course_utils.results import claim, record
 
 if SMOKE:
     EXPORT_LAYERS, SEQ_LEN, LAT_REPEATS = 2, 64, 5
@@ -89,11 +89,11 @@ skipped = []   # (seção, motivo): o resumo no fim lista tudo o que não rodou
 #
 # | caminho | o que é | formatos dinâmicos | serve numa T4? |
 # |---|---|---|---|
-# | **Torch-TensorRT** (`torch_tensorrt.compile(model, ir="dynamo", ...)`) | captura com `torch.export`, converte os subgrafos que o TensorRT aceita e deixa o resto no PyTorch; devolve um módulo que você chama como antes | sim, com `torch_tensorrt.Input(min_shape, opt_shape, max_shape)` | **sim** (`../shared/REFERENCIAS.md`) |
+# | **Torch-TensorRT** (`torch_tensorrt.compile(model, ir="dynamo", ...)`) | captura com `torch.export`, converte os subgrafos que o TensorRT aceita e deixa o resto no PyTorch; devolve um módulo que você chama como antes | sim, com `torch_tensorrt.Input(min_shape, opt_shape, max_shape)` | **sim** ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)) |
 # | **ONNX -> TensorRT** (API do *builder* em Python ou `trtexec`) | lê o arquivo ONNX (o do notebook 06), monta e serializa um *engine* (`.plan`) que roda sem PyTorch | sim, com um **perfil de otimização** por entrada | sim |
 # | **Provedor TensorRT do ONNX Runtime** | o ORT entrega ao TensorRT os subgrafos que ele aceita e roda o resto no CUDA/CPU | sim (perfis automáticos ou explícitos) | sim, com `onnxruntime-gpu` |
-# | **TensorRT-LLM** | biblioteca de LLM em cima do TensorRT (lote em voo, cache KV paginado, kernels próprios) | sim | **não**: não suporta a T4 (`../shared/REFERENCIAS.md`) |
-# | torch2trt | conversor antigo, usado em material mais velho | limitado | sem manutenção desde 2024 (`../shared/REFERENCIAS.md`); não use |
+# | **TensorRT-LLM** | biblioteca de LLM em cima do TensorRT (lote em voo, cache KV paginado, kernels próprios) | sim | **não**: não suporta a T4 ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)) |
+# | torch2trt | conversor antigo, usado em material mais velho | limitado | sem manutenção desde 2024 ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)); não use |
 #
 # **Para quem tem uma T4 no Colab:** comece pelo **Torch-TensorRT em fp16** (o modelo continua sendo um módulo do
 # PyTorch, e o que o TensorRT não aceitar roda no PyTorch). Para servir sem PyTorch, exporte para ONNX e monte um engine
@@ -141,7 +141,7 @@ with torch.inference_mode():
 onnx_diff = float(np.abs(run_logits(create_session(onnx_path), ids.numpy()) - ref_logits).max())
 print(f"ONNX (ORT, CPU) x PyTorch fp32: diferença máxima {onnx_diff:.1e}")
 assert all(isinstance(d, str) for d in dims), "lote e sequência deveriam ser dinâmicos no ONNX"
-assert onnx_diff <= 1e-3
+claim("ONNX que o TensorRT consome confere com o PyTorch", onnx_diff <= 1e-3, measured=onnx_diff)
 
 # %% [markdown]
 # ## 3. Precisão e engine: fp16, formato fixo, perfil de otimização
@@ -226,7 +226,6 @@ if run_device.startswith("cuda"):  # fp16: a régua é a diferença fp16 x fp32 
     assert compile_agree > 0.9 and compile_diff <= max(0.1, 2 * fp16_diff), "torch.compile mudou a função além do fp16"
 else:
     assert compile_diff <= 1e-3, "torch.compile deveria calcular a mesma função"
-assert torch_compile_speedup > 0
 del compiled, wrapper, bench_model
 
 # %% [markdown]
@@ -440,8 +439,8 @@ if skipped:
         print(f"  - {section}: {why}")
 measured_trt = [name for name in latencies if "TensorRT" in name]
 assert all(name in trt_results for name in measured_trt), "todo número de TensorRT exibido veio de uma medida"
-if not tensorrt_available:
-    assert not measured_trt, "sem TensorRT instalado não pode haver número de TensorRT"
+claim("sem TensorRT, nenhum número de TensorRT e as células puladas são contadas",
+      tensorrt_available or (not measured_trt and len(skipped) > 0), measured=len(skipped))
 
 # %% [markdown]
 # ## Exercícios

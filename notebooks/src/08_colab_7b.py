@@ -39,6 +39,7 @@ SMOKE = False
 SEED = 0
 DEVICE = "auto"
 FORMAT = "auto"              # "auto": o planejador escolhe; ou "fp16", "bf16", "int8", "nf4", "nf4-dq"
+ALLOW_BF16 = True            # False: trata a GPU como sem bf16 rápido, como a T4 (o planejador fica no fp16)
 CONTEXT_TOKENS = 2048        # contexto que o planejador reserva no cache KV
 MAX_NEW_TOKENS = 96          # tokens gerados no chat
 CHAT_PROMPT = "Explique em duas frases o que é quantização em 4 bits e por que ela ajuda a rodar um 7B numa T4."
@@ -51,25 +52,23 @@ SCRATCH_DIR = None           # onde gravar o checkpoint aleatório de ~13 GB (No
 TORCH_THREADS = None         # None: padrão do torch
 
 # %%
-import datetime, gc, json, shutil, tempfile, time
-from importlib import metadata
+import dataclasses, gc, shutil, tempfile, time
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, TextStreamer
 from transformers.utils import logging as hf_logging
 
-import course_utils
 from course_utils.environment import environment_info, hub_available, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.measure import current_rss_mb
-from course_utils.models import ModelNotAvailableError, load_model, load_tokenizer, resolve_model
+from course_utils.models import (LLAMA2_7B_CONFIG, LLAMA2_13B_CONFIG, ModelNotAvailableError, load_model, load_tokenizer,
+                                 resolve_model)
 from course_utils.offload import peak_rss_since_reset_mb, reset_peak_rss, summarize_device_map
-from course_utils.planner import (FORMAT_LABELS, LLAMA2_13B_CONFIG, describe_config, detect_hardware,
-                                  from_pretrained_kwargs, load_config, measured_weight_bytes, plan_memory,
-                                  plan_presets, verdict_table, weight_bytes, write_random_checkpoint)
-from course_utils.quantization import LLAMA2_7B_CONFIG
-from course_utils.results import record
+from course_utils.planner import (FORMAT_LABELS, describe_config, detect_hardware, from_pretrained_kwargs, load_config,
+                                  measured_weight_bytes, plan_memory, plan_presets, verdict_table, weight_bytes,
+                                  write_random_checkpoint)
+from course_utils.results import claim, claim_skipped, record
 
 if SMOKE:  # CI numa máquina compartilhada de 2 núcleos: 1 thread evita a espera ativa do OpenMP (tests/conftest.py)
     MAX_NEW_TOKENS, NEW_TOKENS_7B = 16, 16
@@ -87,8 +86,6 @@ online = hub_available()
 print(environment_info())
 print(f"Hub acessível: {online}")
 workdir = Path(tempfile.mkdtemp(prefix="curso08_"))
-ROOT = Path(course_utils.__file__).resolve().parent.parent
-RESULTS_DIR = (ROOT if (ROOT / "notebooks").exists() else Path.cwd()) / "results" / "gpu"
 
 
 def memory_report(label):
@@ -124,9 +121,9 @@ before_all = memory_report("início")
 # (parâmetros e buffers, **sem** as escalas do bitsandbytes).
 
 # %%
-cited = {"fp16": 12.55, "int8": 6.52, "nf4-dq": 3.50}   # ../shared/REFERENCIAS.md: get_memory_footprint numa H100
+cited = {"fp16": 12.55, "int8": 6.52, "nf4-dq": 3.50}   # docs/referencias.md#h100-7b: get_memory_footprint numa H100
 print(describe_config(LLAMA2_7B_CONFIG))
-print(f"{'formato':<20}{'guardado':>10}{'footprint':>11}{'escalas':>9}   citado (H100, REFERENCIAS.md)")
+print(f"{'formato':<20}{'guardado':>10}{'footprint':>11}{'escalas':>9}   citado (H100, referências)")
 for fmt in ("fp16", "int8", "nf4", "nf4-dq"):
     w = weight_bytes(LLAMA2_7B_CONFIG, fmt, "fp16")
     ref = f"{cited[fmt]:.2f} GiB" if fmt in cited else "—"
@@ -137,7 +134,7 @@ print(f"\nno NF4, {w_nf4['quantized_params'] / 1e9:.2f} B de {w_nf4['params'] / 
       f"os outros {(w_nf4['params'] - w_nf4['quantized_params']) / 1e6:.0f} M (embeddings e lm_head) ficam em fp16")
 
 # %% [markdown]
-# Os números da H100 vêm de `../shared/REFERENCIAS.md` (citados, não medidos aqui). A seção 5 mede o mesmo na GPU que
+# Os números da H100 vêm das [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#h100-7b) (citados, não medidos aqui). A seção 5 mede o mesmo na GPU que
 # estiver disponível. Repare que no NF4 os 262 M parâmetros que ficam em fp16 (embeddings e `lm_head`) pesam quase tanto
 # quanto um bilhão de parâmetros em 4 bits.
 
@@ -151,6 +148,8 @@ print(f"\nno NF4, {w_nf4['quantized_params'] / 1e9:.2f} B de {w_nf4['params'] / 
 
 # %%
 hw = detect_hardware(str(workdir))
+if not ALLOW_BF16:
+    hw = dataclasses.replace(hw, gpu_bf16=False)
 print(f"hardware visto: {hw.name} | GPU livre: {hw.gpu_gib or 0:.1f} GiB | RAM disponível: {hw.cpu_gib:.1f} GiB "
       f"| bf16 rápido: {hw.gpu_bf16 if hw.has_gpu else 'n/a'}")
 
@@ -164,7 +163,7 @@ for candidate in ((MODEL_ID, ALT_MODEL_ID) if online else ()):
         print(f"{candidate}: {exc}")
 if target_config is None:
     target_config, target_name = LLAMA2_7B_CONFIG, "Llama-2-7B (configuração que o curso traz)"
-    print("Sem Hub: o plano do 7B usa course_utils.quantization.LLAMA2_7B_CONFIG (só a configuração, nenhum peso).")
+    print("Sem Hub: o plano do 7B usa course_utils.models.LLAMA2_7B_CONFIG (só a configuração, nenhum peso).")
 else:
     target_name = target_id
 plan_7b = plan_memory(target_config, hardware=hw, context_tokens=CONTEXT_TOKENS, name=target_name)
@@ -173,7 +172,7 @@ print(plan_7b)
 print()
 print(verdict_table(plan_presets(target_config, context_tokens=CONTEXT_TOKENS, name=target_name)))
 plan_t4 = plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4", context_tokens=CONTEXT_TOKENS, name="Llama-2-7B")
-assert plan_t4.choice == "nf4-dq", "na T4 do Colab o planejador deveria escolher NF4 + dupla quantização para um 7B"
+claim("na T4 o 7B vai em NF4 + dupla quantização", plan_t4.choice == "nf4-dq", measured=str(plan_t4.choice))
 
 # %% [markdown]
 # Agora o modelo que vamos **carregar de verdade** nesta execução: o 7B se o Hub responde (e a licença foi aceita),
@@ -274,7 +273,7 @@ mem_after_chat = memory_report("depois de gerar")
 #
 # - `load_in_4bit=True, bnb_4bit_quant_type="nf4"`: pesos em 4 bits com os níveis da distribuição normal (QLoRA);
 # - `bnb_4bit_use_double_quant=True`: quantiza também os `absmax` (economiza ~0,37 bit por parâmetro, segundo o artigo
-#   do QLoRA citado em `../shared/REFERENCIAS.md`);
+#   do QLoRA citado nas [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#qlora));
 # - `bnb_4bit_compute_dtype=torch.float16`: a T4 não tem bf16 rápido; as contas são feitas em fp16 (na CPU, fp32);
 # - `device_map="auto"`: o `accelerate` põe tudo na GPU se couber (e faria offload se não coubesse: notebook 03).
 #
@@ -372,7 +371,7 @@ if on_gpu:
 planner_errors[f"{run_id} {fmt} (footprint, seção 3)"] = run_err
 planner_max_error_pct = max(planner_errors.values())
 print(f"\npior erro: {planner_max_error_pct:.3f}% ({max(planner_errors, key=planner_errors.get)})")
-assert planner_max_error_pct < 5, "o planejador deveria acertar os pesos com menos de 5% de erro"
+claim("planejador erra < 5% nos pesos", planner_max_error_pct < 5, measured=planner_max_error_pct)
 
 # %% [markdown]
 # ## 6. Um 7B de verdade, sem baixar: medir na GPU
@@ -382,14 +381,13 @@ assert planner_max_error_pct < 5, "o planejador deveria acertar os pesos com men
 # gerado tensor a tensor, sem montar o modelo inteiro), e o `from_pretrained` carrega dele em fp16, INT8 e NF4 + DQ pelo
 # mesmo caminho que um checkpoint do Hub. A memória não depende dos valores dos pesos, só dos formatos; a velocidade
 # também não. Com um prompt de 128 tokens medimos o pico de memória alocada na GPU e comparamos o footprint com o
-# planejador. O resultado vai para `results/gpu/08_colab_7b.json`, com a GPU e as versões das bibliotecas.
+# planejador.
 #
 # Só roda com GPU; a T4 do Colab mede o que o planejador disser que cabe nela.
 
 # %%
 gpu_7b = {}
-results_path = RESULTS_DIR / "08_colab_7b.json"
-targets_7b = {"fp16": 13.0, "int8": 7.0, "nf4-dq": 4.0}   # GiB de pico alocado (metas da issue)
+targets_7b = {"fp16": 13.0, "int8": 7.0, "nf4-dq": 4.0}   # GiB de pico alocado que esta seção confere
 if on_gpu and RUN_7B_FROM_CONFIG:
     cfg7 = load_config(LLAMA2_7B_CONFIG)
     hw_now = detect_hardware(SCRATCH_DIR or tempfile.gettempdir())
@@ -453,38 +451,24 @@ if on_gpu and RUN_7B_FROM_CONFIG:
         torch.cuda.empty_cache()
     shutil.rmtree(ckpt7, ignore_errors=True)
     for f, r in gpu_7b.items():
-        assert r["peak_allocated_gib"] <= targets_7b[f], \
-            f"{f}: pico de {r['peak_allocated_gib']:.2f} GiB passa da meta de {targets_7b[f]} GiB"
         assert r["planner_error_pct"] < 5, f"{f}: o planejador erra {r['planner_error_pct']:.2f}% no 7B"
     planner_max_error_pct = max(planner_errors.values())
-    if gpu_7b:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        props = torch.cuda.get_device_properties(0)
-        payload = {
-            "notebook": "08_colab_7b", "model": "Llama-2-7B (configuração, pesos aleatórios)",
-            "device": torch.cuda.get_device_name(0), "gpu_memory_gib": round(props.total_memory / 2**30, 1),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-            "libraries": {lib: metadata.version(lib) for lib in ("torch", "transformers", "accelerate", "bitsandbytes")},
-            "prompt_tokens": PROMPT_TOKENS_7B, "new_tokens": NEW_TOKENS_7B, "smoke": SMOKE, "formats": gpu_7b,
-        }
-        results_path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"gravado em {results_path}")
 else:
     reason = ("não há GPU nesta máquina" if not on_gpu else "RUN_7B_FROM_CONFIG=False")
     print(f"Pulando a medida do 7B montado da configuração: {reason}. Ela carrega ~13 GiB (fp16) numa GPU.")
 
-# %%
-if results_path.exists():
-    saved = json.loads(results_path.read_text(encoding="utf-8"))
-    when = "medido agora, nesta execução" if gpu_7b else "NÃO medido nesta execução: arquivo gravado antes"
-    print(f"results/gpu/08_colab_7b.json — {saved['model']}, medido numa {saved['device']} em {saved['date']} "
-          f"({when}); bibliotecas {saved['libraries']}; prompt de {saved['prompt_tokens']} tokens")
-    print(f"{'formato':<20}{'footprint':>10}{'planejador':>11}{'pico alocado':>14}{'tokens/s':>10}")
-    for f, r in saved["formats"].items():
-        print(f"{FORMAT_LABELS[f]:<20}{r['footprint_gib']:>9.2f}G{r['planner_footprint_gib']:>10.2f}G"
-              f"{r['peak_allocated_gib']:>13.2f}G{r['tokens_per_s']:>10.1f}")
-else:
-    print("Ainda não há resultados de GPU em results/gpu/08_colab_7b.json: rode este notebook numa GPU para gravá-los.")
+
+def claim_peak(name, f):
+    """A afirmação sobre o pico do formato f, ou por que ela não foi conferida nesta execução."""
+    if f in gpu_7b:
+        claim(name, gpu_7b[f]["peak_allocated_gib"] <= targets_7b[f], measured=gpu_7b[f]["peak_allocated_gib"])
+    else:
+        claim_skipped(name, "o 7B não foi medido nesta execução" if not gpu_7b else "não coube nesta GPU")
+
+
+claim_peak("(GPU) 7B em fp16 com pico <= 13,0 GiB", "fp16")
+claim_peak("(GPU) 7B em INT8 com pico <= 7,0 GiB", "int8")
+claim_peak("(GPU) 7B em NF4 + DQ com pico <= 4,0 GiB", "nf4-dq")
 
 # %% [markdown]
 # ## 7. Quando não cabe
@@ -530,7 +514,7 @@ check("08.2", resposta_2)
 
 # %% [markdown]
 # **Exercício 3.** Numa T4 (15 GiB), com os pesos do Llama-2-7B em NF4 ocupando 3,5 GiB (`get_memory_footprint` medido
-# numa H100, `../shared/REFERENCIAS.md`) e 1,5 GiB de reserva (contexto CUDA e ativações), quantos **tokens** de cache KV
+# numa H100, [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#h100-7b)) e 1,5 GiB de reserva (contexto CUDA e ativações), quantos **tokens** de cache KV
 # em fp16 cabem no resto, com lote 1? (32 camadas, 32 cabeças KV, dimensão 128.) O Llama 2 foi treinado com 4.096 tokens
 # de contexto: compare.
 

@@ -1,0 +1,110 @@
+"""Juízes dos exercícios do notebook 03 (offloading), registrados com @exercise."""
+
+import torch
+
+from . import _judge_number, exercise
+
+
+def _fill_map(sizes, budget, strict=False, backfill=False):
+    """Mapa de referência (e variantes erradas comuns) para o exercício 03.1."""
+    out, used, full = {}, 0.0, False
+    for name, size in sizes.items():
+        fits = (used + size < budget) if strict else (used + size <= budget)
+        if fits and (backfill or not full):
+            out[name] = "cpu"
+            used += size
+        else:
+            out[name] = "disk"
+            full = True
+    return out
+
+
+@exercise("03.1", "mapa de dispositivos para um orçamento",
+          "uma função f(tamanhos_mb, orcamento_mb) -> dict {módulo: 'cpu' ou 'disk'}")
+def _device_map_budget(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    cases = [
+        ({"embed": 100.0, "l0": 10.0, "l1": 10.0, "l2": 10.0, "head": 5.0}, 125.0),
+        ({"a": 5.0, "b": 5.0, "c": 5.0}, 10.0),
+        ({"a": 50.0, "b": 1.0}, 0.0),
+        ({"a": 1.0, "b": 2.0, "c": 3.0}, 1000.0),
+        ({"grande": 200.0, "pequeno": 1.0}, 100.0),
+    ]
+    for sizes, budget in cases:
+        got = answer(dict(sizes), budget)
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva o dict."
+        if not isinstance(got, dict):
+            return False, f"devolva um dict {{módulo: dispositivo}}, não {type(got).__name__}."
+        if set(got) != set(sizes):
+            return False, "o mapa deve ter exatamente os módulos do dict de entrada, nem mais nem menos."
+        bad = [v for v in got.values() if v not in ("cpu", "disk")]
+        if bad:
+            return False, f"os valores devem ser 'cpu' ou 'disk' (veio {bad[0]!r})."
+        if got == _fill_map(sizes, budget):
+            continue
+        on_cpu = sum(sizes[n] for n, v in got.items() if v == "cpu")
+        if on_cpu > budget:
+            return False, "o que ficou na CPU passa do orçamento: some os tamanhos em ordem e pare quando estourar."
+        if got == _fill_map(sizes, budget, backfill=True):
+            return False, ("depois do primeiro módulo que não coube, todos vão para o disco: o accelerate preenche "
+                           "em ordem e não volta atrás para encaixar módulos menores.")
+        if got == _fill_map(sizes, budget, strict=True):
+            return False, "um módulo que cabe exatamente no que sobra ainda cabe: compare com <=, não <."
+        return False, "o mapa não confere: percorra os módulos na ordem do dict, acumulando os tamanhos."
+    return True, "correto! É a regra do infer_auto_device_map com um dispositivo: em ordem, sem voltar atrás."
+
+
+@exercise("03.2", "segundos por token para copiar um 7B fp16 pela PCIe", "um número (segundos, float)")
+def _pcie_seconds(answer):
+    size = 12.55 * 2**30  # bytes (GiB -> bytes)
+    expected = size / 12e9
+    return _judge_number(answer, expected, 0.01, [
+        (12.55 / 12, "GiB não é GB: 12,55 GiB = 12,55 × 2³⁰ bytes, e a banda está em 10⁹ bytes por segundo."),
+        (size * 8 / 12e9, "a banda já está em bytes por segundo: não multiplique por 8."),
+        (12e9 / size, "é o contrário: bytes a copiar divididos pela banda."),
+    ])
+
+
+@exercise("03.3", "pre-hook que alinha as entradas",
+          "uma função f(module, args, kwargs) -> (args, kwargs)")
+def _align_inputs(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    gen = torch.Generator().manual_seed(3)
+    for device, dtype, in_dtype in (("meta", torch.bfloat16, torch.float32), ("cpu", torch.float32, torch.float16)):
+        module = torch.nn.Linear(4, 4).to(device=device, dtype=dtype)
+        x = torch.randn(2, 4, generator=gen).to(in_dtype)
+        ids = torch.arange(3)
+        cos, sin = torch.randn(3, generator=gen).to(in_dtype), torch.randn(3, generator=gen).to(in_dtype)
+        mask = torch.ones(3, dtype=torch.bool)
+        out = answer(module, (x, ids), {"position_embeddings": (cos, sin), "attention_mask": mask,
+                                        "use_cache": True, "layer_idx": 3})
+        if out is None:
+            return False, "a função ainda devolve None: devolva a tupla (args, kwargs)."
+        if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[1], dict)):
+            return False, "devolva uma tupla (args, kwargs), com kwargs um dict (é o que o pre-hook com with_kwargs devolve)."
+        args, kwargs = out
+        if not isinstance(args, (tuple, list)) or len(args) != 2:
+            return False, "args deve continuar sendo uma tupla com as mesmas duas entradas."
+        if not all(isinstance(t, torch.Tensor) for t in (args[0], args[1], kwargs.get("attention_mask"))):
+            return False, "as entradas que eram tensores devem continuar sendo tensores."
+        if args[0].device.type != device or args[1].device.type != device or kwargs["attention_mask"].device.type != device:
+            return False, "todo tensor precisa ir para o dispositivo do peso (module.weight.device)."
+        if args[1].dtype != torch.int64 or kwargs["attention_mask"].dtype != torch.bool:
+            return False, ("inteiros (ids de tokens) e booleanos (máscaras) não podem mudar de dtype: converta só os "
+                           "de ponto flutuante (t.is_floating_point()).")
+        if args[0].dtype != dtype:
+            return False, "os tensores de ponto flutuante devem ir para o dtype do peso (module.weight.dtype)."
+        pe = kwargs.get("position_embeddings")
+        if not isinstance(pe, (tuple, list)) or len(pe) != 2 or not all(isinstance(t, torch.Tensor) for t in pe):
+            return False, "position_embeddings deve continuar sendo uma tupla (cos, sin) de tensores."
+        if any(t.device.type != device or t.dtype != dtype for t in pe):
+            return False, ("os tensores dentro de tuplas (position_embeddings = (cos, sin)) também precisam ser "
+                           "alinhados: trate tuplas e listas recursivamente.")
+        if kwargs.get("use_cache") is not True or kwargs.get("layer_idx") != 3:
+            return False, "o que não é tensor (True, 3) deve passar intacto."
+        if device == "cpu" and not torch.equal(args[0], x.to(dtype)):
+            return False, "os valores mudaram: só o dispositivo e o dtype deveriam mudar."
+    return True, "correto! É o que o AlignDevicesHook do accelerate faz antes de cada forward."

@@ -1,0 +1,75 @@
+"""Juízes dos exercícios do notebook 04 (janela deslizante), registrados com @exercise."""
+
+import math
+
+import torch
+
+from . import _judge_number, _number, _WrongType, exercise
+
+
+@exercise("04.1", "campo receptivo teórico do Mistral 7B", "um número (tokens)")
+def _mistral_receptive_field(answer):
+    layers, window = 32, 4096
+    # cada camada olha W-1 tokens para trás; L camadas somam L*(W-1) (+1, o próprio token) ≈ L*W
+    expected = layers * window
+    return _judge_number(answer, expected, 0.002, [
+        (window, "isso é o alcance de UMA camada; a informação anda uma janela a mais a cada camada."),
+        (layers + window, "as camadas não somam uma janela só: cada uma estende o alcance por mais W tokens."),
+        (window ** 2, "não é W², é o número de camadas vezes W."),
+    ])
+
+
+@exercise("04.2", "máscara de janela deslizante", "uma função f(n, w) -> tensor bool [n, n] (True = pode olhar)")
+def _sliding_window_mask(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    for n, w in ((6, 3), (10, 4), (5, 1), (7, 7), (4, 10)):
+        got = answer(n, w)
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva a máscara."
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != (n, n):
+            return False, f"para n={n} a função deve devolver um tensor [n, n]."
+        if got.dtype != torch.bool:
+            return False, "devolva um tensor bool (True onde a consulta pode olhar a chave), não números."
+        i = torch.arange(n)[:, None]
+        j = torch.arange(n)[None, :]
+        if (got & (j > i)).any():
+            return False, "a consulta i está olhando chaves do futuro (j > i): a máscara também é causal."
+        if not got.diagonal().all():
+            return False, "cada token deve poder olhar a si mesmo (a diagonal é True)."
+        ref = (j <= i) & (i - j < w)
+        if not torch.equal(got, ref):
+            if torch.equal(got, (j <= i) & (i - j <= w)):
+                return False, "erro de um: a janela tem w tokens contando o próprio, então i - j < w."
+            return False, f"com n={n}, w={w} a máscara não confere: a consulta i vê as chaves i-w+1 .. i."
+    return True, "correto!"
+
+
+@exercise("04.3", "massa de atenção no primeiro token",
+          "uma função f(attn) -> float, attn com formato [lote, cabeças, consultas, chaves]")
+def _attention_mass_on_first(answer):
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    gen = torch.Generator().manual_seed(4)
+    for b, h, n in ((1, 3, 8), (2, 4, 12)):
+        scores = torch.randn(b, h, n, n, generator=gen) * 2
+        scores[..., 0] += 3  # um "sumidouro" artificial na chave 0
+        scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+        attn = torch.softmax(scores, dim=-1)
+        expected = attn[:, :, 1:, 0].mean().item()
+        got = answer(attn.clone())
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva a fração."
+        try:
+            got = _number(got)
+        except _WrongType as exc:
+            return False, f"Tipo errado: {exc}."
+        if math.isclose(got, expected, rel_tol=1e-4):
+            continue
+        if math.isclose(got, attn[..., 0].mean().item(), rel_tol=1e-4):
+            return False, ("você incluiu a primeira consulta, que só pode olhar a si mesma (massa 1 por definição): "
+                           "comece da segunda consulta.")
+        if math.isclose(got, attn[..., 0].sum().item(), rel_tol=1e-4):
+            return False, "pedimos a média (uma fração entre 0 e 1), não a soma."
+        return False, "o valor não confere: é attn[..., q, 0] com a média sobre lote, cabeças e consultas q >= 1."
+    return True, "correto!"

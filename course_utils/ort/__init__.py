@@ -1,0 +1,25 @@
+"""ONNX Runtime para LLMs: sessões, logits, perplexidade, quantização e geração com o onnxruntime-genai.
+
+- `create_session`: uma InferenceSession com o nível de otimização de grafo e os provedores escolhidos.
+- `OrtCausalLM` / `ort_perplexity`: a sessão vestida de modelo do PyTorch, para usar exatamente a
+  mesma `course_utils.measure.perplexity` (os mesmos tokens avaliados, a mesma janela).
+- `quantize_dynamic_int8`, `quantize_weight_only`: INT8 dinâmico e INT8/INT4 só nos pesos (MatMulNBits).
+- `build_genai_model`, `genai_generate`: o model builder do onnxruntime-genai (grafo com cache KV,
+  GroupQueryAttention, pesos fp32 ou int4) e a geração gulosa com medida de prefill e decode.
+- `dynamic_quantize_uint8`, `u8s8_matmul`: o INT8 por dentro de um MatMul (escala por tensor, soma saturada).
+
+Módulos: `sessions`, `files` (operadores, MiB, bytes lidos por passada), `quantization`, `genai`, `int8_matmul`.
+"""
+
+from .files import matmul_weight_bytes, onnx_file_mb, op_counts
+from .genai import build_genai_model, genai_generate, load_genai_model, tokenizer_round_trip
+from .int8_matmul import dynamic_quantize_uint8, single_matmul_model, u8s8_matmul
+from .quantization import cached_quantization, quantize_dynamic_int8, quantize_weight_only
+from .sessions import LEVELS, OrtCausalLM, create_session, make_feeds, ort_perplexity, quiet_onnxruntime, run_logits
+
+__all__ = [
+    "LEVELS", "OrtCausalLM", "build_genai_model", "cached_quantization", "create_session", "dynamic_quantize_uint8",
+    "genai_generate", "load_genai_model", "make_feeds", "matmul_weight_bytes", "onnx_file_mb", "op_counts",
+    "ort_perplexity", "quantize_dynamic_int8", "quantize_weight_only", "quiet_onnxruntime", "run_logits",
+    "single_matmul_model", "tokenizer_round_trip", "u8s8_matmul",
+]

@@ -1,0 +1,73 @@
+"""Arquivos do ONNX: contar operadores, MiB em disco, bytes de pesos que cada passada lê; chaves de cache."""
+
+import hashlib
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+# ---------------------------------------------------------------- inspecionar arquivos
+
+def op_counts(path) -> Counter:
+    """Quantos nós de cada tipo (MatMul, RotaryEmbedding, ...) o grafo tem; não carrega os pesos."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return Counter(node.op_type for node in model.graph.node)
+
+
+def onnx_file_mb(path) -> float:
+    """MiB em disco do .onnx mais os arquivos de pesos externos que ele cita."""
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path), load_external_data=False)
+    files = {path}
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                files.add(path.parent / entry.value)
+    return sum(f.stat().st_size for f in files if f.exists()) / 2**20
+
+
+def matmul_weight_bytes(path) -> int:
+    """Bytes dos pesos que os MatMul (fp32, MatMulNBits, MatMulInteger) leem a cada passada: pesos, escalas e
+    pontos-zero guardados como inicializadores. É o que um passo de decode precisa trazer da memória."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    sizes = {}
+    for t in model.graph.initializer:
+        n = int(np.prod(t.dims)) if len(t.dims) else 1
+        sizes[t.name] = n * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    total = 0
+    seen = set()
+    for node in model.graph.node:
+        if node.op_type in ("MatMul", "MatMulNBits", "MatMulInteger", "Gemm"):
+            for name in node.input[1:]:
+                if name in sizes and name not in seen:
+                    seen.add(name)
+                    total += sizes[name]
+    return total
+
+
+# ---------------------------------------------------------------- chaves de cache
+
+def dir_fingerprint(path: Path) -> str:
+    """Impressão digital de um diretório (nome, tamanho e data de cada arquivo): entra nas chaves de cache."""
+    h = hashlib.sha256()
+    for f in sorted(Path(path).glob("*")):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.name}{st.st_size}{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def package_version(name):
+    """Versão instalada de um pacote (None se ausente): uma versão nova invalida o que está em cache."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,72 @@
+"""Quantização pelo ONNX Runtime: INT8 dinâmico e INT8/INT4 só nos pesos (MatMulNBits), com cache em disco."""
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..onnx_export import cached_build, onnx_cache_dir
+from .files import dir_fingerprint, package_version
+from .sessions import quiet_onnxruntime
+
+# ---------------------------------------------------------------- quantização
+
+def quantize_dynamic_int8(src, dst, per_channel: bool = False, reduce_range: bool = False) -> Path:
+    """INT8 dinâmico do ORT: pesos int8 simétricos (por tensor, ou por canal), ativações uint8 quantizadas a
+    cada execução com UMA escala por tensor (min/max do tensor inteiro naquele momento).
+
+    reduce_range=True usa só 7 bits nos pesos ([-64, 63]): evita a saturação da instrução u8 x s8 das
+    CPUs com AVX2 sem VNNI (veja `u8s8_matmul`).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with quiet_onnxruntime():
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+                         reduce_range=reduce_range,
+                         use_external_data_format=True)
+    return dst
+
+
+def quantize_weight_only(src, dst, bits: int = 4, block_size: int = 32, symmetric: bool = True,
+                         accuracy_level: int | None = None) -> Path:
+    """Quantização só dos pesos em blocos (MatMulNBits): cada bloco de `block_size` pesos de uma coluna
+    ganha a sua escala (e o seu ponto-zero, se symmetric=False). As ativações continuam em fp32.
+
+    accuracy_level=4 deixa o kernel da CPU converter a ativação para int8 na hora da conta (mais rápido,
+    um pouco menos preciso); None usa o padrão (fp32).
+    """
+    import onnx
+
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {} if accuracy_level is None else {"accuracy_level": accuracy_level}
+    with quiet_onnxruntime():  # importar o quantizador chama logging.basicConfig(INFO); o with desfaz
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        quantizer = MatMulNBitsQuantizer(onnx.load(str(src)), bits=bits, block_size=block_size,
+                                         is_symmetric=symmetric, **kwargs)
+        quantizer.process()
+        for stale in (dst, dst.with_name(dst.name + ".data")):
+            stale.unlink(missing_ok=True)
+        quantizer.model.save_model_to_file(str(dst), use_external_data_format=True)
+    return dst
+
+
+# ---------------------------------------------------------------- artefatos em cache
+
+def cached_quantization(src, kind: str, refresh: bool = False, **options) -> tuple[Path, bool]:
+    """Quantiza `src` uma vez e guarda no cache do curso; devolve (caminho, veio_do_cache).
+
+    kind: "int8_dynamic" (quantize_dynamic_int8) ou "weight_only" (quantize_weight_only).
+    A chave junta o diretório de origem (que já carrega a chave dele), o tipo, as opções e a versão do ORT.
+    """
+    builders = {"int8_dynamic": quantize_dynamic_int8, "weight_only": quantize_weight_only}
+    if kind not in builders:
+        raise ValueError(f"kind deve ser um de {list(builders)}; recebi {kind!r}.")
+    src = Path(src)
+    key_src = json.dumps({"src": str(src.resolve()), "fp": dir_fingerprint(src.parent), "k": kind, "o": options,
+                          "v": package_version("onnxruntime")}, sort_keys=True)
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
+    return cached_build(onnx_cache_dir() / f"{src.parent.name}-{kind}-{key}",
+                        lambda path: builders[kind](src, path, **options), refresh)

@@ -1,0 +1,62 @@
+"""Planejador de memória: antes de baixar um byte de pesos, diz se um modelo cabe no seu hardware.
+
+    plan = plan_memory("meta-llama/Llama-2-7b-chat-hf", hardware="colab_t4", context_tokens=2048)
+    print(plan)            # tabela por formato + veredito + explicação em português
+    plan.choice            # o formato recomendado, ex. "nf4-dq"
+
+Os pesos são contados **como as bibliotecas os guardam**, a partir da configuração (um `PretrainedConfig`,
+um dict no estilo do config.json ou o ID do Hub): o modelo é montado no dispositivo `meta` (só formatos,
+nenhum byte alocado) e cada tensor é contado:
+
+- fp32/fp16/bf16: todos os parâmetros e buffers no dtype (buffers como `inv_freq` ficam em fp32);
+- int8 (LLM.int8 do bitsandbytes): cada `nn.Linear` quantizável guarda o peso em int8 [saídas, entradas]
+  e uma escala fp32 por linha (`SCB`);
+- nf4 (4 bits do bitsandbytes): peso empacotado em uint8 (2 pesos por byte), um absmax fp32 por bloco de 64
+  pesos e o mapa de 16 níveis (`quant_map`, 16 floats);
+- nf4-dq (dupla quantização, QLoRA): o absmax vira uint8, com um absmax fp32 por bloco de 256 absmax,
+  um deslocamento fp32 e o mapa dinâmico de 256 floats do segundo nível.
+
+Como no transformers, não são quantizados: embeddings, normas, o `lm_head` (e tudo o que está amarrado a ele),
+que ficam no dtype de computação (fp16 na GPU, fp32 na CPU), e os módulos de `_keep_in_fp32_modules`, em fp32.
+Com offload, o transformers também deixa sem quantizar os módulos que vão para a CPU ou o disco
+(`llm_int8_enable_fp32_cpu_offload`): eles ficam no dtype de carga (medido: fp16), não em int8/nf4.
+
+O resto da conta (cache KV, folga para ativações, reserva do runtime) está em `plan_memory`.
+
+Módulos: `weights` (bytes dos pesos), `hardware` (presets e esta máquina), `memory_plan` (cache KV, ativações,
+vereditos e escolha), `loading` (argumentos do from_pretrained e checkpoint aleatório).
+"""
+
+from .hardware import GIB, PRESETS, Hardware, detect_hardware
+from .loading import from_pretrained_kwargs, write_random_checkpoint
+from .memory_plan import (
+    PREFER_CPU,
+    PREFER_GPU,
+    VERDICTS,
+    FormatPlan,
+    MemoryPlan,
+    activation_bytes,
+    plan_memory,
+    plan_presets,
+    verdict_table,
+)
+from .weights import (
+    DQ_BLOCK,
+    FORMAT_LABELS,
+    FORMATS,
+    NF4_BLOCK,
+    QUANTIZED,
+    REQUIRED_FIELDS,
+    describe_config,
+    load_config,
+    measured_weight_bytes,
+    weight_bytes,
+    weight_gib,
+)
+
+__all__ = [
+    "DQ_BLOCK", "FORMATS", "FORMAT_LABELS", "GIB", "NF4_BLOCK", "PREFER_CPU", "PREFER_GPU", "PRESETS", "QUANTIZED",
+    "REQUIRED_FIELDS", "VERDICTS", "FormatPlan", "Hardware", "MemoryPlan", "activation_bytes", "describe_config",
+    "detect_hardware", "from_pretrained_kwargs", "load_config", "measured_weight_bytes", "plan_memory",
+    "plan_presets", "verdict_table", "weight_bytes", "weight_gib", "write_random_checkpoint",
+]
