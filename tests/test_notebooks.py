@@ -25,15 +25,40 @@ CLAIMS = [(name, claim) for name in IDS for claim in declared_claims(SOURCES[nam
 # Chaves que cada notebook registra com record(...): o contrato de build/resultados.json. As afirmações
 # (e seus limites) ficam só no notebook, declaradas com claim(...); os testes leem-nas da fonte.
 RECORDED_KEYS = {
-    "00_zerogpu_spaces": ["lint_rules", "lint_bad_flagged", "lint_bad_total", "lint_good_false_positives", "local_app_ok"],
-    "01_quantizacao_ptq": ["footprint_mb_fp32", "footprint_mb_int8", "footprint_mb_nf4", "ppl_fp32", "ppl_int8", "ppl_nf4", "ppl_fp4", "ppl_torchao_int8", "latency_ms_fp32", "latency_ms_torchao_int8"],
-    "02_awq_gptq": ["ppl_fp32", "ppl_rtn_w4g64", "ppl_gptq_w4g64", "ppl_awq_w4g64", "ppl_rtn_w3g64", "ppl_gptq_w3g64", "ppl_awq_w3g64", "seconds_gptq", "seconds_awq", "bits_per_weight_w4g64", "bits_per_weight_w3g64", "gib_llama2_7b_w4g64", "gib_llama2_7b_w3g64", "awq_fold_max_logit_diff", "gptqmodel_ran"],
-    "03_offloading": ["rss_peak_mb_in_memory", "rss_peak_mb_disk_offload", "seconds_per_token_in_memory", "seconds_per_token_disk_offload", "disk_budget_mb", "model_size_mb", "jit_offload_matches"],
-    "04_janela_deslizante": ["ppl_full", "ppl_window_only", "ppl_sinks_window", "window", "sinks", "tokens_evaluated", "cache_tokens_max", "receptive_field_matches_theory"],
-    "05_kv_cache": ["kv_new_tokens", "speedup_kv_cache", "kv_bytes_formula", "kv_bytes_measured", "batch_throughput_gain"],
-    "06_onnx_runtime": ["max_abs_logit_diff_fp32", "ppl_ort_fp32", "ppl_ort_int8_dynamic", "ppl_ort_int8_weight_only", "ppl_ort_int4_weight_only", "decode_tok_s_torch", "decode_tok_s_ort_fp32", "decode_tok_s_ort_int4", "ort_int4_output_ok", "tokenizer_round_trip_ok", "memory_bandwidth_gbs"],
-    "07_tensorrt": ["tensorrt_available", "torch_compile_speedup", "onnx_max_abs_diff_fp32", "cells_skipped"],
-    "08_colab_7b": ["planner_max_error_pct", "planner_choice_colab_t4", "recipe_footprint_mb", "tokens_per_s_chat"],
+    "00_zerogpu_spaces": [
+        "lint_rules", "lint_bad_flagged", "lint_bad_total", "lint_good_false_positives", "local_app_ok"
+    ],
+    "01_quantizacao_ptq": [
+        "footprint_mb_fp32", "footprint_mb_int8", "footprint_mb_nf4", "ppl_fp32", "ppl_int8", "ppl_nf4", "ppl_fp4",
+        "ppl_torchao_int8", "latency_ms_fp32", "latency_ms_torchao_int8"
+    ],
+    "02_awq_gptq": [
+        "ppl_fp32", "ppl_rtn_w4g64", "ppl_gptq_w4g64", "ppl_awq_w4g64", "ppl_rtn_w3g64", "ppl_gptq_w3g64",
+        "ppl_awq_w3g64", "seconds_gptq", "seconds_awq", "bits_per_weight_w4g64", "bits_per_weight_w3g64",
+        "gib_llama2_7b_w4g64", "gib_llama2_7b_w3g64", "awq_fold_max_logit_diff", "gptqmodel_ran"
+    ],
+    "03_offloading": [
+        "rss_peak_mb_in_memory", "rss_peak_mb_disk_offload", "seconds_per_token_in_memory",
+        "seconds_per_token_disk_offload", "disk_budget_mb", "model_size_mb", "jit_offload_matches"
+    ],
+    "04_janela_deslizante": [
+        "ppl_full", "ppl_window_only", "ppl_sinks_window", "window", "sinks", "tokens_evaluated", "cache_tokens_max",
+        "receptive_field_matches_theory"
+    ],
+    "05_kv_cache": [
+        "kv_new_tokens", "speedup_kv_cache", "kv_bytes_formula", "kv_bytes_measured", "batch_throughput_gain"
+    ],
+    "06_onnx_runtime": [
+        "max_abs_logit_diff_fp32", "ppl_ort_fp32", "ppl_ort_int8_dynamic", "ppl_ort_int8_weight_only",
+        "ppl_ort_int4_weight_only", "decode_tok_s_torch", "decode_tok_s_ort_fp32", "decode_tok_s_ort_int4",
+        "ort_int4_output_ok", "tokenizer_round_trip_ok", "memory_bandwidth_gbs"
+    ],
+    "07_tensorrt": [
+        "tensorrt_available", "torch_compile_speedup", "onnx_max_abs_diff_fp32", "cells_skipped"
+    ],
+    "08_colab_7b": [
+        "planner_max_error_pct", "planner_choice_colab_t4", "recipe_footprint_mb", "tokens_per_s_chat"
+    ],
 }
 
 PT_WORDS = {"de", "que", "não", "para", "com", "uma", "os", "é", "em", "um", "do", "da", "mais", "como", "se"}
@@ -75,7 +100,8 @@ def test_notebook_hygiene(path):
     sources = "\n".join(c.source for c in nb.cells)
     assert "## Resumo" in sources, f"{path.name}: falta a seção 'Resumo'"
     assert "record(" in sources, f"{path.name}: o notebook não registra resultados"
-    assert len(re.findall(r"check\(\"\d\d\.\d+\"", sources)) >= 3, f"{path.name}: precisa de pelo menos 3 exercícios com check()"
+    exercises = re.findall(r"check\(\"\d\d\.\d+\"", sources)
+    assert len(exercises) >= 3, f"{path.name}: precisa de pelo menos 3 exercícios com check()"
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
@@ -104,14 +130,12 @@ def test_editing_a_source_without_regenerating_is_caught(tmp_path, monkeypatch):
     src.mkdir(parents=True)
     name = IDS[0]
     (src / f"{name}.py").write_text(SOURCES[name], encoding="utf-8")
-    (nbs / f"{name}.ipynb").write_text((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"),
-                                       encoding="utf-8")
     monkeypatch.setattr(generator, "SOURCES_DIR", src)
     monkeypatch.setattr(generator, "NOTEBOOKS_DIR", nbs)
     monkeypatch.setattr(generator, "ROOT", tmp_path)
     monkeypatch.setattr(generator, "NOTEBOOKS", {name: NOTEBOOKS[name]})
-    (tmp_path / "colab_badges.md").write_text(generator.badges_file(), encoding="utf-8")
-    assert generator.stale_files() == []
+    assert generator.stale_files() == [tmp_path / "colab_badges.md", nbs / f"{name}.ipynb"]  # nada gerado ainda
+    assert generator.main([]) == 0 and generator.stale_files() == []
     (src / f"{name}.py").write_text(SOURCES[name] + "\n# %%\nprint('célula nova')\n", encoding="utf-8")
     assert generator.stale_files() == [nbs / f"{name}.ipynb"]
     assert generator.main(["--check"]) == 1
@@ -132,14 +156,14 @@ def test_cell_ids_are_stable_when_a_cell_is_inserted():
 
 
 def test_explicit_cell_id_in_the_source_wins():
-    nb = generator.build_notebook("x", '# %% [markdown]\n# # Título\n\n# %% tags=["parameters"]\nSMOKE = False\n\n'
+    nb = generator.build_notebook(IDS[0], '# %% [markdown]\n# # Título\n\n# %% tags=["parameters"]\nSMOKE = False\n\n'
                                   '# %% id="minha-celula"\nprint(1)\n')
     assert [c.id for c in nb.cells][-1] == "minha-celula" and "id" not in nb.cells[-1].metadata
 
 
 def test_a_source_with_a_hand_written_setup_cell_is_refused():
     with pytest.raises(generator.NotebookSourceError, match="gerada"):
-        generator.build_notebook("x", '# %% [markdown]\n# # T\n\n# %% tags=["setup"]\nprint(1)\n')
+        generator.build_notebook(IDS[0], '# %% [markdown]\n# # T\n\n# %% tags=["setup"]\nprint(1)\n')
 
 
 def test_badges_and_setup_cells_agree_with_config():
@@ -151,6 +175,26 @@ def test_badges_and_setup_cells_agree_with_config():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for path in PATHS:
         assert generator.badge_markdown(path.stem) in readme, f"README sem o badge de {path.stem}"
+
+
+def test_setup_cells_install_the_package_of_a_commit_equal_to_todays():
+    """A célula do Colab instala o pacote no commit carimbado: esse commit tem de ter o pacote de hoje."""
+    import subprocess
+
+    if not (ROOT / ".git").exists():
+        pytest.skip("sem o histórico do git (não é um clone): não há commit para conferir")
+    for path in PATHS:
+        cell = _read(path).cells[_tagged(_read(path), "setup")[0]].source
+        match = re.search(r"git\+https://github\.com/[\w.-]+/[\w.-]+@([0-9a-f]{40})\"", cell)
+        assert match, f"{path.name}: a célula de configuração não instala um commit carimbado"
+        ref = match.group(1)
+        known = subprocess.run(["git", "cat-file", "-e", f"{ref}^{{commit}}"], cwd=ROOT).returncode == 0
+        if not known:
+            pytest.skip(f"o commit {ref[:10]} não está neste clone (clone raso?)")
+        same = subprocess.run(["git", "diff", "--quiet", ref, "HEAD", "--", *generator.PACKAGE_PATHS],
+                              cwd=ROOT).returncode == 0
+        assert same, (f"{path.name} instala o pacote do commit {ref[:10]}, que difere do pacote de hoje: faça commit "
+                      "do pacote, rode `make notebooks` e faça commit dos notebooks")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """Os notebooks são escritos como texto: `notebooks/src/NN_nome.py` (formato "percent" do jupytext).
 
 `python -m course_utils.course notebooks` (ou `make notebooks`) escreve cada `notebooks/NN_nome.ipynb` a partir da
-sua fonte e reescreve `colab_badges.md` e a tabela de evidência de GPU do README (de `results/`). O gerador acrescenta o que é igual em todos os notebooks e não se edita à mão:
+sua fonte e reescreve `colab_badges.md` e a tabela de evidência de GPU do README (de `results/`). O gerador acrescenta
+o que é igual em todos os notebooks e não se edita à mão:
 - o badge do Colab, como primeira linha da primeira célula (markdown, o título);
 - a célula de configuração do Colab (tag `setup`), logo depois dela;
 - os metadados do notebook (kernel, e a GPU T4 no Colab para os notebooks de `config.COLAB_T4`).
@@ -12,7 +13,6 @@ do tipo e do conteúdo da célula. Inserir uma célula não muda o id das outras
 """
 
 import hashlib
-import json
 from pathlib import Path
 
 from ..config import COLAB_T4, GITHUB_BRANCH, GITHUB_REPO, NOTEBOOKS
@@ -37,11 +37,34 @@ def badge_markdown(name: str) -> str:
     return f"[![Abrir no Colab]({BADGE_IMAGE})]({colab_url(name)})"
 
 
+PACKAGE_PATHS = ("course_utils", "pyproject.toml")
+
+
+def package_commit(root: Path = ROOT) -> str:
+    """O último commit que mudou o pacote do curso: é nele que a célula de configuração do Colab instala o pacote.
+
+    Fluxo de quem mantém: faça commit das mudanças do pacote, rode `make notebooks` e faça commit dos notebooks.
+    """
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%H", "--", *PACKAGE_PATHS], cwd=root,
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NotebookSourceError(f"não consegui rodar o git ({exc}); os notebooks são gerados num clone do "
+                                  "repositório, com o git instalado.") from exc
+    commit = out.stdout.strip()
+    if out.returncode != 0 or not commit:
+        raise NotebookSourceError("não achei o commit do pacote no git: gere os notebooks num clone do repositório "
+                                  "(com o histórico) depois de fazer commit do pacote.")
+    return commit
+
+
 def setup_cell_source(name: str) -> str:
     """A célula de configuração do notebook `name` (a mesma lógica em todos; ver course_utils/course/colab.py)."""
     from .colab import setup_cell_source as colab_setup_cell
 
-    return colab_setup_cell(name)
+    return colab_setup_cell(name, package_commit())
 
 
 def badges_file() -> str:
@@ -69,7 +92,7 @@ def notebook_metadata(name: str) -> dict:
 
 
 def content_id(cell_type: str, source: str) -> str:
-    return hashlib.sha1(f"{cell_type}\n{source}".encode("utf-8")).hexdigest()[:12]
+    return hashlib.sha1(f"{cell_type}\n{source}".encode()).hexdigest()[:12]
 
 
 def _assign_ids(cells) -> None:
@@ -136,7 +159,8 @@ def generated_files() -> dict[Path, str]:
     for name in NOTEBOOKS:
         src = source_path(name)
         if src.exists():
-            files[NOTEBOOKS_DIR / f"{name}.ipynb"] = notebook_json(build_notebook(name, src.read_text(encoding="utf-8")))
+            nb = build_notebook(name, src.read_text(encoding="utf-8"))
+            files[NOTEBOOKS_DIR / f"{name}.ipynb"] = notebook_json(nb)
     strays = sorted(p.stem for p in SOURCES_DIR.glob("*.py") if p.stem not in NOTEBOOKS)
     if strays:
         raise NotebookSourceError(f"fontes fora de config.NOTEBOOKS: {', '.join(strays)}; acrescente-as lá.")
