@@ -14,7 +14,7 @@ grade para cada grupo de lineares que divide a mesma entrada, minimizando o erro
 
 medido numa amostra de tokens de calibração (`search_tokens`; na CPU, o custo da busca é proporcional
 a ela). Opcional: uma busca do limite de recorte (clipping) de cada grupo de pesos, que usa o Hessiano
-H = 2XXᵀ/N de todos os tokens (course_utils.calibration) e custa pouco.
+H = 2XᵀX/N de todos os tokens (course_utils.calibration) e custa pouco.
 
 Simplificação deste curso (igual em espírito ao AutoAWQ/llm-awq): o erro é medido na saída de cada
 linear do grupo, não na saída do bloco de atenção/MLP inteiro. Como no AutoAWQ, as entradas de cada
@@ -135,7 +135,7 @@ def awq_quantize(model, samples, bits: int = 4, group_size: int = 64, n_grid: in
     """AWQ no modelo inteiro, no lugar, bloco a bloco. samples: [amostras, tokens] de calibração.
 
     Para cada bloco: (a) um forward em ponto flutuante acumula, na entrada de cada grupo, mean|x| por
-    canal e H = 2XXᵀ/N (todos os tokens), guarda `search_tokens` tokens espaçados para a busca, e dá
+    canal e H = 2XᵀX/N (todos os tokens), guarda `search_tokens` tokens espaçados para a busca, e dá
     as entradas do próximo bloco; (b) busca α e dobra s em cada grupo; (c) opcionalmente busca o
     recorte de cada linear (menos q e k, como no AutoAWQ), com o H da entrada já dividida por s;
     (d) RTN de todas as lineares do bloco. Devolve {"linears": quantas, "alphas": {"camada.grupo": α}}.

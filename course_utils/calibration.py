@@ -1,4 +1,4 @@
-"""Calibração para GPTQ e AWQ: amostras de texto, as entradas de cada bloco e o Hessiano H = 2XXᵀ.
+"""Calibração para GPTQ e AWQ: amostras de texto, as entradas de cada bloco e o Hessiano H = 2XᵀX (X: um token por linha).
 
 Os dois métodos olham os DADOS, não só os pesos: passam algumas sequências de calibração pelo
 modelo, bloco a bloco, e guardam o que chega em cada camada linear. Para uma linear y = x Wᵀ,

@@ -2,7 +2,7 @@
 
 A ideia: quantizar as colunas de W uma a uma e, a cada coluna, corrigir as colunas que ainda
 não foram quantizadas para compensar o erro que acabou de ser cometido, usando o Hessiano
-H = 2XXᵀ das entradas da camada (course_utils.calibration). O que a função minimiza é o erro
+H = 2XᵀX das entradas da camada (X: um token por linha) (course_utils.calibration). O que a função minimiza é o erro
 de SAÍDA da camada nos dados de calibração, ‖XWᵀ − XŴᵀ‖², não o erro dos pesos ‖W − Ŵ‖.
 
 Os passos, cada um numa função:
@@ -50,12 +50,15 @@ def gptq_inverse_hessian(H, damp: float = 0.01):
 @torch.no_grad()
 def gptq_quantize_weight(weight, H, bits: int = 4, group_size: int | None = 64, block_size: int = 128,
                          damp: float = 0.01, act_order: bool = False):
-    """Quantiza W [saídas, entradas] com GPTQ; devolve Ŵ (quantizado-dequantizado) no dtype de W.
+    """Quantiza W [saídas, entradas] com GPTQ; devolve Ŵ (quantizado-desquantizado) no dtype de W.
 
-    Para cada coluna j (na ordem natural, ou por diag(H) decrescente com act_order):
+    Para cada coluna j (na ordem natural, ou por diag(H) decrescente com act_order), com Uᵀ U = H⁻¹:
         q_j = quant(w_j)                       (escala e zero do grupo, calculados ao entrar nele)
         e_j = (w_j − q_j) / U_jj
         w_k ← w_k − e_j · U_jk   para k > j    (compensação do erro, OBS)
+    U_jk / U_jj = [(H_F)⁻¹]_jk / [(H_F)⁻¹]_jj, com F = colunas j..d ainda não quantizadas: a Cholesky
+    da inversa traz a inversa do bloco que RESTA em cada passo (complemento de Schur), sem refazê-la.
+    Com act_order os grupos são colunas consecutivas na ordem permutada (um formato real guarda g_idx).
     As correções dentro de um bloco de `block_size` colunas são feitas na hora; as colunas depois
     do bloco recebem todas de uma vez, numa multiplicação de matrizes (atualização "preguiçosa").
     """

@@ -74,7 +74,7 @@ def zeropoint_params(g, bits=4):
 
 
 def zeropoint_fake_quantize(g, scale, zero, bits=4):
-    """Quantiza e dequantiza com escala e ponto-zero já escolhidos: ŵ = (clamp(round(w/s) + z, 0, 2^b - 1) - z) * s."""
+    """Quantiza e desquantiza com escala e ponto-zero já escolhidos: ŵ = (clamp(round(w/s) + z, 0, 2^b - 1) - z) * s."""
     q = torch.clamp(torch.round(g / scale) + zero, 0, 2**bits - 1)
     return (q - zero) * scale
 
@@ -104,7 +104,7 @@ def minmax_dequantize(q, scale, minimum, shape):
 
 
 def fake_quantize(w, bits=8, scheme="absmax", granularity="channel", group_size=64):
-    """Quantiza e dequantiza: o peso que o modelo "vê" depois da quantização, no dtype original."""
+    """Quantiza e desquantiza: o peso que o modelo "vê" depois da quantização, no dtype original."""
     if scheme == "absmax":
         q, s = absmax_quantize(w, bits, granularity, group_size)
         w_hat = absmax_dequantize(q, s, w.shape)
@@ -124,7 +124,7 @@ def rtn_quantize(w, bits=4, group_size=64):
 
     Cada grupo de `group_size` pesos consecutivos de uma linha ganha escala e ponto-zero inteiro
     (assimétrica) e cada peso vai para o nível mais próximo, sem olhar para os dados.
-    group_size=None usa uma escala por linha. Devolve o peso quantizado-dequantizado, no dtype original.
+    group_size=None usa uma escala por linha. Devolve o peso quantizado-desquantizado, no dtype original.
     """
     if bits < 2 or bits > 8:
         raise ValueError(f"bits deve ficar entre 2 e 8 para RTN por grupos, não {bits}.")

@@ -11,8 +11,7 @@ import torch
 
 from course_utils import quantization as Q
 from course_utils.awq import awq_clip, awq_quantize, awq_search_scale, fold_scales, llama_scale_groups
-from course_utils.calibration import (accumulate_hessian, block_inputs, calibration_samples, output_error,
-                                      run_block)
+from course_utils.calibration import accumulate_hessian, block_inputs, calibration_samples, output_error, run_block
 from course_utils.gptq import gptq_inverse_hessian, gptq_quantize, gptq_quantize_weight
 
 # muitas operações pequenas: uma thread evita a espera ativa do OpenMP (ver conftest)
@@ -287,3 +286,108 @@ def test_awq_erros_em_portugues():
         awq_clip(torch.randn(4, 64), H, group_size=48)
     with pytest.raises(ValueError, match="model.model.layers"):
         awq_quantize(torch.nn.Linear(4, 4), torch.zeros(1, 4, dtype=torch.long))
+
+
+# ---------------------------------------------------------------- testes que pegam um algoritmo quebrado
+# (mutações tentadas: tirar a correção das colunas depois de cada bloco, alimentar o bloco seguinte com
+# saídas não quantizadas, tirar a reescala do Hessiano depois da dobra do AWQ: cada uma faz um destes falhar)
+
+
+@pytest.mark.parametrize("group_size, block_sizes", [(32, (32, 64, 96, 128)), (None, (16, 48, 100, 128))])
+@pytest.mark.parametrize("act_order", [False, True])
+def test_gptq_da_o_mesmo_resultado_com_qualquer_tamanho_de_bloco(group_size, block_sizes, act_order):
+    # a atualização "preguiçosa" é só uma reorganização das contas: um bloco só (block_size = entradas)
+    # e vários blocos têm de dar o mesmo Ŵ (320 entradas: até 20 blocos, um deles incompleto)
+    x, w = _correlated_inputs(n=1024, d=320), _weights(48, 320)
+    H = _hessian(x)
+    one_block = gptq_quantize_weight(w, H, 3, group_size, block_size=320, act_order=act_order)
+    for block_size in block_sizes:
+        blocks = gptq_quantize_weight(w, H, 3, group_size, block_size=block_size, act_order=act_order)
+        torch.testing.assert_close(blocks, one_block, rtol=0, atol=1e-5, msg=f"block_size={block_size}")
+
+
+def _wide_tiny():
+    """Modelo minúsculo com down_proj de 320 entradas: com block_size=128, três blocos de colunas."""
+    from course_utils.models import tiny_model
+
+    return tiny_model(hidden_size=160, num_layers=3, seed=4)
+
+
+def _linear_inputs(model, layer, samples):
+    """Entradas de cada nn.Linear de `layer` num forward do modelo INTEIRO (sem course_utils.calibration)."""
+    xs, handles = {}, []
+    for name, m in layer.named_modules():
+        if isinstance(m, torch.nn.Linear):
+            def hook(module, args, output, name=name):
+                xs.setdefault(name, []).append(args[0].reshape(-1, args[0].shape[-1]).float())
+            handles.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(samples, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: torch.cat(v) for name, v in xs.items()}
+
+
+def _assert_same_weights(model, ref):
+    for (name, p), (_, p_ref) in zip(model.named_parameters(), ref.named_parameters(), strict=True):
+        torch.testing.assert_close(p, p_ref, rtol=0, atol=1e-4, msg=name)
+
+
+def test_gptq_no_modelo_e_o_laco_simples_camada_a_camada():
+    # referência escrita do jeito mais direto: para cada bloco, um forward do modelo INTEIRO (com os blocos
+    # anteriores já quantizados) dá as entradas de cada linear, H = 2XᵀX/N, e cada linear é quantizada sozinha
+    import copy
+
+    model = _wide_tiny()
+    ref = copy.deepcopy(model)
+    calib = torch.randint(0, 256, (8, 32), generator=torch.Generator().manual_seed(5))
+    kw = dict(bits=3, group_size=32, block_size=128, damp=0.01, act_order=True)
+    gptq_quantize(model, calib, batch_size=8, progress=False, **kw)
+    with torch.no_grad():
+        for layer in ref.model.layers:
+            xs = _linear_inputs(ref, layer, calib)
+            for name, x in xs.items():
+                linear = layer.get_submodule(name)
+                linear.weight.copy_(gptq_quantize_weight(linear.weight, _hessian(x), **kw))
+    _assert_same_weights(model, ref)
+
+
+def test_awq_no_modelo_e_o_laco_simples_camada_a_camada():
+    # referência direta: as escalas saem das entradas do modelo em ponto flutuante; depois de dobrar cada escala
+    # numa cópia em ponto flutuante, um NOVO forward mede a entrada já dividida por s, e dela sai o H do recorte
+    import copy
+
+    model = _wide_tiny()
+    pristine, ref = copy.deepcopy(model), copy.deepcopy(model)
+    calib = torch.randint(0, 256, (8, 32), generator=torch.Generator().manual_seed(6))
+    bits, gs, n_grid = 3, 32, 5
+    awq_quantize(model, calib, bits=bits, group_size=gs, n_grid=n_grid, search_tokens=calib.numel(),
+                 batch_size=8, progress=False)
+    with torch.no_grad():
+        for i, target in enumerate(ref.model.layers):
+            floating = copy.deepcopy(pristine)          # só o bloco i recebe as dobras: os anteriores, intactos
+            layer = floating.model.layers[i]
+            names = {id(m): n for n, m in layer.named_modules()}
+            xs = _linear_inputs(floating, layer, calib)                     # antes de qualquer dobra
+            for prev, lins in llama_scale_groups(layer):
+                first = names[id(lins[0])]
+                if prev is not None:
+                    x = xs[first]
+                    s, _, _ = awq_search_scale([m.weight for m in lins], x, x.abs().mean(0), bits, gs, n_grid)
+                    fold_scales(prev, lins, s)
+                    if isinstance(prev, torch.nn.Linear):                   # a up_proj já recortada também se divide
+                        target.get_submodule(names[id(prev)]).weight.div_(s[:, None])
+                H = _hessian(_linear_inputs(floating, layer, calib)[first])   # entrada medida de novo: x / s
+                for m in lins:
+                    skip_clip = names[id(m)].endswith(("q_proj", "k_proj"))
+                    clipped = m.weight if skip_clip else awq_clip(m.weight, H, bits, gs, n_grid)
+                    target.get_submodule(names[id(m)]).weight.copy_(clipped)
+            for name, m in layer.named_modules():
+                if isinstance(m, torch.nn.Linear):
+                    w = target.get_submodule(name).weight
+                    w.copy_(Q.rtn_quantize(w, bits, gs))
+                elif getattr(m, "weight", None) is not None and m.weight.dim() == 1:
+                    target.get_submodule(name).weight.copy_(m.weight)       # normas com a escala dobrada
+    _assert_same_weights(model, ref)

@@ -2,7 +2,7 @@
 # # 01 · Quantização pós-treinamento: INT8, bitsandbytes e torchao
 #
 # **Objetivos.** Ao fim deste notebook você vai saber:
-# - quantizar e dequantizar pesos à mão (absmax simétrico e ponto-zero assimétrico) e medir o erro;
+# - quantizar e desquantizar pesos à mão (absmax simétrico e ponto-zero assimétrico) e medir o erro;
 # - escolher a granularidade (por tensor, por canal, por grupo) e calcular quantos bits cada peso custa de verdade;
 # - usar o caminho atual do PyTorch (`torchao.quantize_`) e reconhecer a API legada (`quantize_dynamic`);
 # - carregar um modelo em LLM.int8 e em NF4 com o `bitsandbytes` e medir memória, perplexidade e latência;
@@ -10,7 +10,8 @@
 #
 # **Pré-requisitos.** Python e PyTorch básicos; saber o que é uma camada linear.
 # **Tempo estimado.** 40 minutos de leitura; a execução completa leva uns 6 minutos numa CPU de 2 núcleos.
-# **Hardware.** CPU serve (tudo aqui roda na CPU). Com GPU (T4 no Colab) as partes de bitsandbytes e torchao usam kernels de GPU.
+# **Hardware.** CPU serve: num runtime de CPU (no Colab ou fora dele) o notebook roda inteiro, com os kernels de CPU do
+# bitsandbytes e do torchao. O notebook pede uma T4 ao Colab: com GPU, essas partes usam os kernels de GPU.
 #
 # Todo número impresso aqui é medido agora, nesta execução. Números de artigos aparecem sempre com a fonte.
 
@@ -32,7 +33,9 @@ ATTN = "sdpa"            # implementação de atenção (ver seção 1)
 FLUSH_DENORMAL = True    # zera números desnormalizados na CPU (ver seção 6)
 
 # %%
-import copy, time, warnings
+import copy
+import warnings
+
 import matplotlib.pyplot as plt
 import torch
 from transformers import BitsAndBytesConfig
@@ -45,7 +48,11 @@ from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer
 from course_utils.planner import weight_gib
 from course_utils.plotting import plot_bars
 from course_utils.quantization import (
-    absmax_dequantize, absmax_quantize, bits_per_weight, fake_quantize, fake_quantize_model_, quantization_error,
+    absmax_quantize,
+    bits_per_weight,
+    fake_quantize,
+    fake_quantize_model_,
+    quantization_error,
 )
 from course_utils.results import claim, record
 
@@ -69,9 +76,10 @@ print(environment_info())
 # - **perplexidade** num texto original do curso, com janela deslizante (cada token avaliado uma vez, com contexto);
 # - **latência** de uma passada (forward) num prompt fixo: mediana de várias repetições depois de aquecer.
 #
-# Este notebook só faz passadas sobre a sequência inteira (perplexidade e um forward do prompt). Nelas a atenção `sdpa`
-# (o padrão) foi ~1,8x mais rápida que a `eager` na CPU do curso (`benchmarks/atencao_cpu.py`). Troque `ATTN` nos
-# parâmetros para comparar; a perplexidade em fp32 não muda, mas as variantes quantizadas podem variar um pouco.
+# Este notebook só faz passadas sobre a sequência inteira (perplexidade e um forward do prompt); nelas a atenção `sdpa`
+# (o padrão) costuma ser mais rápida que a `eager` na CPU (`benchmarks/atencao_cpu.py` mede as duas na sua máquina).
+# Troque `ATTN` nos parâmetros para comparar; a perplexidade em fp32 não muda, mas as variantes quantizadas podem variar
+# um pouco.
 
 # %%
 tokenizer = load_tokenizer(MODEL_ID)
@@ -80,6 +88,11 @@ eval_ids = text_token_ids(tokenizer, EVAL_LANG, EVAL_TOKENS)
 prompt_ids = tokenizer("Quantization trades a little accuracy for a lot of memory. In this lesson we",
                        return_tensors="pt").input_ids.to(device)
 
+def linears_mb(m):
+    """MiB das camadas que a quantização toca: as lineares dos blocos (tudo menos o lm_head)."""
+    return sum(model_footprint(mod)["total_mb"] for name, mod in m.named_modules()
+               if isinstance(mod, torch.nn.Linear) and "lm_head" not in name)
+
 def evaluate(m):
     """Perplexidade no texto do curso e latência mediana de um forward no prompt fixo."""
     ppl = perplexity(m, eval_ids, window=WINDOW, stride=STRIDE)
@@ -87,6 +100,7 @@ def evaluate(m):
     return ppl, lat
 
 fp32 = model_footprint(model)
+fp32_linears_mb = linears_mb(model)
 ppl_fp32, latency_fp32 = evaluate(model)
 n_params = sum(p.numel() for p in model.parameters())
 print(f"{n_params/1e6:.1f} M parâmetros | {fp32['total_mb']:.1f} MiB | perplexidade {ppl_fp32:.2f} | "
@@ -177,19 +191,19 @@ rows = [("INT8 por canal (escala fp16, 576 pesos/linha)", bits_per_weight(8, 576
         ("INT4 grupos de 32, escala fp16 + zero de 4 bits", bits_per_weight(4, 32, 16, 4))]
 for name, bpw in rows:
     print(f"{name:<50} {bpw:.3f} bits/peso")
-assert bits_per_weight(4, 32, 16, 4) > bits_per_weight(4, 64, 16, 4) > 4, "grupos menores custam mais bits"
 
 # %% [markdown]
 # ## 3. Uma lição escondida no modelo offline: pesos que já estão numa grade de 4 bits
 #
 # A cópia offline do modelo veio de um arquivo GGUF no formato **Q4_1**: blocos de 32 pesos, cada bloco com uma escala
 # e um **mínimo em ponto flutuante**, $w = d\,q + m$ com $q \in \{0,\dots,15\}$. Ao converter, os pesos foram
-# dequantizados: eles *parecem* fp32, mas só assumem 16 valores por bloco.
+# desquantizados: eles *parecem* fp32, mas só assumem 16 valores por bloco.
 #
 # Podemos descobrir isso medindo: se requantizarmos com exatamente o mesmo formato (4 bits, grupos de 32, mínimo em ponto
 # flutuante — o esquema `minmax` do `course_utils`), o erro deve ser praticamente zero. Com outro formato de 4 bits
 # (ponto-zero inteiro, ou grupos de 64) o arredondamento se acumula sobre o arredondamento que já existia.
-# No Colab, com os pesos originais em bf16 vindos do Hub, o mesmo teste dá erro pequeno mas diferente de zero.
+# Com pesos de 16 bits do Hub (no Colab), espere o contrário: nenhuma grade de 4 bits reproduz os pesos. A célula
+# abaixo mede qual é o seu caso e diz qual das duas leituras vale nesta execução.
 
 # %%
 linear_weights = [m.weight for name, m in model.named_modules()
@@ -215,9 +229,9 @@ if on_q4_grid:
 assert grid_ppl["ponto-zero g64"] > grid_ppl["minmax g32 (=Q4_1)"], "grupos de 64 com zero inteiro deveriam perder mais"
 
 # %% [markdown]
-# **O que isso ensina.** Re-quantizar para uma grade de 4 bits *diferente* soma dois arredondamentos. Por isso, neste
-# modelo offline, métodos de 4 bits perdem mais do que perderiam num checkpoint de 16 bits do Hub. Guarde isso quando for
-# comparar com os artigos: lá os pontos de partida são modelos fp16.
+# **O que isso ensina.** Se a célula acima achou os pesos numa grade de 4 bits, requantizar para uma grade *diferente*
+# soma dois arredondamentos, e métodos de 4 bits perdem mais do que perderiam num checkpoint de 16 bits. Se não achou
+# (pesos do Hub), o custo medido aqui é o de um só arredondamento, como nos artigos, que partem de modelos fp16.
 
 # %% [markdown]
 # ## 4. INT8 no PyTorch: `torchao` (atual) e `quantize_dynamic` (legado)
@@ -239,8 +253,10 @@ ppl_ao, latency_ao = evaluate(model_ao)
 print(f"torchao INT8 dinâmico: {footprint_ao['total_mb']:.1f} MiB | perplexidade {ppl_ao:.2f} "
       f"({100 * (ppl_ao / ppl_fp32 - 1):+.1f}%) | forward {latency_ao:.1f} ms (fp32: {latency_fp32:.1f} ms)")
 print("memória por dtype:", {k: round(v, 1) for k, v in footprint_ao["by_dtype_mb"].items()})
-claim("torchao INT8 ocupa menos da metade do fp32", footprint_ao["total_mb"] < 0.5 * fp32["total_mb"],
-      measured=footprint_ao["total_mb"] / fp32["total_mb"])
+ratio_ao_linears = linears_mb(model_ao) / fp32_linears_mb
+print(f"lineares quantizadas: {ratio_ao_linears:.3f}x dos seus bytes em fp32 | modelo inteiro: "
+      f"{footprint_ao['total_mb'] / fp32['total_mb']:.2f}x (o resto, embeddings e normas, não muda)")
+claim("torchao INT8: as lineares ocupam <= 27% dos seus bytes fp32", ratio_ao_linears <= 0.27, measured=ratio_ao_linears)
 
 # %% [markdown]
 # Para onde vai o tempo? O perfilador do PyTorch responde: medimos a fração do tempo de um forward gasta na multiplicação
@@ -287,7 +303,8 @@ else:
 #
 # **LLM.int8()** (Dettmers et al., 2022) quantiza pesos por linha e ativações por token em INT8, mas separa as poucas
 # *dimensões de ativação com valores grandes* (acima do limiar `llm_int8_threshold=6.0`): essas colunas são multiplicadas em
-# 16 bits e o resto em INT8. Em modelos grandes essas dimensões *outlier* são sistemáticas; sem o tratamento, a qualidade despenca.
+# 16 bits e o resto em INT8. O artigo mostra que, a partir de uns 6,7 B parâmetros, essas dimensões *outlier* aparecem
+# em quase todas as camadas, e que quantizá-las em INT8 junto com o resto degrada o modelo (por isso a decomposição).
 #
 # Vamos contar quantas dimensões de entrada das camadas lineares passam de 6.0 no nosso prompt:
 
@@ -327,23 +344,30 @@ bnb = {}
 for name, cfg in configs.items():
     m = load_model(MODEL_ID, device=device, dtype=compute_dtype, attn_implementation=ATTN, quantization_config=cfg)
     ppl, lat = evaluate(m)
-    bnb[name] = {"footprint_mb": model_footprint(m)["total_mb"], "ppl": ppl, "latency_ms": lat}
+    bnb[name] = {"footprint_mb": model_footprint(m)["total_mb"], "linears_mb": linears_mb(m), "ppl": ppl,
+                 "latency_ms": lat}
     print(f"{name}: {bnb[name]['footprint_mb']:.1f} MiB ({bnb[name]['footprint_mb'] / fp32['total_mb']:.2f}x do fp32) | "
           f"perplexidade {ppl:.2f} ({100 * (ppl / ppl_fp32 - 1):+.1f}%) | forward {lat:.1f} ms")
     del m
 
 # %% [markdown]
 # As afirmações, conferidas com os números acima:
-# - INT8 ocupa **no máximo 45%** do fp32 e NF4 **no máximo 33%** (não chegam a 25% e 12,5% porque embeddings e normas
-#   não são quantizados — e aqui a tabela de embeddings é 21% dos parâmetros);
+# - nas camadas que o bitsandbytes quantiza (as lineares dos blocos), INT8 ocupa **no máximo 27%** dos bytes fp32 delas
+#   (1 byte por peso em vez de 4, mais uma escala por linha) e NF4 **no máximo 15%** (meio byte, mais as escalas por
+#   bloco). O modelo inteiro encolhe menos, porque embeddings e normas não são quantizados: quanto menos, depende de
+#   quanto deles o modelo tem (impresso abaixo);
 # - LLM.int8 fica a **menos de 3%** da perplexidade do fp32;
 # - NF4 é melhor que FP4, como o artigo do QLoRA afirma.
 
 # %%
 ratio_int8 = bnb["int8"]["footprint_mb"] / fp32["total_mb"]
 ratio_nf4 = bnb["nf4"]["footprint_mb"] / fp32["total_mb"]
-claim("INT8 ocupa <= 45% do fp32", ratio_int8 <= 0.45, measured=ratio_int8)
-claim("NF4 ocupa <= 33% do fp32", ratio_nf4 <= 0.33, measured=ratio_nf4)
+linears_int8 = bnb["int8"]["linears_mb"] / fp32_linears_mb
+linears_nf4 = bnb["nf4"]["linears_mb"] / fp32_linears_mb
+untouched = 1 - fp32_linears_mb / fp32["total_mb"]
+print(f"neste modelo, {100 * untouched:.0f}% dos bytes fp32 ficam fora das lineares quantizadas (embeddings, normas)")
+claim("INT8: as lineares ocupam <= 27% dos seus bytes fp32", linears_int8 <= 0.27, measured=linears_int8)
+claim("NF4: as lineares ocupam <= 15% dos seus bytes fp32", linears_nf4 <= 0.15, measured=linears_nf4)
 claim("LLM.int8 a menos de 3% da perplexidade fp32", bnb["int8"]["ppl"] <= 1.03 * ppl_fp32,
       measured=bnb["int8"]["ppl"] / ppl_fp32)
 claim("NF4 melhor que FP4 (QLoRA)", bnb["nf4"]["ppl"] < bnb["fp4"]["ppl"], measured=bnb["nf4"]["ppl"] / bnb["fp4"]["ppl"])
@@ -353,10 +377,10 @@ print(f"Conferido. Memória: INT8 {ratio_int8:.2f}x, NF4 {ratio_nf4:.2f}x do fp3
       f"FP4 {100 * (bnb['fp4']['ppl'] / ppl_fp32 - 1):+.1f}%.")
 
 # %% [markdown]
-# **Por que o NF4 custa tanto aqui?** Dois motivos medidos neste notebook: o modelo é pequeno (135 M parâmetros; modelos
-# pequenos sofrem mais com 4 bits) e, na cópia offline, os pesos já estavam numa grade de 4 bits diferente (seção 3), então
-# o NF4 arredonda de novo o que já tinha sido arredondado. Em checkpoints de 16 bits e modelos de bilhões de parâmetros os
-# artigos relatam perdas bem menores (seção 8).
+# **Por que o NF4 custa mais que o INT8?** Metade dos bits, e um modelo pequeno: os artigos mostram modelos pequenos
+# sofrendo mais com 4 bits (seção 8; aqui são parâmetros impressos na seção 1). E, se a seção 3 achou os
+# pesos numa grade de 4 bits (`weights_on_q4_grid` no resumo), o NF4 arredonda de novo o que já tinha sido arredondado.
+# Em checkpoints de 16 bits e modelos de bilhões de parâmetros os artigos relatam perdas bem menores (seção 8).
 
 # %% [markdown]
 # ## 6. Memória, qualidade e latência lado a lado
@@ -383,9 +407,9 @@ print(f"Mais rápido nesta máquina ({device}): {fastest}.")
 # na GPU, os ganhos de velocidade aparecem quando a leitura dos pesos da memória é o gargalo (modelos grandes, batch pequeno).
 #
 # **Um detalhe de CPU que pesa muito: números desnormalizados.** Floats minúsculos (abaixo de ~1e-38 em fp32) são tratados
-# por um caminho lento do processador. Nas contas dequantizadas do bitsandbytes eles aparecem, e um forward em NF4 chegou a
-# levar segundos em vez de centenas de milissegundos enquanto desenvolvíamos este notebook. `torch.set_flush_denormal(True)`
-# os troca por zero (uma diferença numérica desprezível). Rode de novo com `FLUSH_DENORMAL = False` e compare as latências.
+# por um caminho lento do processador, e podem aparecer nas contas desquantizadas do bitsandbytes.
+# `torch.set_flush_denormal(True)` os troca por zero (uma diferença numérica desprezível). Rode de novo com
+# `FLUSH_DENORMAL = False` e compare as latências: o quanto muda depende do processador.
 
 # %% [markdown]
 # ## 7. Calculadora de memória: e um modelo 7B?
@@ -447,23 +471,34 @@ check("01.1", resposta_1)
 
 
 # %% [markdown]
-# **Exercício 2.** Escreva a quantização absmax INT8 **por canal**: uma escala por linha de `w` ([linhas, colunas]).
-# Devolva `(q, escala)`, com `q` em `torch.int8` e `escala` com formato `[linhas, 1]`.
+# **Exercício 2 (recorte).** Um peso enorme estraga a escala da linha inteira (seção 2). Uma saída é **recortar**:
+# escolher o limite de cada linha no quantil `p` de $|w|$ (com `torch.quantile(..., dim=1, keepdim=True)`) em vez do
+# máximo, e mandar para $\pm 127$ o que passar dele. Escreva `absmax_recortado(w, p)` para `w` [linhas, colunas]:
+# escala $= \mathrm{quantil}_p(|w_{linha}|)/127$ por linha, $q = \mathrm{clamp}(\mathrm{round}(w/\text{escala}), -127, 127)$.
+# Devolva `(q, escala)`, com `q` em `torch.int8` e `escala` com formato `[linhas, 1]`. (Com `p = 1` é o absmax por canal
+# da seção 2.)
 
-# %% curso={"exercicio": "01.2", "resposta": "absmax_int8_por_canal"} tags=["exercicio"]
-def absmax_int8_por_canal(w):
+# %% curso={"exercicio": "01.2", "resposta": "absmax_recortado"} tags=["exercicio"]
+def absmax_recortado(w, p):
     # seu código aqui
     ...
 
-check("01.2", absmax_int8_por_canal)
+check("01.2", absmax_recortado)
 
 # %% [markdown]
-# **Exercício 3.** Quantos **GiB** ocupam os pesos de um modelo de 1,7 bilhão de parâmetros (como o SmolLM2-1.7B) em fp16?
-# (1 GiB = 2³⁰ bytes.)
+# **Exercício 3 (quantização por tabela).** O NF4 não usa níveis igualmente espaçados: guarda, para cada peso, o
+# **índice** do nível mais próximo numa tabela de 16 valores em $[-1, 1]$, depois de dividir o bloco pelo seu absmax.
+# Escreva `quantizar_por_tabela(w, niveis, bloco)`: para cada bloco de `bloco` pesos consecutivos (na ordem de
+# `w.reshape(-1)`), `absmax` = max $|w|$ do bloco, e cada peso vira o índice $i$ que minimiza
+# $|w/\text{absmax} - \text{niveis}_i|$. Devolva `(indices, absmax)`: `indices` em `torch.uint8` no formato de `w` e
+# `absmax` com um valor por bloco. (Desquantizar é `niveis[indices] * absmax` do bloco.)
 
-# %% curso={"exercicio": "01.3", "resposta": "resposta_3"} tags=["exercicio"]
-resposta_3 = None  # substitua por um número
-check("01.3", resposta_3)
+# %% curso={"exercicio": "01.3", "resposta": "quantizar_por_tabela"} tags=["exercicio"]
+def quantizar_por_tabela(w, niveis, bloco):
+    # seu código aqui
+    ...
+
+check("01.3", quantizar_por_tabela)
 
 # %% [markdown]
 # ## Resumo
@@ -492,7 +527,7 @@ if int_mm_share is not None:
     record("torchao_int_mm_share", int_mm_share)
 
 # %% [markdown]
-# **Para levar.** (1) Quantizar é escolher escala e granularidade; o erro cai com grupos menores e o custo em bits sobe.
-# (2) INT8 corta a memória pela metade quase sem perda; 4 bits corta mais e custa mais, sobretudo em modelos pequenos.
+# **Em resumo.** (1) Quantizar é escolher escala e granularidade; o erro cai com grupos menores e o custo em bits sobe.
+# (2) INT8 guarda as lineares em 1 byte por peso quase sem perda; 4 bits corta mais e custa mais, sobretudo em modelos pequenos.
 # (3) Velocidade não vem de graça: depende do kernel para o seu hardware — meça sempre.
 # Próximo: **02 · AWQ e GPTQ**, que reduzem o custo dos 4 bits.

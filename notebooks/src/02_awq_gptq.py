@@ -3,7 +3,7 @@
 #
 # **Objetivos.** Ao fim deste notebook você vai saber:
 # - por que o arredondamento ao mais próximo (RTN) por grupos perde tanto em 3 bits, e medir isso;
-# - escrever o **GPTQ**: o Hessiano $H = 2XX^\top$ das entradas de cada camada, o amortecimento, a Cholesky da inversa, a
+# - escrever o **GPTQ**: o Hessiano $H = 2X^\top X$ das entradas de cada camada, o amortecimento, a Cholesky da inversa, a
 #   quantização coluna a coluna com correção do erro em blocos, o *act-order* e a passagem bloco a bloco pelo modelo;
 # - escrever o **AWQ**: a magnitude das ativações por canal, a busca do expoente $\alpha$, as escalas dobradas na operação
 #   anterior (sem custo na inferência) e a busca de recorte;
@@ -16,8 +16,8 @@
 # (produto de matrizes, inversa; a decomposição de Cholesky é explicada aqui).
 # **Tempo estimado.** 50 minutos de leitura; a execução completa leva uns 7 minutos numa CPU de 2 núcleos livre
 # (com `SMOKE=True`, uns 2 minutos e meio).
-# **Hardware.** CPU serve (os algoritmos do curso rodam em PyTorch puro). Com GPU (T4 no Colab) tudo roda mais rápido, e
-# a seção do GPTQModel pode rodar lá.
+# **Hardware.** CPU serve: num runtime de CPU o notebook roda inteiro (os algoritmos do curso são PyTorch puro), só mais
+# devagar. O notebook pede uma T4 ao Colab: com GPU tudo roda mais rápido, e a seção do GPTQModel pode rodar lá.
 #
 # Todo número impresso aqui é medido agora, nesta execução. Números de artigos aparecem sempre com a fonte.
 
@@ -47,7 +47,12 @@ RUN_LIBRARY = True         # seção 8: roda o GPTQModel se ele estiver instalad
 LIBRARY_CALIB_SAMPLES = 4  # seção 8: janelas de calibração para o GPTQModel (na CPU, o AWQ dele é lento)
 
 # %%
-import copy, importlib.util, json, os, tempfile, time
+import copy
+import importlib.util
+import json
+import os
+import tempfile
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -55,9 +60,9 @@ import torch
 
 import course_utils
 from course_utils.awq import awq_quantize, awq_search_scale, fold_scales, llama_scale_groups
-from course_utils.calibration import (accumulate_hessian, block_inputs, calibration_samples, output_error,
-                                      run_block)
+from course_utils.calibration import accumulate_hessian, block_inputs, calibration_samples, output_error, run_block
 from course_utils.data import text_token_ids
+from course_utils.display import show_source
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.gptq import gptq_quantize, gptq_quantize_weight
@@ -159,27 +164,82 @@ claim("RTN: 3 bits pior que 4, 4 pior que fp32", ppl["rtn_w3"] > ppl["rtn_w4"] >
 #
 # ## 3. GPTQ: quantizar uma coluna e corrigir as seguintes
 #
-# O que importa não é o erro dos pesos $\lVert W - \hat W\rVert$, mas o erro da **saída** da camada nos dados:
-# $$\lVert XW^\top - X\hat W^\top\rVert^2 = \tfrac{1}{2}\,\mathrm{tr}\big(\Delta W\, H\, \Delta W^\top\big),\qquad H = 2X^\top X,$$
-# com $X$ = entradas da camada (um token por linha). As linhas de $W$ não conversam entre si; as **colunas** conversam
-# via $H$: se duas entradas são correlacionadas, o erro cometido numa coluna pode ser compensado mexendo na outra.
+# O que importa não é o erro dos pesos $\lVert W - \hat W\rVert$, mas o erro da **saída** da camada nos dados. Uma só
+# notação no notebook inteiro: $X$ é a matriz das entradas da camada, **um token por linha** ($N \times d$), $W$ é
+# $[\text{saídas}, d]$, a saída é $XW^\top$ e
+# $$\lVert XW^\top - X\hat W^\top\rVert^2 = \tfrac{1}{2}\,\mathrm{tr}\big(\Delta W\, H\, \Delta W^\top\big),\qquad H = 2X^\top X\ \ (d \times d),\qquad \Delta W = W - \hat W.$$
+# (O artigo escreve $H = 2XX^\top$ porque lá $X$ tem um token por **coluna**; é a mesma matriz.) O traço é uma soma
+# sobre as linhas de $W$: cada linha $w$ ($1\times d$) contribui $\tfrac12\,\Delta w\,H\,\Delta w^\top$ sozinha. As linhas
+# não conversam entre si; as **colunas** conversam via $H$: se duas entradas são correlacionadas, o erro cometido numa
+# coluna pode ser compensado mexendo na outra.
 #
-# O GPTQ (Frantar et al., ICLR 2023), herdeiro do *Optimal Brain Surgeon*, faz assim, para cada coluna $j$ em ordem:
-# 1. quantiza a coluna: $q_j = \mathrm{quant}(w_j)$ (escala e zero do grupo, calculados ao entrar nele);
-# 2. espalha o erro nas colunas ainda não quantizadas: $w_k \leftarrow w_k - \dfrac{w_j - q_j}{[H^{-1}]_{jj}}\,[H^{-1}]_{jk}$, para $k > j$.
+# **Um passo do GPTQ** (Frantar et al., ICLR 2023, herdeiro do *Optimal Brain Surgeon*). Seja $F$ o conjunto das colunas
+# ainda **não** quantizadas (no começo, todas) e $H_F$ o bloco de $H$ nessas linhas e colunas. Quantizar a coluna
+# $j \in F$ fixa $w_j$ em $q_j$; o melhor ajuste das outras colunas de $F$ (o mínimo exato da forma quadrática com
+# $w_j$ fixado) é
+# $$w_k \leftarrow w_k - \frac{w_j - q_j}{[H_F^{-1}]_{jj}}\,[H_F^{-1}]_{jk},\qquad k \in F,\ k \ne j.$$
+# Atenção ao índice: é a inversa **do bloco das colunas que restam**, $(H_F)^{-1}$, e não o bloco da inversa,
+# $(H^{-1})_F$. As duas só coincidem no primeiro passo, quando $F$ é tudo. Depois de quantizar $j$, $F$ perde $j$ e a
+# inversa precisa ser atualizada, e refazer uma inversa $d\times d$ a cada coluna custaria $O(d^4)$ por camada.
 #
-# Os truques que tornam isso rápido e estável:
-# - **amortecimento**: $H + \lambda I$ com $\lambda = 0{,}01 \cdot \mathrm{média}(\mathrm{diag}\,H)$, porque com poucos tokens $H$ nem é invertível;
-# - **Cholesky da inversa**: as linhas do fator superior $U$ ($U^\top U = H^{-1}$) já trazem os coeficientes certos para
-#   cada passo, sem atualizar $H^{-1}$ a cada coluna;
-# - **blocos** (*lazy batch*): as correções dentro de um bloco de 128 colunas são feitas na hora; o resto da matriz recebe
-#   todas as correções do bloco de uma vez, numa multiplicação de matrizes;
+# **Por que a Cholesky dá todos os passos de uma vez.** Quantizando na ordem $1, 2, \dots, d$, os conjuntos são
+# $F_j = \{j, \dots, d\}$. Escreva $H^{-1} = U^\top U$ com $U$ triangular **superior** (a Cholesky de $H^{-1}$). Para uma
+# matriz em blocos, a inversa do bloco de baixo, $(H_{22})^{-1}$, é o complemento de Schur do bloco de cima dentro de
+# $H^{-1}$: $(H_{22})^{-1} = (H^{-1})_{22} - (H^{-1})_{21}(H^{-1})_{11}^{-1}(H^{-1})_{12}$. E é exatamente isso que a
+# Cholesky faz a cada linha: tira a linha $j$ de $U$ da matriz que resta e passa adiante o complemento de Schur. Então a
+# linha $j$ de $U$ é a linha $j$ de $(H_{F_j})^{-1}$ dividida por $\sqrt{[(H_{F_j})^{-1}]_{jj}}$, ou seja,
+# $$\frac{[(H_{F_j})^{-1}]_{jk}}{[(H_{F_j})^{-1}]_{jj}} = \frac{U_{jk}}{U_{jj}},\qquad\text{e o passo vira}\qquad
+# e_j = \frac{w_j - q_j}{U_{jj}},\quad w_k \leftarrow w_k - e_j\,U_{jk}\ \ (k > j).$$
+# Uma Cholesky só, feita antes do laço, traz os coeficientes de **todos** os passos. A célula abaixo confere isso numa
+# matriz pequena.
+#
+# Os outros truques:
+# - **amortecimento**: $H + \lambda I$ com $\lambda = \text{damp} \cdot \mathrm{média}(\mathrm{diag}\,H)$ (o artigo usa
+#   damp = 0,01), porque com poucos tokens $H$ nem é invertível;
+# - **blocos** (*lazy batch*): as correções dentro de um bloco de 128 colunas são feitas na hora; o resto da matriz
+#   recebe todas as correções do bloco de uma vez, $W_{:,\,>b} \mathrel{-}= E\,U_{b,\,>b}$, numa multiplicação de
+#   matrizes. É só uma reorganização das contas: o resultado é o mesmo com qualquer tamanho de bloco (os testes do
+#   curso conferem);
 # - **act-order**: quantizar primeiro as colunas com maior $\mathrm{diag}(H)$ (entradas com mais energia), enquanto ainda
-#   sobram muitas colunas para absorver o erro;
+#   sobram muitas colunas para absorver o erro. Os grupos passam a ser formados por colunas **consecutivas na ordem
+#   permutada**, que no tensor original ficam espalhadas; por isso um checkpoint real guarda, além de escalas e
+#   zeros, o vetor `g_idx` (o grupo de cada coluna de entrada, um inteiro de 32 bits por coluna). Ele custa
+#   $32/\text{saídas}$ bits por peso, contado na seção 6;
 # - **bloco a bloco pelo modelo**: depois de quantizar um bloco do transformer, as entradas do próximo são calculadas pelo
 #   bloco **já quantizado**, então cada bloco também corrige o erro que os anteriores deixaram.
-#
-# Tudo isso está em `course_utils/gptq.py` (uma função por passo; o Hessiano em `course_utils/calibration.py`).
+
+# %%
+gen = torch.Generator().manual_seed(SEED)
+X_small = torch.randn(64, 6, generator=gen) @ torch.randn(6, 6, generator=gen)   # 64 tokens, 6 entradas correlacionadas
+H_small = 2 * X_small.T @ X_small
+U_small = torch.linalg.cholesky(torch.linalg.inv(H_small), upper=True)            # H⁻¹ = UᵀU
+for j in range(6):
+    remaining_inv = torch.linalg.inv(H_small[j:, j:])          # (H_F)⁻¹ com F = {j, ..., d}
+    from_cholesky = U_small[j, j:] / U_small[j, j]             # o que o laço do GPTQ usa
+    assert torch.allclose(remaining_inv[0] / remaining_inv[0, 0], from_cholesky, atol=1e-4, rtol=1e-3)
+naive_gap = (torch.linalg.inv(H_small)[2, 2:] / torch.linalg.inv(H_small)[2, 2]
+             - torch.linalg.inv(H_small[2:, 2:])[0] / torch.linalg.inv(H_small[2:, 2:])[0, 0]).abs().max().item()
+print("Conferido: a linha j de U, dividida por U_jj, é a linha j da inversa do bloco das colunas que restam.")
+print(f"Usar o bloco de H⁻¹ na terceira coluna erraria os coeficientes em até {naive_gap:.2f} (em unidades de w_j − q_j).")
+
+# %% [markdown]
+# O código do curso, numa função de ~30 linhas (`course_utils/gptq.py`). Leia com a matemática acima ao lado:
+# - `U = gptq_inverse_hessian(H, damp)`: amortece e devolve o fator superior $U$ de $(H+\lambda I)^{-1}$;
+# - com `act_order`, `perm` ordena as colunas por $\mathrm{diag}(H)$ decrescente, e $W$ e $H$ são permutados **antes**
+#   da Cholesky (os grupos se formam nessa ordem; no fim, `argsort(perm)` desfaz a permutação);
+# - o laço de fora anda de bloco em bloco (`b0:b1`); ao entrar num grupo novo, `zeropoint_params` decide escala e zero
+#   com as colunas do grupo **já corrigidas** pelas anteriores;
+# - `err = (w - q) / Ub[j, j]` é o $e_j$; `Wb[j:].addr_(Ub[j, j:], err, alpha=-1)` faz $w_k \mathrel{-}= e_j U_{jk}$ dentro
+#   do bloco; `Err[j] = err` guarda o $e_j$ para o resto;
+# - `Wt[b1:] -= U[b0:b1, b1:].t() @ Err` aplica, de uma vez, as correções do bloco às colunas que vêm depois dele.
+# (Trabalhamos com $W^\top$, em que a coluna $j$ de $W$ é uma linha contígua na memória.)
+
+# %%
+show_source(gptq_quantize_weight)
+
+# %% [markdown]
+# O resto do GPTQ (o Hessiano de cada linear e a passagem bloco a bloco) está em `course_utils/gptq.py` e
+# `course_utils/calibration.py`.
 # Primeiro, numa camada só: a `down_proj` do primeiro bloco (1.536 entradas), com $H$ medido na calibração e o erro
 # medido **no texto de avaliação** (entradas que o GPTQ nunca viu). Comparamos também dois amortecimentos: o 0,01 do
 # artigo, que calibra com 128 × 2.048 tokens, e o 0,1 que usamos aqui, com poucos milhares de tokens: com menos tokens
@@ -411,6 +471,10 @@ ax.legend(); plt.tight_layout(); plt.show()
 #
 # Cada grupo de 64 pesos guarda uma escala fp16 e um ponto-zero de $b$ bits:
 # $\text{bits por peso} = b + (16 + b)/64$. Embeddings, `lm_head` e normas ficam em 16 bits.
+#
+# Com **act-order**, cada linear guarda também o `g_idx`: um inteiro de 32 bits por coluna de entrada, dividido por
+# todas as linhas, ou seja $32 \cdot d_{in} / (d_{out} \cdot d_{in}) = 32/d_{out}$ bits por peso. Medimos nas lineares
+# do modelo deste notebook e nas de um Llama-2-7B (pela configuração):
 
 # %%
 bpw = {b: bits_per_weight(b, GROUP_SIZE, 16, b) for b in (4, 3)}
@@ -424,7 +488,19 @@ print(f"w4g128: {bpw_g128:.3f} bits por peso (o formato dos artigos)")
 print("\nLlama-2-7B (pesos):")
 for name, gib in gib_7b.items():
     print(f"  {name:>7}: {gib:5.2f} GiB")
-assert gib_7b["w3g64"] < gib_7b["w4g64"] < 0.35 * gib_7b["fp16"], "4 bits deveria ficar abaixo de 35% do fp16"
+
+def g_idx_bits_per_weight(shapes):
+    """Bits por peso do g_idx (int32 por coluna de entrada) numa lista de formatos (saídas, entradas)."""
+    return sum(32 * d_in for _, d_in in shapes) / sum(d_out * d_in for d_out, d_in in shapes)
+
+ours_shapes = [tuple(m.weight.shape) for layer in model.model.layers for m in layer.modules()
+               if isinstance(m, torch.nn.Linear)]
+hid, inter = LLAMA2_7B_CONFIG["hidden_size"], LLAMA2_7B_CONFIG["intermediate_size"]
+llama_shapes = [(hid, hid)] * 4 + [(inter, hid)] * 2 + [(hid, inter)]     # q, k, v, o; gate, up; down (por bloco)
+g_idx_bpw = {"este modelo": g_idx_bits_per_weight(ours_shapes), "Llama-2-7B": g_idx_bits_per_weight(llama_shapes)}
+for name, extra in g_idx_bpw.items():
+    print(f"g_idx do act-order, {name}: +{extra:.4f} bits por peso -> w4g{GROUP_SIZE} com act-order: "
+          f"{bpw[4] + extra:.3f} bits por peso")
 fig, ax = plt.subplots(figsize=(7, 3.5))
 plot_bars(list(gib_7b), list(gib_7b.values()), "Llama-2-7B: memória dos pesos", "GiB", ax=ax, fmt="{:.2f}")
 plt.tight_layout(); plt.show()
@@ -581,16 +657,18 @@ if not gptqmodel_ppl and saved.exists():  # números de OUTRA execução: mostra
 #
 # Cada exercício tem uma célula de verificação que diz se você acertou e, se não, dá uma dica (sem entregar a resposta).
 #
-# **Exercício 1.** Escreva a acumulação do Hessiano do GPTQ: `acumular(H, n, x)` recebe a média atual
-# $H = \frac{2}{n}\sum x x^\top$ sobre os `n` tokens vistos até agora (`H=None` e `n=0` no começo) e um lote `x` com formato
-# `[lote, tokens, entradas]`, e devolve `(H, n)` atualizados, com `H` de formato `[entradas, entradas]`.
+# **Exercício 1 (padding).** Calibrar com sequências de tamanhos diferentes exige completar as curtas com *padding*; os
+# tokens de padding não são texto e não podem entrar no Hessiano. Escreva `acumular_com_mascara(H, n, x, mascara)`:
+# recebe a média atual $H = \frac{2}{n}\sum x x^\top$ sobre os `n` tokens **reais** vistos até agora (`H=None` e `n=0` no
+# começo), um lote `x` `[lote, tokens, entradas]` e a `mascara` `[lote, tokens]` (1 = token real, 0 = padding), e
+# devolve `(H, n)` atualizados só com os tokens reais, com `H` de formato `[entradas, entradas]`.
 
-# %% curso={"exercicio": "02.1", "resposta": "acumular"} tags=["exercicio"]
-def acumular(H, n, x):
+# %% curso={"exercicio": "02.1", "resposta": "acumular_com_mascara"} tags=["exercicio"]
+def acumular_com_mascara(H, n, x, mascara):
     # seu código aqui
     ...
 
-check("02.1", acumular)
+check("02.1", acumular_com_mascara)
 
 # %% [markdown]
 # **Exercício 2.** Quantos **GiB** ocupam os pesos de um Llama-2-7B (`LLAMA2_7B_CONFIG`) quando as lineares dos blocos são
@@ -603,16 +681,19 @@ check("02.2", resposta_2)
 
 
 # %% [markdown]
-# **Exercício 3.** Escreva a dobra de escala do AWQ numa RMSNorm seguida de uma linear: `dobrar(g, W, s)` recebe o peso
-# `g` da norma `[d]`, o peso `W` da linear `[saídas, d]` e a escala `s` `[d]`, e devolve `(g_novo, W_novo)` tais que a
-# saída em ponto flutuante não muda e os canais com `s > 1` ficam **maiores** em `W_novo`.
+# **Exercício 3 (o laço do GPTQ, simétrico).** Escreva o laço da seção 3 para **uma linha** de pesos, sem blocos e com o
+# quantizador **simétrico** (absmax) no lugar do ponto-zero: `gptq_linha(w, U, bits)` recebe `w` `[d]`, o fator
+# triangular superior `U` `[d, d]` (com $U^\top U = H^{-1}$) e `bits`; a escala é $s = \max|w|/(2^{b-1}-1)$, calculada
+# **uma vez** com o `w` original; para cada coluna $j$ em ordem, $\hat w_j = \mathrm{clamp}(\mathrm{round}(w_j/s),
+# -(2^{b-1}-1), 2^{b-1}-1)\,s$, e o erro se espalha nas colunas seguintes: $w_k \leftarrow w_k - e_j U_{jk}$ para
+# $k > j$, com $e_j = (w_j - \hat w_j)/U_{jj}$. Devolva $\hat w$ `[d]`.
 
-# %% curso={"exercicio": "02.3", "resposta": "dobrar"} tags=["exercicio"]
-def dobrar(g, W, s):
+# %% curso={"exercicio": "02.3", "resposta": "gptq_linha"} tags=["exercicio"]
+def gptq_linha(w, U, bits):
     # seu código aqui
     ...
 
-check("02.3", dobrar)
+check("02.3", gptq_linha)
 
 # %% [markdown]
 # **Exercício 4 (medir).** Repita o experimento da seção 7 com o **AWQ** em 3 bits: calibre com o texto em português e
@@ -655,7 +736,7 @@ if gptqmodel_ppl:
     record("seconds_gptqmodel_awq", seconds["gptqmodel_awq"])
 
 # %% [markdown]
-# **Para levar.** (1) O RTN arredonda cada peso sozinho; em 3 bits isso desmorona. (2) O GPTQ minimiza o erro da
+# **Em resumo.** (1) O RTN arredonda cada peso sozinho; em 3 bits isso desmorona. (2) O GPTQ minimiza o erro da
 # **saída** usando $H = 2X^\top X$: quantiza uma coluna e corrige as seguintes. (3) O AWQ protege os canais de entrada
 # salientes com uma escala que não custa nada na inferência. (4) Os dois dependem da calibração: avalie sempre em texto
 # que ela não viu, e calibre com dados parecidos com o uso. (5) Para publicar e servir, use o GPTQModel (ou o
