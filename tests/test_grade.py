@@ -8,6 +8,7 @@ teste confere um caso.
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,8 +21,20 @@ import torch
 
 from course_utils import grade
 from course_utils.exercises import EXERCISES, evaluate
-from course_utils.grade import (Limits, Options, ValueExercise, decode, detect_assignment, encode, encode_cases,
-                                evaluate_record, load_assignment, prepare_notebook, reference_outputs)
+from course_utils.grade import (
+    Limits,
+    Options,
+    ValueExercise,
+    decode,
+    detect_assignment,
+    encode,
+    encode_cases,
+    evaluate_record,
+    load_assignment,
+    prepare_notebook,
+    reference_outputs,
+)
+from course_utils.grader import cli, orchestrate
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "submissions"
@@ -30,7 +43,10 @@ REAL_SPECS = sorted(p.stem for p in (ROOT / "grading").glob("[0-9][0-9]_*.py"))
 ISOLATION = grade.probe_isolation("auto")
 ISOLATED = ISOLATION["isolation"] == "namespaces"
 # limites dos testes: curtos, para os laços infinitos custarem pouco; 1 thread por kernel (2 kernels, 2 núcleos)
-TEST_LIMITS = dict(timeout_s=30, cell_timeout_s=8, call_timeout_s=5, memory_mb=2048, threads=1)
+# (a célula tem 20 s: importar course_utils.exercises passa de 8 s numa máquina de 2 núcleos ocupada)
+TEST_LIMITS = dict(timeout_s=30, cell_timeout_s=20, call_timeout_s=5, memory_mb=2048, threads=1, max_procs=128,
+                   scratch_mb=256)
+CGROUP = ISOLATION.get("cgroup")
 
 
 def _options(out, notebooks=("99",), spec_dir=SPEC_DIR, **kw):
@@ -121,7 +137,7 @@ def test_collect_cell_carries_hidden_inputs_but_never_expected_outputs():
     nb = nbformat.read(FIXTURES / "04" / "certa.ipynb", as_version=4)
     prepared, where = prepare_notebook(nb, assignment, "ab" * 16, 5.0)
     injected = "\n".join(c.source for c in prepared.cells if "curso-coleta" in c.metadata.get("tags", []))
-    assert injected.count("_curso_collect(") == 3 and "abab" in injected
+    assert injected.count("_curso_coleta.collect(") == 3 and "abab" in injected
     attention = next(ex for ex in assignment.exercises if ex.id == "04.3")
     assert json.dumps(encode_cases(attention)) in injected  # as entradas ocultas vão para o kernel...
     for expected in reference_outputs(attention):
@@ -202,13 +218,13 @@ def test_prepare_notebook_strips_what_the_student_could_forge():
 
 @pytest.mark.parametrize("text,expected", [("3/4", (3, 4)), ("1/1", (1, 1))])
 def test_shard_parsing(text, expected):
-    assert grade._parse_shard(text) == expected
+    assert cli._parse_shard(text) == expected
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "2", "a/b"])
 def test_shard_parsing_rejects_nonsense(text):
     with pytest.raises(Exception, match="K/N"):
-        grade._parse_shard(text)
+        cli._parse_shard(text)
 
 
 def test_select_shard_splits_every_submission_exactly_once():
@@ -228,7 +244,7 @@ def test_gradebook_and_html_neutralize_student_text(tmp_path):
     row = next(iter(_gradebook(tmp_path).values()))
     assert row["aluno"].startswith("'=HYPERLINK") and row["observacoes"].startswith("'=")  # texto, não fórmula
     page = (tmp_path / "relatorio.html").read_text(encoding="utf-8")
-    assert "<script>" not in page and "<img" not in page and "&lt;script&gt;" in page
+    assert "<script>" not in page and "<img src=x" not in page and "&lt;script&gt;" in page
     assert len(list((tmp_path / "feedback").glob("*.md"))) == 1
 
 
@@ -240,44 +256,57 @@ def test_sandbox_hides_folders_cuts_network_and_processes(tmp_path):
     secret.mkdir()
     (secret / "gabarito.txt").write_text("42")
     code = ("import os, socket\n"
-            f"print(os.listdir({str(secret)!r}), os.getpid(), len([p for p in os.listdir('/proc') if p.isdigit()]))\n"
+            f"print(os.path.isdir({str(secret)!r}) and os.listdir({str(secret)!r}), os.getpid(), "
+            "len([p for p in os.listdir('/proc') if p.isdigit()]))\n"
             "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=3)\nexcept OSError as e:\n"
             "    print('sem rede', e.errno)\n"
             "server = socket.create_server(('127.0.0.1', 0))\n"
             "socket.create_connection(server.getsockname(), timeout=3)\nprint('localhost ok')\n"
-            f"open({str(secret / 'novo.txt')!r}, 'w').write('x')\n")
-    done = subprocess.run([sys.executable, "-m", "course_utils.sandbox", "--isolate", "--hide", str(secret),
-                           "--memory-mb", "1024", "--", sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+            f"try:\n    open({str(secret / 'novo.txt')!r}, 'w').write('x')\nexcept OSError as e:\n"
+            "    print('não escreveu', e.strerror)\n")
+    done = subprocess.run([sys.executable, "-m", "course_utils.grader.sandbox", "--isolate", "--hide", str(secret),
+                           "--hide", str(Path.home()), "--expose", sys.base_prefix, "--expose", sys.prefix,
+                           "--memory-mb", "1024", "--scratch", str(tmp_path / "k"),
+                           "--", sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     listing, pid, processes = done.stdout.splitlines()[0].rsplit(" ", 2)
-    assert listing == "[]" and pid == "1" and int(processes) <= 2
+    assert listing in ("[]", "False") and pid == "1" and int(processes) <= 2
     assert "sem rede" in done.stdout and "localhost ok" in done.stdout  # só o loopback do próprio namespace
-    assert sorted(p.name for p in secret.iterdir()) == ["gabarito.txt"]  # o que ele escreveu sumiu com o tmpfs
+    assert "não escreveu" in done.stdout
+    assert sorted(p.name for p in secret.iterdir()) == ["gabarito.txt"]
 
 
 def test_sandbox_limits_memory_even_without_isolation():
     code = "blocos = []\ntry:\n    while True:\n        blocos.append(bytearray(2**26))\nexcept MemoryError:\n    " \
            "print('MemoryError com', len(blocos) * 64, 'MiB')"
-    done = subprocess.run([sys.executable, "-m", "course_utils.sandbox", "--memory-mb", "512", "--", sys.executable,
+    done = subprocess.run([sys.executable, "-m", "course_utils.grader.sandbox", "--memory-mb", "512", "--",
+                           sys.executable,
                            "-c", code], capture_output=True, text=True, timeout=60)
     assert "MemoryError com" in done.stdout, done.stderr
     assert int(done.stdout.split()[2]) < 512
 
 
 def test_a_dead_executor_still_keeps_what_was_collected(tmp_path):
-    """Se o processo executor morre, o corretor aproveita o notebook que o papermill já tinha salvo."""
-    nonce = "ef" * 16
+    """Se o processo executor morre, o corretor aproveita o notebook salvo e o canal autenticado da coleta."""
+    import _hashlib
+
+    from course_utils.grader.wire import cases_digest, seal
+
+    key = b"k" * 32
     cell = nbformat.v4.new_code_cell("# coleta")
     cell.metadata["curso_correcao"] = {"coleta": "99.1"}
-    cell.metadata["papermill"] = {"start_time": "2024", "end_time": None, "duration": None}
-    payload = {grade.COLLECT_MIME: {"nonce": nonce, "exercise": "99.1", "data": '{"value": 42}'}}
-    cell.outputs = [nbformat.v4.new_output("display_data", data=payload)]
+    cell.metadata["papermill"] = {"start_time": "2024", "end_time": "2024", "duration": 0.1}
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(tmp_path / "saida.ipynb"))
+    import marshal
+
+    body = marshal.dumps(("ef" * 16, 1, "99.1", cases_digest(None), {"value": 42}))
+    (tmp_path / "coleta.bin").write_bytes(seal(_hashlib.hmac_new(key, digestmod="sha256"), body) + b"falsa\n")
     (tmp_path / "job.json").write_text("{ quebrado", encoding="utf-8")  # o executor vai falhar ao ler
-    result, error = grade._run_worker(tmp_path, 120, nonce, 10)
+    result, error = orchestrate.run_worker(tmp_path, 120, key, 10)
     assert error.startswith("o executor falhou (código 1)")
-    assert result["payloads"] == [{"exercise": "99.1", "data": '{"value": 42}'}]
+    assert [(p["exercise"], p["data"]) for p in result["payloads"]] == [("99.1", '{"value": 42}')]
+    assert result["refused"] == 1  # a linha sem assinatura não vale
+    assert result["collections"] == [{"exercise": "99.1", "state": "ok", "ename": ""}]
 
 
 # ======================================================================= o lote hostil (uma execução, vários testes)
@@ -287,21 +316,41 @@ HOSTILE_EXPECTED = {
     "certa": ("ok", 8, ""),
     "em_branco": ("ok", 0, ""),
     "parcial": ("ok", 6, ""),
-    "nao_json": ("inválida", 0, "não é JSON"),
+    "nao_json": ("inválida", 0, "não é um JSON válido"),
     "json_nao_notebook": ("inválida", 0, "não é um notebook"),
     "outra_tarefa": ("outra tarefa", 0, "04.1, 04.2, 04.3"),
     "celulas_apagadas": ("ok", 2, ""),
     "erro_de_sintaxe": ("erros nas células", 8, "SyntaxError"),
     "excecao_cedo": ("erros nas células", 8, "falhou logo no começo"),
-    "laco_infinito": ("erros nas células", 8, "passou de 8 s e foi interrompida"),
+    "laco_infinito": ("erros nas células", 8, f"passou de {TEST_LIMITS['cell_timeout_s']} s e foi interrompida"),
     "laco_sem_interrupcao": ("interrompida", 2, "tempo total esgotado"),
     "kernel_morre": ("interrompida", 2, "o kernel morreu na célula de código nº 4"),
     "bomba_de_memoria": ("erros nas células", 8, "MemoryError"),
     "saida_50mb": ("ok", 8, "saída cortada"),
     "falso_aprovado": ("coleta forjada", 0, "imitou o corretor"),
     "monkeypatch": ("ok", 0, ""),
-    "arquivos_de_fora": ("ok", 0, ""),
+    "arquivos_de_fora": ("erros nas células", 0, "Read-only file system"),
+    # issue 16: forjar a coleta
+    "troca_o_que_a_coleta_usa": ("ok", 0, ""),
+    "troca_a_coleta": ("coleta forjada", 0, "terminou sem publicar pelo canal do corretor"),
+    "escreve_no_canal": ("coleta forjada", 8, "sem assinatura válida"),
+    "chama_a_coleta": ("coleta forjada", 6, "99.1: a coleta apareceu mais de uma vez"),
+    "le_o_curso": ("ok", 0, ""),
+    # issue 16: entradas estranhas e limites
+    "meio_emoji": ("ok", 8, ""),
+    "escreve_no_sistema": ("ok", 8, ""),
+    "filhos_gulosos": ("ok", 8, "matou"),
+    "muitos_processos": ("ok", 8, ""),
+    "display_atualizado": ("ok", 8, "saída cortada"),
+    "mil_celulas": ("interrompida", 2, "tempo total esgotado"),
 }
+# só rodam isoladas: sem namespaces (ou sem cgroup) elas de fato leriam o curso, escreveriam no sistema...
+NEEDS_ISOLATION = {"arquivos_de_fora", "le_o_curso", "escreve_no_sistema", "filhos_gulosos", "muitos_processos"}
+NEEDS_CGROUP = {"filhos_gulosos"}
+
+
+def _runs_here(name):
+    return (name not in NEEDS_ISOLATION or ISOLATED) and (name not in NEEDS_CGROUP or CGROUP)
 
 
 @pytest.fixture(scope="module")
@@ -310,13 +359,13 @@ def hostile(tmp_path_factory, monkeypatch_module):
     subs = tmp_path_factory.mktemp("entregas")
     out = tmp_path_factory.mktemp("correcao")
     for path in (FIXTURES / "hostis").glob("*.ipynb"):
-        if path.stem == "arquivos_de_fora" and not ISOLATED:
-            continue  # sem isolamento, ela de fato leria as soluções (veja o teste dela)
-        shutil.copy(path, subs / path.name)
-    # a entrega "arquivos_de_fora" tenta estes caminhos (um aluno que soubesse onde ficam as coisas)
+        if _runs_here(path.stem):  # sem isolamento, algumas de fato fariam o estrago (veja os testes delas)
+            shutil.copy(path, subs / path.name)
+    # "arquivos_de_fora" e "le_o_curso" tentam estes caminhos (um aluno que soubesse onde ficam as coisas)
     monkeypatch_module.setenv("CURSO_ALVOS", f"{subs}:{out}:{SPEC_DIR}")
+    monkeypatch_module.setenv("CURSO_CHECKOUT", str(ROOT))
     records, evaluations = grade.grade([subs], _options(out, jobs=2))
-    return subs, out, {Path(r["file"]).stem: (r, ev) for r, ev in zip(records, evaluations)}
+    return subs, out, {Path(r["file"]).stem: (r, ev) for r, ev in zip(records, evaluations, strict=True)}
 
 
 @pytest.fixture(scope="module")
@@ -328,8 +377,8 @@ def monkeypatch_module():
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_EXPECTED))
 def test_each_bad_submission_becomes_a_clear_row(hostile, name):
-    if name == "arquivos_de_fora" and not ISOLATED:
-        pytest.skip("sem namespaces a entrega leria as soluções: rode o corretor isolado (veja o README)")
+    if not _runs_here(name):
+        pytest.skip(f"sem namespaces/cgroup aqui ({ISOLATION['detail']}): a entrega faria o estrago de verdade")
     _, out, results = hostile
     status, points, reason = HOSTILE_EXPECTED[name]
     record, evaluation = results[name]
@@ -353,7 +402,9 @@ def test_no_submission_is_lost_and_no_score_is_forged(hostile):
     assert sorted(book) == sorted(results)
     honest = {"certa": 8, "parcial": 6, "erro_de_sintaxe": 8, "excecao_cedo": 8, "laco_infinito": 8,
               "bomba_de_memoria": 8, "saida_50mb": 8, "celulas_apagadas": 2, "kernel_morre": 2,
-              "laco_sem_interrupcao": 2}
+              "laco_sem_interrupcao": 2, "meio_emoji": 8, "escreve_no_sistema": 8, "filhos_gulosos": 8,
+              "muitos_processos": 8, "display_atualizado": 8, "mil_celulas": 2, "escreve_no_canal": 8,
+              "chama_a_coleta": 8, "troca_a_coleta": 8}
     for name, row in book.items():
         assert float(row["total"]) <= honest.get(name, 0), f"{name} ganhou pontos que não escreveu"
 
@@ -385,7 +436,8 @@ def test_files_outside_the_working_directory_are_out_of_reach(hostile):
     executed = nbformat.read(out / results["arquivos_de_fora"][0]["executed"], as_version=4)
     printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "colei" not in printed  # o arquivo de testes ocultos estava escondido
-    assert "Read-only file system" in printed and not (Path.home() / ".curso-correcao-invasao").exists()
+    assert "Read-only file system" in " ".join(results["arquivos_de_fora"][0]["problems"])
+    assert not (Path.home() / ".curso-correcao-invasao").exists()
     assert results["arquivos_de_fora"][1]["total"] == 0
 
 
@@ -394,6 +446,143 @@ def test_html_report_summarizes_the_batch(hostile):
     page = (out / "relatorio.html").read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>") and "99.2" in page and "coleta forjada" in page
     assert f"{len(results)} entrega(s)" in page
+
+
+def _printed(out, record):
+    executed = nbformat.read(out / record["executed"], as_version=4)
+    return "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_tampering_with_what_the_collection_uses_changes_nothing(hostile):
+    """Trocar display, encode, marshal e os.write no kernel não muda o que a coleta publica (a variável vazia
+    continua vazia); trocar a própria coleta, escrever no canal ou chamar a coleta vira 'coleta forjada'."""
+    _, out, results = hostile
+    record, evaluation = results["troca_o_que_a_coleta_usa"]
+    assert "troquei display" in _printed(out, record)
+    assert record["answers"]["99.1"] == {"missing": True} and evaluation["total"] == 0
+    for name in ("troca_a_coleta", "escreve_no_canal", "chama_a_coleta"):
+        assert results[name][0]["status"] == "forged", name
+    assert "linhas falsas escritas: 0" not in _printed(out, results["escreve_no_canal"][0])
+    assert all(results["troca_a_coleta"][0]["answers"][ex] == {"forged": True} for ex in ("99.1", "99.2", "99.3"))
+
+
+@pytest.mark.skipif(not ISOLATED, reason=f"sem namespaces aqui: {ISOLATION['detail']}")
+def test_the_kernel_sees_no_part_of_the_course_checkout(hostile):
+    _, out, results = hostile
+    printed = _printed(out, results["le_o_curso"][0])
+    assert "nada do curso" in printed and "colei" not in printed, printed
+    assert results["le_o_curso"][1]["total"] == 0
+
+
+@pytest.mark.skipif(not ISOLATED, reason=f"sem namespaces aqui: {ISOLATION['detail']}")
+def test_everything_outside_the_scratch_space_is_read_only_and_tmp_is_private_and_capped(hostile):
+    _, out, results = hostile
+    printed = _printed(out, results["escreve_no_sistema"][0])
+    for target in ("/etc", "/usr/local", "/opt", "/usr/lib", "/var"):
+        assert f"{target}/curso-invasao: Read-only file system" in printed, printed
+        assert not Path(f"{target}/curso-invasao").exists()
+    assert "No space left on device" in printed  # /tmp + /var/tmp + /dev/shm: 256 MB no total
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        assert not Path(folder, "curso-invasao-grande").exists()  # sumiu com a entrega
+    assert results["escreve_no_sistema"][0]["sandbox"]["uid"].startswith("uid próprio") or os.getuid() != 0
+
+
+@pytest.mark.skipif(not (ISOLATED and CGROUP), reason=f"sem cgroup aqui: {ISOLATION.get('cgroup_detail')}")
+def test_memory_and_processes_are_limited_for_the_whole_tree(hostile):
+    _, out, results = hostile
+    greedy, _ = results["filhos_gulosos"]
+    assert "-9" in _printed(out, greedy)  # 4 filhos de 700 MB com 2048 MB para a entrega inteira
+    assert greedy["sandbox"]["cgroup"] == CGROUP
+    many, _ = results["muitos_processos"]
+    printed = _printed(out, many)
+    assert "fork parou em" in printed and int(printed.split("fork parou em")[1].split()[0]) < 128
+
+
+def test_display_updates_and_the_whole_notebook_are_capped(hostile):
+    _, out, results = hostile
+    assert (out / results["display_atualizado"][0]["executed"]).stat().st_size < 2 * 2**20  # eram 19 MB
+
+
+def test_the_total_time_limit_bounds_wall_time_whatever_the_shape(hostile):
+    _, _, results = hostile
+    record, _ = results["mil_celulas"]
+    assert record["seconds"] <= TEST_LIMITS["timeout_s"] + 15, record["seconds"]
+
+
+def test_the_report_says_which_limits_applied(hostile):
+    _, out, _ = hostile
+    page = (out / "relatorio.html").read_text(encoding="utf-8")
+    assert "Limites que valeram" in page and "RLIMIT_AS" in page
+    assert ("cgroup v" in page) if CGROUP else ("sem cgroup" in page)
+    assert "data:image/png;base64," in page and "href='feedback/certa.md'" in page
+
+
+def _odd_batch(tmp_path):
+    """Uma pasta de entregas com um caminho de cada tipo estranho; devolve (pasta, caminhos que viram linha)."""
+    subs = tmp_path / "entregas"
+    subs.mkdir()
+    certa, parcial = FIXTURES / "hostis" / "certa.ipynb", FIXTURES / "hostis" / "parcial.ipynb"
+    raw = os.fsencode(subs)
+    shutil.copy(certa, os.fsdecode(raw + b"/jos\xe9.ipynb"))  # nome em latin-1 (zip do Windows)
+    shutil.copy(parcial, subs / "nova\nlinha.ipynb")
+    shutil.copy(certa, subs / "ana b.ipynb")
+    (subs / "ana_b").mkdir()
+    shutil.copy(parcial, subs / "ana_b" / "entrega.ipynb")
+    (subs / "quebrado.ipynb").symlink_to(subs / "nao_existe.ipynb")
+    (subs / "copiao.ipynb").symlink_to(subs / "ana b.ipynb")  # o link para a entrega de outra pessoa
+    (subs / "caio").mkdir()
+    (subs / "caio" / "entrega.ipynb").symlink_to(subs / "ana_b" / "entrega.ipynb")
+    os.mkfifo(subs / "fila.ipynb")
+    (subs / "eva").symlink_to(tmp_path)  # uma pasta inteira de fora
+    (subs / "leia-me.txt").write_text("não é entrega")
+    rows = 9
+    if os.getuid() != 0:  # como root, chmod 000 não impede a leitura
+        shutil.copy(certa, subs / "trancado.ipynb")
+        (subs / "trancado.ipynb").chmod(0)
+        rows += 1
+    return subs, rows
+
+
+def test_every_path_found_becomes_exactly_one_row(tmp_path):
+    subs, rows = _odd_batch(tmp_path)
+    out = tmp_path / "saida"
+    records, evaluations = grade.grade([subs], _options(out, jobs=2))
+    assert len(records) == rows, sorted(r["file"] for r in records)
+    by_file = {r["file"]: (r, ev) for r, ev in zip(records, evaluations, strict=True)}
+    assert by_file["jos\\xe9.ipynb"][1]["total"] == 8 and by_file["nova\\x0alinha.ipynb"][1]["total"] == 6
+    assert by_file["ana b.ipynb"][1]["total"] == 8 and by_file["ana_b/entrega.ipynb"][1]["total"] == 6
+    assert "link simbólico quebrado" in by_file["quebrado.ipynb"][0]["reason"]
+    for refused in ("copiao.ipynb", "caio/entrega.ipynb", "eva"):
+        assert "fora da pasta do aluno" in by_file[refused][0]["reason"], refused
+        assert by_file[refused][1]["total"] == 0
+    assert "não é um arquivo comum" in by_file["fila.ipynb"][0]["reason"]
+    book = _gradebook(out)
+    assert len(book) == rows  # uma linha por aluno, e aqui cada caminho é de um aluno
+    assert book["ana b"]["identica_a"] == "jos\\xe9" and book["jos\\xe9"]["identica_a"] == "ana b"
+    assert float(book["ana b"]["total"]) == 8  # marcada, não zerada
+    feedback = sorted(p.name for p in (out / "feedback").iterdir())
+    assert "ana_b.md" in feedback and len(feedback) == rows  # "ana b" não toma o arquivo de "ana_b"
+    assert "# Correção: ana_b" in (out / "feedback" / "ana_b.md").read_text(encoding="utf-8")
+    assert len(list((out / "registros").glob("*.json"))) == rows
+
+
+def test_unreadable_file_becomes_a_row_not_a_crash(tmp_path, monkeypatch):
+    """EIO ao ler (disco ruim): a entrega vira uma linha com o motivo; o resto do lote segue."""
+    from course_utils.grader import submissions
+
+    (tmp_path / "ruim.ipynb").write_text("{}")
+    shutil.copy(FIXTURES / "hostis" / "certa.ipynb", tmp_path / "boa.ipynb")
+    real_read = os.read
+
+    def failing_read(fd, n):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("ruim.ipynb"):
+            raise OSError(5, "Input/output error")
+        return real_read(fd, n)
+
+    monkeypatch.setattr(submissions.os, "read", failing_read)
+    found = {s.relpath: s for s in submissions.find_submissions([tmp_path])}
+    assert found["ruim.ipynb"].problem == "não deu para ler o arquivo (erro de entrada e saída do disco)"
+    assert found["boa.ipynb"].problem == "" and found["boa.ipynb"].data.startswith(b"{")
 
 
 # ======================================================================= retomar, --force, --shard e merge
@@ -406,8 +595,8 @@ def test_resume_skips_unchanged_submissions_and_force_redoes_them(tmp_path, monk
     grade.grade([subs], _options(out, jobs=2))
     calls = []
     original = grade.execute_submission
-    monkeypatch.setattr(grade, "execute_submission", lambda sub, *a, **k: calls.append(sub.relpath) or original(
-        sub, *a, **k))
+    monkeypatch.setattr(orchestrate, "execute_submission",
+                        lambda sub, *a, **k: calls.append(sub.relpath) or original(sub, *a, **k))
     records, _ = grade.grade([subs], _options(out, jobs=2))
     assert calls == [] and len(records) == 3
     shutil.copy(FIXTURES / "hostis" / "em_branco.ipynb", subs / "parcial.ipynb")  # a aluna reenviou
@@ -426,7 +615,7 @@ def test_changing_points_regrades_without_running_again(tmp_path, monkeypatch):
     grade.grade([subs], _options(out, spec_dir=spec_dir))
     spec = spec_dir / "99_tarefa_exemplo.py"
     spec.write_text(spec.read_text(encoding="utf-8").replace('Check("valor", 2,', 'Check("valor", 5,'))
-    monkeypatch.setattr(grade, "execute_submission", lambda *a, **k: pytest.fail("não precisava executar"))
+    monkeypatch.setattr(orchestrate, "execute_submission", lambda *a, **k: pytest.fail("não precisava executar"))
     grade.grade([subs], _options(out, spec_dir=spec_dir))
     assert float(_gradebook(out)["certa"]["99.1"]) == 5
 
@@ -455,7 +644,7 @@ def test_without_isolation_the_limits_still_hold(tmp_path):
     for name in ("certa", "bomba_de_memoria"):
         shutil.copy(FIXTURES / "hostis" / f"{name}.ipynb", subs)
     records, evaluations = grade.grade([subs], _options(tmp_path / "saida", jobs=2, limits={"isolation": "nenhum"}))
-    by_name = {Path(r["file"]).stem: (r, ev) for r, ev in zip(records, evaluations)}
+    by_name = {Path(r["file"]).stem: (r, ev) for r, ev in zip(records, evaluations, strict=True)}
     assert by_name["certa"][1]["total"] == 8
     assert "MemoryError" in " ".join(by_name["bomba_de_memoria"][0]["problems"])
     assert by_name["bomba_de_memoria"][1]["total"] == 8
@@ -478,7 +667,7 @@ def test_cli_grades_the_mini_04_with_the_real_hidden_tests(tmp_path):
 
 def test_console_script_is_declared():
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert re.search(r'^curso-corrigir = "course_utils\.grade:main"$', text, re.M)
+    assert re.search(r'^curso-corrigir = "course_utils\.(grade|grader\.cli):main"$', text, re.M)
 
 
 @pytest.mark.notebook
