@@ -56,5 +56,8 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r".*MatMul8bitLt: inputs will be cast.*")
     warnings.filterwarnings("ignore", message=r".*inputs will be cast from torch.float32.*")
     warnings.filterwarnings("ignore", category=FutureWarning)
-    for name in ("torchao", "torch._dynamo", "transformers.modeling_utils"):
+    # torch.utils._pytree: "<enum 'KernelPreference'> is an Enum subclass..." ao importar o torchao;
+    # transformers.distributed.tensor_parallel: "The following layers were not sharded" sem paralelismo de tensor
+    for name in ("torchao", "torch._dynamo", "transformers.modeling_utils", "torch.utils._pytree",
+                 "transformers.distributed.tensor_parallel"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -7,13 +7,10 @@ recalcula as notas; mudar as entradas dos casos faz o corretor executar as entre
 import ast
 import math
 
-from course_utils.grade import Case, Check, FunctionExercise, ValueExercise, number, same_value
-from course_utils.zerogpu import LintInputError, canonical_name, gpu_functions_use_cuda, import_aliases, lint_source
-
+from course_utils.grade import Case, Check, FunctionExercise, ValueExercise, same_value
+from course_utils.zerogpu import LintInputError, canonical_name, import_aliases, lint_source, module_cuda_placements
 
 # ---------------------------------------------------------------- soluções de referência
-
-QUOTA_SECONDS = 2 * 30  # a cota desconta o tempo efetivo (30 s), em dobro no tamanho xlarge
 
 FIXED_APP = '''import spaces  # primeiro: antes de qualquer coisa que toque em CUDA
 
@@ -22,7 +19,8 @@ import math
 import gradio as gr
 from transformers import pipeline
 
-pipe = None  # criado na primeira chamada, já dentro da GPU emprestada
+# no escopo do módulo, como a documentação do ZeroGPU pede: o `spaces` emula o "cuda" aqui e refaz a cópia na GPU
+pipe = pipeline("text-generation", model="HuggingFaceTB/SmolLM2-135M-Instruct", device="cuda")
 
 
 def estimar(question, max_new_tokens):
@@ -31,9 +29,6 @@ def estimar(question, max_new_tokens):
 
 @spaces.GPU(duration=estimar)
 def answer(question, max_new_tokens):
-    global pipe
-    if pipe is None:
-        pipe = pipeline("text-generation", model="HuggingFaceTB/SmolLM2-135M-Instruct", device="cuda")
     return pipe(question, max_new_tokens=max_new_tokens)[0]["generated_text"]
 
 
@@ -46,8 +41,53 @@ def estimate_duration(prompt, max_new_tokens):
     return min(120, math.ceil(10 + max_new_tokens / 20))
 
 
+def quota_of_the_day(calls, quota_s, factor):
+    """Cota restante depois de cada chamada (spaces 0.51.3, zero/client.py; documentação do ZeroGPU).
+
+    pedido = round(duration * (1 no xlarge, senão factor)) * (2 no xlarge); recusada se pedido > restante;
+    aceita, desconta os segundos efetivos (em dobro no xlarge).
+    """
+    left, out = quota_s, []
+    for duration, effective, size in calls:
+        xlarge = size == "xlarge"
+        requested = round(duration * (1 if xlarge else factor)) * (2 if xlarge else 1)
+        if requested <= left:
+            left -= effective * (2 if xlarge else 1)
+        out.append(left)
+    return out
+
+
+def flag_async_gpu(source):
+    """Linhas das `async def` decoradas com `@spaces.GPU` (qualquer apelido), em ordem."""
+    tree = ast.parse(source)
+    aliases = import_aliases(tree)
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if canonical_name(target, aliases) == "spaces.GPU":
+                    lines.append(node.lineno)
+                    break
+    return sorted(lines)
+
+
+ASYNC_SOURCES = {
+    "parenteses_vazios": "import spaces\n\n@spaces.GPU()\nasync def f():\n    pass\n",
+    "decoradores_empilhados": ("import functools\nimport spaces\n\n@functools.lru_cache\n@spaces.GPU(size='xlarge')\n"
+                               "async def f():\n    pass\n"),
+    "dentro_de_if": "import spaces\n\nif True:\n    @spaces.GPU\n    async def f():\n        pass\n",
+    "texto_e_outro_gpu": ('import spaces\nimport other\n\n"""@spaces.GPU\nasync def falso(): pass"""\n\n'
+                          "@other.GPU\nasync def g():\n    pass\n"),
+    "varias": ("import spaces as sp\nfrom spaces import GPU as G\n\n@sp.GPU\nasync def a():\n    pass\n\n"
+               "@G(duration=5)\nasync def b():\n    pass\n\n@G\ndef c():\n    pass\n\n"
+               "@sp.GPU\ndef d():\n    yield 1\n"),
+    "nada": "import gradio as gr\n\nasync def f():\n    pass\n",
+}
+
+
 def lint_clean(source):
-    """O texto é Python e o linter do curso não acusa nada."""
+    """O texto é Python e o linter do curso não acusa nada (nem avisos)."""
     if not isinstance(source, str):
         return False, f"esperava o código do app.py como texto (str), veio {type(source).__name__}"
     try:
@@ -60,24 +100,28 @@ def lint_clean(source):
 
 
 def still_generates_on_gpu(source):
-    """O app continua chamando o pipeline e usando a GPU dentro da função decorada."""
+    """O app continua chamando o pipeline e o põe em "cuda" na inicialização."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError, TypeError):
+        placements = module_cuda_placements(source)
+    except (SyntaxError, ValueError, TypeError, LintInputError):
         return False, "o código não é Python válido"
     aliases = import_aliases(tree)
     calls = {canonical_name(node.func, aliases) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     if "transformers.pipeline" not in calls:
         return False, "o app deixou de usar o `pipeline`"
-    if not gpu_functions_use_cuda(source):
-        return False, "o pipeline não vai mais para a GPU dentro da função decorada"
+    if not placements:
+        return False, "o pipeline não é mais posto em \"cuda\" na inicialização"
     return True, "correto"
 
+
+CALLS = [(60, 20, "large"), (45, 30, "xlarge"), (190, 40, "large"), (33, 12, "large"), (80, 30, "xlarge"),
+         (200, 100, "large"), (20, 5, "xlarge")]
 
 EXERCISES = [
     ValueExercise("00.1", answer="app_consertado", reference=FIXED_APP, checks=[
         Check("o linter do ZeroGPU não acusa nada", 2, lint_clean),
-        Check("o app ainda gera texto na GPU, dentro da função decorada", 1, still_generates_on_gpu),
+        Check("o app ainda gera texto, com o pipeline em \"cuda\" na inicialização", 1, still_generates_on_gpu),
     ]),
     FunctionExercise("00.2", answer="estimar", reference=estimate_duration, compare=same_value, cases=[
         Case(("Oi", 0), 0.5, "nenhum token novo"),
@@ -87,7 +131,21 @@ EXERCISES = [
         Case(("Escreva um livro", 10_000), 1, "acima do teto"),
         Case((), 1, "argumentos por nome", kwargs={"prompt": "Olá", "max_new_tokens": 41}),
     ]),
-    ValueExercise("00.3", answer="resposta_3", reference=QUOTA_SECONDS, checks=[
-        Check("segundos de cota de uma chamada xlarge de 30 s", 2, number(QUOTA_SECONDS)),
+    FunctionExercise("00.3", answer="cota_do_dia", reference=quota_of_the_day, compare=same_value, cases=[
+        Case((CALLS[:1], 300, 1.5), 0.5, "uma chamada large"),
+        Case((CALLS[1:2], 300, 1.5), 1, "uma chamada xlarge"),
+        Case((CALLS[:3], 300, 1.5), 1, "o fator decide uma recusa"),
+        Case((CALLS, 420, 1.5), 1, "um dia inteiro, large e xlarge"),
+        Case((CALLS, 420, 1.0), 1, "fator 1 (a GPU antiga)"),
+        Case(([(33, 12, "large"), (61, 30, "large")], 100, 1.25), 0.5, "fator 1,25 e arredondamento"),
+        Case(([], 120, 1.5), 0.5, "nenhuma chamada"),
+    ]),
+    FunctionExercise("00.4", answer="acusar_gpu_async", reference=flag_async_gpu, compare=same_value, cases=[
+        Case((ASYNC_SOURCES["parenteses_vazios"],), 0.5, "@spaces.GPU() sem argumentos"),
+        Case((ASYNC_SOURCES["decoradores_empilhados"],), 1, "decoradores empilhados"),
+        Case((ASYNC_SOURCES["dentro_de_if"],), 0.5, "função definida dentro de um if"),
+        Case((ASYNC_SOURCES["texto_e_outro_gpu"],), 1, "texto que parece código e um GPU de outro pacote"),
+        Case((ASYNC_SOURCES["varias"],), 1, "vários apelidos e funções comuns e geradoras"),
+        Case((ASYNC_SOURCES["nada"],), 0.5, "async def sem decorador"),
     ]),
 ]

@@ -2,14 +2,17 @@
 
     python -m course_utils.zerogpu lint PASTA_DO_SPACE   (ou um arquivo .py)
 
-No ZeroGPU o processo principal do Space roda sem GPU; uma GPU é emprestada a cada chamada de uma
-função decorada com `@spaces.GPU`, num processo filho. Daí as regras (nome -> o que acusa):
-- `module_cuda`: trabalho CUDA no escopo do módulo: `.cuda()`, `.to("cuda")`, `device="cuda"` ou
-  `device=0`, `device_map` para a GPU, chamadas `torch.cuda.*`, funções que fazem isso;
+No ZeroGPU o processo principal do Space roda sem GPU, num modo que emula o CUDA: pôr o modelo em "cuda" no
+escopo do módulo é registrado e refeito na GPU de verdade, que é emprestada a cada chamada de uma função decorada
+com `@spaces.GPU`, num processo filho. Daí as regras (nome -> o que acusa):
+- `module_cuda`: no escopo do módulo, o que precisa de uma GPU de verdade: ler o estado da GPU
+  (`torch.cuda.get_device_properties`, `mem_get_info`, ...), chamar o driver (`torch.cuda.synchronize`, ...),
+  `torch.compile`, e funções do módulo que fazem isso chamadas na importação (posicionamento não é achado);
 - `no_gpu_function`: nenhuma função decorada com `@spaces.GPU`;
 - `spaces_import_order`: `import spaces` depois de algo que já inicializou CUDA (ou ausente);
 - `gpu_duration` (aviso): geração possivelmente longa numa função `@spaces.GPU` sem `duration=`;
-- `requirements_torch`: `requirements.txt` ausente, sem torch, com torch < 2.1 ou só-CPU, ou < 2.8 com AoT;
+- `gpu_lazy_load` (aviso): a função `@spaces.GPU` carrega o modelo (a documentação desaconselha);
+- `requirements_torch`: `requirements.txt` ausente, sem torch, com torch < 2.8 ou só-CPU;
 - `gradio_version`: gradio < 4 (`sdk_version` do README ou `requirements.txt`);
 - `readme_front_matter`: README.md sem front matter YAML válido (sdk, sdk_version, app_file, python_version).
 
@@ -23,7 +26,13 @@ Módulos: `findings` (regras, severidades, códigos de saída), `ast_facts` (o q
 
 from .ast_facts import canonical_name, gpu_functions, import_aliases
 from .cli import exit_code, format_report, main
-from .code_rules import DEFAULT_DURATION_S, LONG_GENERATION, gpu_functions_use_cuda, lint_source
+from .code_rules import (
+    DEFAULT_DURATION_S,
+    LONG_GENERATION,
+    gpu_functions_use_cuda,
+    lint_source,
+    module_cuda_placements,
+)
 from .file_rules import lint_readme, lint_requirements
 from .findings import (
     ERROR,
@@ -45,5 +54,5 @@ __all__ = [
     "DEFAULT_DURATION_S", "ERROR", "EXIT_EMPTY", "EXIT_FINDINGS", "EXIT_NOT_FOUND", "EXIT_NOT_PYTHON", "EXIT_OK",
     "EXIT_SYNTAX", "EXIT_USAGE", "LONG_GENERATION", "RULES", "WARNING", "Finding", "LintInputError",
     "canonical_name", "exit_code", "format_report", "gpu_functions", "gpu_functions_use_cuda", "import_aliases",
-    "lint_folder", "lint_path", "lint_readme", "lint_requirements", "lint_source", "main",
+    "lint_folder", "lint_path", "lint_readme", "lint_requirements", "lint_source", "main", "module_cuda_placements",
 ]

@@ -1,13 +1,32 @@
 """O que a AST de um app diz, sem executar nada: nomes e imports, o que roda na importação, o que é CUDA
-e quais funções pedem a GPU com `@spaces.GPU`."""
+e quais funções pedem a GPU com `@spaces.GPU`.
+
+Duas famílias de "CUDA" importam no ZeroGPU (spaces 0.51.3, `spaces/zero/torch/patching.py`):
+- **posicionamento** (`.to("cuda")`, `.cuda()`, `device="cuda"`, `device_map`): depois do `import spaces`, o
+  processo principal roda num modo que *emula* o CUDA; o pacote registra cada tensor posto em "cuda" e o copia para a
+  GPU de verdade no processo que atende cada chamada. É o que a documentação recomenda, no escopo do módulo;
+- **o que precisa de uma GPU de verdade**: ler o estado da GPU (`torch.cuda.get_device_properties`, `mem_get_info`,
+  `memory_allocated`..., que ali respondem valores fixos do pacote, não os da fatia que a chamada recebe), chamar o
+  driver (`torch.cuda.synchronize`, `Stream`, `set_device`...) e compilar com `torch.compile` (JIT, não suportado).
+"""
 
 import ast
 
-# torch.cuda.* que só consultam o driver: o `spaces` os substitui depois de importado, mas antes
-# disso eles já chamam cuInit (torch 2.13: is_available usa cudaGetDeviceCount).
-CUDA_QUERIES = {"is_available", "device_count"}
-# device_map que o accelerate espalha pelas GPUs (e que consultam a memória da GPU ao carregar).
+# torch.cuda.* que a emulação do `spaces` responde de um jeito útil no processo principal (is_available -> True,
+# device_count -> 1) ou que não tocam no driver (sementes ficam na fila até o CUDA iniciar). Antes do
+# `import spaces` elas já chamam o driver (torch 2.13: is_available usa cudaGetDeviceCount).
+CUDA_QUERIES = {"is_available", "device_count", "is_bf16_supported"}
+CUDA_HARMLESS = CUDA_QUERIES | {"manual_seed", "manual_seed_all"}
+# torch.cuda.* que leem o estado da GPU: no processo principal a emulação devolve constantes do pacote
+# (spaces/zero/configs.json: o modelo e a memória da GPU inteira), não a GPU que a chamada vai receber.
+CUDA_STATE_READS = {"get_device_properties", "get_device_name", "get_device_capability", "mem_get_info",
+                    "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
+                    "memory_stats", "memory_stats_as_nested_dict", "memory_summary", "utilization",
+                    "temperature", "power_draw", "clock_rate", "list_gpu_processes", "current_device"}
+# device_map que o accelerate espalha pelas GPUs.
 GPU_DEVICE_MAPS = {"auto", "balanced", "balanced_low_0", "sequential"}
+# Chamadas que carregam pesos (para a regra gpu_lazy_load).
+MODEL_LOADERS = {"from_pretrained", "pipeline", "from_single_file"}
 
 
 # ------------------------------------------------------------------ nomes e imports
@@ -128,13 +147,16 @@ def is_gpu_device_map(node, names: dict, aliases: dict) -> bool:
     return is_cuda_device(node, names, aliases)
 
 
-def cuda_call_reason(call: ast.Call, names: dict, aliases: dict) -> str | None:
-    """Se a chamada faz trabalho CUDA, diz qual (para a mensagem); senão None."""
+def cuda_placement_reason(call: ast.Call, names: dict, aliases: dict) -> str | None:
+    """Se a chamada põe tensores em CUDA (ou chama `torch.cuda.*`), diz qual (para a mensagem); senão None.
+
+    Antes do `import spaces` isso inicializa o CUDA de verdade; depois dele, no ZeroGPU, é emulado.
+    """
     func = call.func
     canonical = canonical_name(func, aliases) or ""
     if canonical.startswith("torch.cuda."):
         attr = canonical.split(".")[-1]
-        return None if attr in CUDA_QUERIES else f"`{source_of(func)}()`"
+        return None if attr in CUDA_HARMLESS else f"`{source_of(func)}()`"
     if isinstance(func, ast.Attribute) and func.attr == "cuda":
         return f"`{source_of(call)}`"
     if isinstance(func, ast.Attribute) and func.attr == "to":
@@ -151,8 +173,38 @@ def cuda_call_reason(call: ast.Call, names: dict, aliases: dict) -> str | None:
     return None
 
 
+def real_gpu_reason(call: ast.Call, aliases: dict) -> str | None:
+    """Se a chamada precisa de uma GPU de verdade (não emulada), diz por quê; senão None.
+
+    `torch.cuda.*` que lê o estado da GPU ou chama o driver, e `torch.compile` / `modulo.compile()`.
+    """
+    func = call.func
+    canonical = canonical_name(func, aliases) or ""
+    if canonical.startswith("torch.cuda."):
+        attr = canonical.split(".")[-1]
+        if attr in CUDA_HARMLESS:
+            return None
+        if attr in CUDA_STATE_READS:
+            return (f"`{source_of(func)}()` lê o estado da GPU, mas o processo principal não tem GPU: ali o `spaces` "
+                    "responde valores fixos do pacote (o modelo e a memória da GPU inteira), não os da GPU que a "
+                    "chamada vai receber")
+        return f"`{source_of(func)}()` chama o driver CUDA, que o processo principal não tem"
+    if canonical == "torch.compile" or (isinstance(func, ast.Attribute) and func.attr == "compile"
+                                        and canonical.split(".")[0] not in aliases):
+        return (f"`{source_of(func)}` compila na hora (JIT) para a GPU, e o ZeroGPU não suporta `torch.compile`: "
+                "compile antes (AoT, `spaces.aoti_*`)")
+    return None
+
+
+def loads_model(call: ast.Call, aliases: dict) -> bool:
+    """`X.from_pretrained(...)`, `pipeline(...)`: a chamada carrega pesos."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else (canonical_name(func, aliases) or "").split(".")[-1]
+    return name in MODEL_LOADERS
+
+
 def cuda_query_name(call: ast.Call, aliases: dict) -> str | None:
-    """`torch.cuda.is_available()`/`device_count()`: consultas que já chamam o driver."""
+    """`torch.cuda.is_available()`/`device_count()`: consultas que, antes do `import spaces`, já chamam o driver."""
     canonical = canonical_name(call.func, aliases) or ""
     if canonical.startswith("torch.cuda.") and canonical.split(".")[-1] in CUDA_QUERIES:
         return f"`{source_of(call.func)}()`"
@@ -200,26 +252,24 @@ def gpu_functions(tree: ast.Module, aliases: dict) -> dict:
     return found
 
 
-def cuda_helper_functions(tree: ast.Module, aliases: dict, module_names: dict, gpu: dict) -> dict:
-    """Funções do módulo (menos as de `gpu`) que fazem trabalho CUDA, direta ou indiretamente.
-
-    Nome -> (linha, motivo). Chamá-las no escopo do módulo é trabalho CUDA no escopo do módulo.
-    """
+def helper_functions(tree: ast.Module, reason, skip=()) -> dict:
+    """Funções do módulo (menos as de `skip`) com alguma chamada para a qual `reason(call, names)` dá um motivo,
+    direta ou indiretamente (chamando outra dessas funções). Nome -> (linha, motivo)."""
     functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     helpers = {}
     for name, func in functions.items():
-        if name in gpu:
+        if name in skip:
             continue
-        names = {**module_names, **assigned_names(function_body_nodes(func))}
+        names = assigned_names(function_body_nodes(func))
         for node in function_body_nodes(func):
-            if isinstance(node, ast.Call) and (reason := cuda_call_reason(node, names, aliases)):
-                helpers[name] = (node.lineno, reason)
+            if isinstance(node, ast.Call) and (why := reason(node, names)):
+                helpers[name] = (node.lineno, why)
                 break
     changed = True
-    while changed:  # quem chama uma função CUDA também faz trabalho CUDA
+    while changed:  # quem chama uma dessas funções também conta
         changed = False
         for name, func in functions.items():
-            if name in helpers or name in gpu:
+            if name in helpers or name in skip:
                 continue
             for node in function_body_nodes(func):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in helpers:
@@ -227,3 +277,14 @@ def cuda_helper_functions(tree: ast.Module, aliases: dict, module_names: dict, g
                     changed = True
                     break
     return helpers
+
+
+def cuda_helper_functions(tree: ast.Module, aliases: dict, module_names: dict, gpu: dict) -> dict:
+    """Funções do módulo (menos as de `gpu`) que põem algo em CUDA, direta ou indiretamente. Nome -> (linha, motivo)."""
+    return helper_functions(tree, lambda call, names: cuda_placement_reason(call, {**module_names, **names}, aliases),
+                            skip=gpu)
+
+
+def real_gpu_helper_functions(tree: ast.Module, aliases: dict, gpu: dict) -> dict:
+    """Funções do módulo (menos as de `gpu`) que precisam de uma GPU de verdade. Nome -> (linha, motivo)."""
+    return helper_functions(tree, lambda call, names: real_gpu_reason(call, aliases), skip=gpu)

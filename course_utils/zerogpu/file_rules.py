@@ -4,7 +4,9 @@ from pathlib import Path
 
 from .findings import Finding
 
-MIN_TORCH, MIN_TORCH_AOTI, MIN_GRADIO = "2.1", "2.8", "4"
+# A documentação do ZeroGPU (hub-docs, docs/hub/spaces-zerogpu.md, 13/05/2026) lista como suportados os torch
+# 2.8.0, 2.9.1, 2.10.0 e 2.11.0 ("almost all versions from 2.8.0 to latest"); o AoT do `spaces` exige 2.8+.
+MIN_TORCH, MIN_TORCH_AOTI, MIN_GRADIO = "2.8", "2.8", "4"
 # Versões usadas para decidir se um especificador (==, <, ~=, ...) admite alguma versão boa.
 TORCH_RELEASES = ["2.1.0", "2.1.2", "2.2.2", "2.3.1", "2.4.1", "2.5.1", "2.6.0", "2.7.1", "2.8.0", "2.9.1",
                   "2.10.0", "2.11.0", "2.12.0", "2.13.0", "2.14.1", "999"]
@@ -71,7 +73,8 @@ def _torch_pin_findings(req, filename: str, lineno: int, uses_aoti: bool) -> lis
                         f"`{req}` é uma build só-CPU do torch; no ZeroGPU use a do PyPI (com CUDA).")]
     if req.specifier and not _spec_allows(req.specifier, TORCH_RELEASES, MIN_TORCH):
         return [Finding("requirements_torch", filename, lineno,
-                        f"`{req}` só admite torch < {MIN_TORCH}; o ZeroGPU suporta torch {MIN_TORCH} ou mais novo.")]
+                        f"`{req}` só admite torch < {MIN_TORCH}; a documentação do ZeroGPU lista como suportados "
+                        f"os torch a partir do {MIN_TORCH}.0 (2.8.0, 2.9.1, 2.10.0, 2.11.0).")]
     if uses_aoti and req.specifier and not _spec_allows(req.specifier, TORCH_RELEASES, MIN_TORCH_AOTI):
         return [Finding("requirements_torch", filename, lineno,
                         f"o código usa spaces.aoti_*, que exige torch >= {MIN_TORCH_AOTI}, mas `{req}` não admite.")]

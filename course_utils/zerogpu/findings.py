@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 
 RULES = {
-    "module_cuda": "trabalho CUDA no escopo do módulo (fora de uma função @spaces.GPU)",
+    "module_cuda": "no escopo do módulo, algo que precisa de uma GPU de verdade (estado da GPU, driver, torch.compile)",
     "no_gpu_function": "nenhuma função decorada com @spaces.GPU",
     "spaces_import_order": "`import spaces` depois de inicializar CUDA (ou ausente)",
     "gpu_duration": "geração possivelmente longa sem `duration=` no @spaces.GPU",
+    "gpu_lazy_load": "modelo carregado dentro da função @spaces.GPU (desaconselhado)",
     "requirements_torch": "requirements.txt sem torch ou com versão incompatível",
     "gradio_version": "gradio anterior ao 4 (o ZeroGPU exige Gradio 4+)",
     "readme_front_matter": "README.md sem front matter YAML válido",
