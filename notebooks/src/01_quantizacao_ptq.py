@@ -158,7 +158,8 @@ plot_bars(labels, [100 * v for (b, s, g), v in variants.items() if b == 8], "INT
 plot_bars(labels, [100 * v for (b, s, g), v in variants.items() if b == 4], "INT4: erro relativo", "erro (%)", ax=axes[1], fmt="{:.1f}", color="tab:orange")
 for ax in axes:
     ax.tick_params(axis="x", labelsize=8)
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # O histograma mostra por que o tensor inteiro com uma escala só desperdiça níveis: a escala é decidida pelo maior peso,
@@ -171,7 +172,9 @@ fig, ax = plt.subplots(figsize=(10, 3.5))
 ax.hist(w.flatten().numpy(), bins=300, color="tab:blue", alpha=0.8)
 for v in levels:
     ax.axvline(v, color="tab:red", lw=0.6, alpha=0.7)
-ax.set_yscale("log"); ax.set_xlabel("valor do peso"); ax.set_ylabel("contagem (log)")
+ax.set_yscale("log")
+ax.set_xlabel("valor do peso")
+ax.set_ylabel("contagem (log)")
 ax.set_title("Pesos de down_proj (camada 0) e os 15 níveis de INT4 absmax por tensor (linhas vermelhas)")
 plt.show()
 used = torch.unique(q).numel()
@@ -396,7 +399,8 @@ plot_bars(names, ppls, f"Perplexidade ({EVAL_TOKENS} tokens, '{EVAL_LANG}')", "p
 plot_bars(names, lats, f"Forward de {prompt_ids.shape[1]} tokens ({device})", "ms (mediana)", ax=axes[2], color="tab:purple")
 for ax in axes:
     ax.tick_params(axis="x", rotation=20)
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 fastest = names[lats.index(min(lats))]
 print(f"Mais rápido nesta máquina ({device}): {fastest}.")
 

@@ -282,7 +282,8 @@ plot_bars(list(layer_err), [100 * v for v in layer_err.values()],
           "down_proj do bloco 0: erro da saída em texto não visto", "erro relativo (%)", ax=ax, fmt="{:.1f}",
           color="tab:purple")
 ax.tick_params(axis="x", labelsize=7, rotation=20)
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # Agora o modelo inteiro, em 4 e 3 bits. A barra de progresso anda bloco a bloco (30 blocos). Na CPU, o laço coluna a
@@ -350,11 +351,15 @@ s_best, alpha_best, losses = awq_search_scale([layer.mlp.gate_proj.weight, layer
                                               group_size=GROUP_SIZE, n_grid=AWQ_GRID)
 alphas = [k / AWQ_GRID for k in range(AWQ_GRID)]
 fig, ax = plt.subplots(figsize=(8, 3.5))
-ax.plot(alphas, [l / losses[0] for l in losses], marker="o")
+ax.plot(alphas, [loss / losses[0] for loss in losses], marker="o")
 ax.axvline(alpha_best, color="tab:red", ls="--", label=f"melhor α = {alpha_best:.2f}")
-ax.set_xlabel("α  (s = média|x|^α)"); ax.set_ylabel("erro da saída / erro do RTN")
-ax.set_title("AWQ, bloco 0, gate/up em 3 bits: busca de α"); ax.grid(alpha=0.3); ax.legend()
-plt.tight_layout(); plt.show()
+ax.set_xlabel("α  (s = média|x|^α)")
+ax.set_ylabel("erro da saída / erro do RTN")
+ax.set_title("AWQ, bloco 0, gate/up em 3 bits: busca de α")
+ax.grid(alpha=0.3)
+ax.legend()
+plt.tight_layout()
+plt.show()
 print(f"canais de entrada: mean|x| vai de {x_gate.abs().mean(0).min():.3f} a {x_gate.abs().mean(0).max():.3f}; "
       f"com α = {alpha_best:.2f} o erro cai para {100 * min(losses) / losses[0]:.0f}% do RTN")
 claim("AWQ: a busca de α erra menos que o RTN (α = 0) no bloco 0", min(losses) < losses[0],
@@ -402,12 +407,13 @@ claim("AWQ w3g64 remove >= metade do aumento do RTN", removed("awq", 3) >= 0.5, 
 print("Conferido: GPTQ e AWQ vencem o RTN em 4 e 3 bits, e em 3 bits removem pelo menos metade do estrago.")
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
-for ax, bits in zip(axes, (4, 3)):
+for ax, bits in zip(axes, (4, 3), strict=True):
     names = ["fp32", "RTN", "GPTQ", "AWQ"]
     values = [ppl_fp32, ppl[f"rtn_w{bits}"], ppl[f"gptq_w{bits}"], ppl[f"awq_w{bits}"]]
     plot_bars(names, values, f"w{bits}g{GROUP_SIZE}: perplexidade ({eval_ids.shape[1]} tokens)", "perplexidade",
               ax=ax, fmt="{:.1f}", color=["tab:gray", "tab:red", "tab:blue", "tab:green"])
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # ### Os números dos artigos ao lado dos nossos
@@ -429,7 +435,10 @@ cited = {  # (fonte, fp16, RTN, GPTQ, AWQ) — docs/referencias.md; None = não 
 rows = {f"SmolLM2-135M w{b}g{GROUP_SIZE} (medido)": (ppl_fp32, ppl[f"rtn_w{b}"], ppl[f"gptq_w{b}"], ppl[f"awq_w{b}"])
         for b in (4, 3)}
 rows.update({f"{k} (citado)": v for k, v in cited.items()})
-pct = lambda base, v: "—" if v is None else f"{100 * (v / base - 1):+.0f}%"
+def pct(base, v):
+    return "—" if v is None else f"{100 * (v / base - 1):+.0f}%"
+
+
 print(f"{'':<42} {'RTN':>8} {'GPTQ':>8} {'AWQ':>8}   (aumento sobre o modelo original)")
 for name, (base, rtn, gptq, awq) in rows.items():
     print(f"{name:<42} {pct(base, rtn):>8} {pct(base, gptq):>8} {pct(base, awq):>8}")
@@ -443,12 +452,15 @@ for k, (method, color) in enumerate([("RTN", "tab:red"), ("GPTQ", "tab:blue"), (
             xs.append(i + (k - 1) * width)
             ys.append(values[k] / base)
     ax.bar(xs, ys, width, label=method, color=color)
-ax.set_yscale("log"); ax.axhline(1, color="black", lw=0.8)
+ax.set_yscale("log")
+ax.axhline(1, color="black", lw=0.8)
 ax.set_xticks(range(len(rows)))
 ax.set_xticklabels([name.replace(" (", "\n(", 1) for name in rows], fontsize=7)
 ax.set_ylabel("perplexidade / original (log)")
 ax.set_title("Quanto cada método piora a perplexidade: medido aqui x citado dos artigos")
-ax.legend(); plt.tight_layout(); plt.show()
+ax.legend()
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # **O que difere, e por quê os números não são iguais:**
@@ -503,7 +515,8 @@ for name, extra in g_idx_bpw.items():
           f"{bpw[4] + extra:.3f} bits por peso")
 fig, ax = plt.subplots(figsize=(7, 3.5))
 plot_bars(list(gib_7b), list(gib_7b.values()), "Llama-2-7B: memória dos pesos", "GiB", ax=ax, fmt="{:.2f}")
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # Uma T4 tem 15 GiB: em fp16 o 7B mal cabe; com 4 bits sobram uns 11 GiB para o cache KV e as ativações; com 3 bits, mais
