@@ -58,6 +58,7 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     # torch.utils._pytree: "<enum 'KernelPreference'> is an Enum subclass..." ao importar o torchao;
     # transformers.distributed.tensor_parallel: "The following layers were not sharded" sem paralelismo de tensor
+    # torch.onnx._internal.exporter._registration: "torchvision is not installed. Skipping torchvision::..."
     for name in ("torchao", "torch._dynamo", "transformers.modeling_utils", "torch.utils._pytree",
-                 "transformers.distributed.tensor_parallel"):
+                 "transformers.distributed.tensor_parallel", "torch.onnx._internal.exporter._registration"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -110,8 +110,8 @@ def cached_export(model, name: str, refresh: bool = False, **export_kwargs) -> t
     """
     key_src = json.dumps({"fp": model_fingerprint(model), "opts": export_kwargs, "v": _versions()}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
-    return cached_build(onnx_cache_dir() / f"{name}-{key}", lambda path: export_logits_model(model, path, **export_kwargs),
-                        refresh)
+    return cached_build(onnx_cache_dir() / f"{name}-{key}",
+                        lambda path: export_logits_model(model, path, **export_kwargs), refresh)
 
 
 def cached_build(out_dir: Path, build, refresh: bool = False):
@@ -127,3 +127,23 @@ def cached_build(out_dir: Path, build, refresh: bool = False):
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return path, False
+
+
+def op_input_types(path, op_type: str = "Pow") -> list:
+    """Tipo (nome do TensorProto: 'FLOAT', 'FLOAT16', ...) da primeira entrada de cada nó `op_type` do grafo.
+
+    Serve para ver em que precisão uma conta acontece (o x² de uma RMSNorm é um `Pow`). Usa a inferência
+    de tipos do ONNX; não carrega os pesos.
+    """
+    import onnx
+    from onnx import TensorProto
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path), load_external_data=False))
+    graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input, *graph.output]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    for node in graph.node:  # um Cast diz o tipo da saída mesmo sem a inferência
+        if node.op_type == "Cast":
+            types[node.output[0]] = next(a.i for a in node.attribute if a.name == "to")
+    nodes = [n for n in graph.node if n.op_type == op_type]
+    return [TensorProto.DataType.Name(types.get(n.input[0], 0)) for n in nodes]

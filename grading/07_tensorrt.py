@@ -4,63 +4,83 @@ Edite à vontade os pontos (de cada teste) e os casos. Mudar pontos, nomes ou as
 recalcula as notas; mudar as entradas dos casos faz o corretor executar as entregas de novo.
 """
 
-import statistics
+from collections import Counter
 
 import torch
 
-from course_utils.grade import Case, Check, FunctionExercise, ValueExercise, close, number
-
+from course_utils.grade import Case, Check, FunctionExercise, ValueExercise, number
 
 # ---------------------------------------------------------------- soluções de referência
 
-FP16_MAX = (2 - 2**-10) * 2**15  # 65504
+FP16_SQUARE_LIMIT = ((2 - 2**-10) * 2**15) ** 0.5  # o maior |x| com x² finito em fp16: sqrt(65504)
 
 
-def speedup(eager_ms, compiled_ms):
-    """Quantas vezes mais rápido, com a estatística robusta do curso (mediana)."""
-    return statistics.median(eager_ms) / statistics.median(compiled_ms)
+def rmsnorm_fp16(x, weight, eps=1e-5):
+    """RMSNorm só em fp16: divide a linha pelo seu max|x| antes de elevar ao quadrado (nada estoura nem some)."""
+    x, weight = x.half(), weight.half()
+    m = x.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(torch.float16).tiny)
+    scaled = x / m
+    rms = m * torch.sqrt(scaled.pow(2).mean(-1, keepdim=True) + eps / m / m)  # eps / (m*m): 1/m² estoura
+    return x / rms * weight
 
 
-def agreement(ref, other):
-    """(maior |ref - outro|, fração das posições com o mesmo argmax no vocabulário)."""
-    return float((ref - other).abs().max()), float((ref.argmax(-1) == other.argmax(-1)).float().mean())
+def profile_for(shapes):
+    """Perfil de otimização: min e max por eixo, opt = o formato mais frequente (empate: o primeiro)."""
+    shapes = [tuple(int(v) for v in s) for s in shapes]
+    counts = Counter(shapes)
+    best = max(counts.values())
+    opt = next(s for s in shapes if counts[s] == best)
+    axes = list(zip(*shapes, strict=True))
+    return {"min": tuple(min(a) for a in axes), "opt": opt, "max": tuple(max(a) for a in axes)}
 
 
-def same_pair(got, expected):
-    if not (isinstance(got, (tuple, list)) and len(got) == 2):
-        return False, "devolva uma tupla (diferença máxima, fração com o mesmo argmax)"
-    for value, ref, what in zip(got, expected, ("a diferença máxima", "a concordância do argmax")):
-        ok, _ = close(rel_tol=1e-5)(value, ref)
-        if not ok:
-            return False, f"{what} não confere"
-    return True, "correto"
+def same_rmsnorm(got, expected):
+    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return False, "devolva um tensor com o formato de x"
+    if got.dtype != torch.float16:
+        return False, f"a saída deve ser fp16 (veio {got.dtype})"
+    if not torch.isfinite(got).all():
+        return False, "a saída tem inf/NaN"
+    err = ((got.double() - expected.double()).abs().amax(-1) / expected.double().abs().amax(-1)).max()
+    return (True, "correto") if err < 1e-2 else (False, f"erro relativo {float(err):.1e} por linha")
+
+
+def same_profile(got, expected):
+    if not isinstance(got, dict) or set(got) != {"min", "opt", "max"}:
+        return False, "devolva um dict com as chaves 'min', 'opt' e 'max'"
+    try:
+        got = {k: tuple(int(v) for v in got[k]) for k in got}
+    except (TypeError, ValueError):
+        return False, "cada valor deve ser um par (lote, tokens) de inteiros"
+    wrong = [k for k in ("min", "opt", "max") if got[k] != expected[k]]
+    return (True, "correto") if not wrong else (False, f"{', '.join(wrong)} não confere(m)")
 
 
 # ---------------------------------------------------------------- entradas ocultas
 
-def logits_pair(seed, shape, noise=0.05, flips=1):
-    """Logits de referência e uma versão "compilada" com ruído e `flips` posições com outro argmax."""
+def rows(seed, shape, scale, big=None):
     gen = torch.Generator().manual_seed(seed)
-    ref = torch.randn(*shape, generator=gen) * 4
-    other = ref + torch.randn(*shape, generator=gen) * noise
-    for k in range(flips):
-        other.view(-1, shape[-1])[k] = ref.view(-1, shape[-1])[k].flip(-1)
-    return ref, other
+    x = torch.randn(*shape, generator=gen) * scale
+    if big is not None:
+        x[..., 3] = big
+    w = 1 + 0.1 * torch.randn(shape[-1], generator=gen)
+    return x.half(), w.half()
 
 
 EXERCISES = [
-    ValueExercise("07.1", answer="resposta_1", reference=FP16_MAX, checks=[
-        Check("maior valor finito do fp16", 2, number(FP16_MAX, rel_tol=1e-9)),
+    ValueExercise("07.1", answer="resposta_1", reference=FP16_SQUARE_LIMIT, checks=[
+        Check("maior |x| com x² finito em fp16", 1, number(FP16_SQUARE_LIMIT, rel_tol=1e-3)),
     ]),
-    FunctionExercise("07.2", answer="meu_ganho", reference=speedup, compare=close(rel_tol=1e-6), cases=[
-        Case(([12.0, 12.5, 11.8, 90.0, 12.1], [4.0, 4.1, 3.9, 25.0, 4.0]), 1, "picos isolados"),
-        Case(([10.0, 11.0, 12.0, 13.0], [5.0, 5.0, 6.0, 6.0]), 1, "número par de medidas"),
-        Case(([7.0], [3.5]), 0.5, "uma medida só"),
-        Case(([2.0, 2.0, 2.0], [4.0, 4.0, 4.0]), 0.5, "o compilado é mais lento"),
+    FunctionExercise("07.2", answer="minha_rmsnorm_fp16", reference=rmsnorm_fp16, compare=same_rmsnorm, cases=[
+        Case(rows(701, (4, 64), 1.0), 1, "valores comuns"),
+        Case(rows(702, (3, 64), 2.0, big=30000.0), 1, "um valor de 30 mil (x² estoura em fp16)"),
+        Case(rows(703, (2, 5, 32), 1e-3), 1, "valores minúsculos (x² some em fp16), lote 3D"),
+        Case(rows(704, (2, 48), 50.0, big=-20000.0), 1, "outlier negativo", kwargs={"eps": 1e-6}),
     ]),
-    FunctionExercise("07.3", answer="minha_conferencia", reference=agreement, compare=same_pair, cases=[
-        Case(logits_pair(701, (3, 5, 13)), 1, "lote 3, 5 posições"),
-        Case(logits_pair(702, (1, 8, 32), flips=3), 1, "três posições trocadas"),
-        Case(logits_pair(703, (2, 4, 7), noise=0.0, flips=0), 1, "saídas idênticas"),
+    FunctionExercise("07.3", answer="meu_perfil", reference=profile_for, compare=same_profile, cases=[
+        Case(([(1, 128), (1, 128), (4, 32), (2, 512), (1, 128)],), 1, "o mais frequente é (1, 128)"),
+        Case(([(8, 16), (1, 1024), (8, 16), (1, 1024)],), 1, "empate: vale o primeiro; min e max por eixo"),
+        Case(([(3, 77)],), 0.5, "um formato só"),
+        Case(([[2, 64], [1, 256], [2, 64]],), 0.5, "formatos como listas"),
     ]),
 ]

@@ -5,14 +5,17 @@ também contra a autocorreção do notebook (tests/test_grade.py), que a calcula
 """
 
 from course_utils.grade import Check, ValueExercise, number
-
+from course_utils.models import LLAMA2_7B_CONFIG
+from course_utils.planner import PRESETS, weight_bytes
 
 # ---------------------------------------------------------------- soluções de referência
 
 # maior múltiplo de 1024 em que o planejador ainda dá "gpu" para o Llama-2-13B em NF4 + DQ numa T4
 T4_13B_CONTEXT = 6144
 NF4_DQ_BITS = 4 + 8 / 64 + 32 / (64 * 256)  # código + absmax de 8 bits por bloco de 64 + fp32 a cada 256 blocos
-T4_7B_KV_TOKENS = (15 - 3.5 - 1.5) * 2**30 / (2 * 32 * 32 * 128 * 2)  # GiB livres / bytes de K e V por token
+# a T4 do curso (15 GiB úteis, 10% de folga, 0,5 GiB de reserva) menos os pesos NF4 + DQ guardados, em tokens de K e V
+T4_7B_KV_TOKENS = ((PRESETS["colab_t4"].gpu_gib * 0.9 - PRESETS["colab_t4"].gpu_reserved_gib) * 2**30
+                   - weight_bytes(LLAMA2_7B_CONFIG, "nf4-dq", "fp16")["stored"]) / (2 * 32 * 32 * 128 * 2)
 
 EXERCISES = [
     ValueExercise("08.1", answer="resposta_1", reference=T4_13B_CONTEXT, checks=[

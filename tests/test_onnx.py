@@ -14,9 +14,18 @@ ort = pytest.importorskip("onnxruntime")
 from course_utils.measure import perplexity  # noqa: E402
 from course_utils.models import tiny_model  # noqa: E402
 from course_utils.onnx_export import cached_export, model_fingerprint, truncated_copy  # noqa: E402
-from course_utils.ort import (create_session, dynamic_quantize_uint8, matmul_weight_bytes, op_counts,  # noqa: E402
-                              ort_perplexity, quantize_dynamic_int8, quantize_weight_only, run_logits,
-                              single_matmul_model, u8s8_matmul)
+from course_utils.ort import (  # noqa: E402
+    create_session,
+    dynamic_quantize_uint8,
+    matmul_weight_bytes,
+    op_counts,
+    ort_perplexity,
+    quantize_dynamic_int8,
+    quantize_weight_only,
+    run_logits,
+    single_matmul_model,
+    u8s8_matmul,
+)
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +212,69 @@ def test_genai_builder_generates_like_torch(tmp_path, cache_env):
     assert isinstance(og.__version__, str)
     rt = tokenizer_round_trip(load_genai_model(out), tokenizer, ["Olá, mundo! ção", "def f(x):\n\treturn x"])
     assert rt["ids_match"] and rt["text_match"], rt["failures"]
+
+
+# ---------------------------------------------------------------- saturação, int4 em blocos, tipos no grafo
+
+def _row(exact, sat, frac, err_tensor=0.01, err_canal=0.01):
+    return {"zero_point": 200, "err_tensor": err_tensor, "err_canal": err_canal, "sat_frac_tensor": 0.0,
+            "sat_frac_canal": frac, "ort_vs_exact_tensor": 1e-4, "ort_vs_sat_tensor": 1e-4,
+            "ort_vs_exact_canal": exact, "ort_vs_sat_canal": sat}
+
+
+def test_saturation_verdict_covers_both_cpus():
+    """O ramo que a CPU desta máquina (com VNNI) não executa, com dados de uma CPU sem VNNI."""
+    from course_utils.ort import saturation_verdict
+
+    without_vnni = [_row(exact=0.3, sat=1e-4, frac=2e-3, err_canal=0.9), _row(exact=2e-3, sat=1e-4, frac=0.0)]
+    assert saturation_verdict(without_vnni)["kind"] == "saturates"
+    assert saturation_verdict(without_vnni)["worst"]["sat_frac_canal"] == 2e-3
+    with_vnni = [_row(exact=1e-4, sat=0.2, frac=1e-3)]
+    assert saturation_verdict(with_vnni)["kind"] == "exact"
+    assert saturation_verdict([_row(exact=0.3, sat=0.3, frac=1e-3)])["kind"] == "unexplained"
+    with pytest.raises(ValueError):
+        saturation_verdict([])
+
+
+def test_int4_arrays_round_trip_through_matmulnbits(tmp_path):
+    from course_utils.ort import create_session, matmulnbits_model, ort_int4_blocks
+
+    w = np.random.default_rng(0).standard_normal((96, 5)).astype(np.float32) * 0.1
+    arrays = ort_int4_blocks(w, tmp_path)
+    assert arrays["B"].shape == (5, 3, 16) and arrays["zero_points"].shape == (5, 2)
+    x = np.random.default_rng(1).standard_normal((4, 96)).astype(np.float32)
+    ours = create_session(matmulnbits_model(arrays["B"], arrays["scales"], arrays["zero_points"], tmp_path / "m.onnx"))
+    theirs = create_session(arrays["path"])
+    assert np.allclose(ours.run(None, {"X": x})[0], theirs.run(None, {"X": x})[0], atol=1e-5)
+
+
+def test_weights_of_dynamic_int8_keep_the_quantized_weights_in_fp32(tmp_path):
+    from course_utils.ort import create_session, quantize_dynamic_int8, single_matmul_model, weights_of_dynamic_int8
+
+    w = np.random.default_rng(2).standard_normal((16, 8)).astype(np.float32)
+    src = single_matmul_model(w, tmp_path / "fp32.onnx")
+    q = quantize_dynamic_int8(src, tmp_path / "int8.onnx")
+    dst = weights_of_dynamic_int8(src, tmp_path / "w.onnx", int8_src=q)
+    got = create_session(dst).run(None, {"X": np.eye(16, dtype=np.float32)})[0]
+    scale = np.abs(w).max() / 127
+    assert np.abs(got - w).max() <= scale / 2 + 1e-6 and not np.allclose(got, w)
+
+
+def test_op_input_types_and_builder_command(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from course_utils.onnx_export import op_input_types
+    from course_utils.ort import builder_command
+
+    graph = helper.make_graph([helper.make_node("Cast", ["x"], ["x32"], to=TensorProto.FLOAT),
+                               helper.make_node("Pow", ["x32", "two"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "g.onnx"))
+    assert op_input_types(tmp_path / "g.onnx") == ["FLOAT"]
+    cmd = builder_command("org/modelo", "int4", "cpu", "saida", {"accuracy_level": 4})
+    assert cmd == ("python -m onnxruntime_genai.models.builder -m org/modelo -o saida -p int4 -e cpu "
+                   "--extra_options accuracy_level=4")
+    assert builder_command(tmp_path, "fp32", "cpu", "o").split()[3] == "-i"

@@ -1,82 +1,106 @@
 """Juízes dos exercícios do notebook 07 (TensorRT), registrados com @exercise."""
 
-import math
-
 import torch
 
-from . import _judge_number, _number, _WrongType, exercise
+from . import _judge_number, exercise
 
 
-@exercise("07.1", "maior valor finito do fp16", "um número")
-def _fp16_max(answer):
-    return _judge_number(answer, 65504.0, 1e-9, [
-        (65535.0, "65535 é o maior uint16 (inteiro sem sinal); o fp16 tem 5 bits de expoente e 10 de mantissa."),
-        (32767.0, "32767 é o maior int16; o fp16 é ponto flutuante: (2 - 2^-10) x 2^15."),
-        (65536.0, "2^16 já não é finito em fp16: o maior é um pouco menor, (2 - 2^-10) x 2^15."),
-        (float(torch.finfo(torch.bfloat16).max), "esse é o teto do bf16 (8 bits de expoente); pedimos o fp16."),
+@exercise("07.1", "maior |x| com x² finito em fp16", "um número")
+def _fp16_square_limit(answer):
+    fp16_max = float(torch.finfo(torch.float16).max)
+    return _judge_number(answer, fp16_max**0.5, 1e-3, [
+        (fp16_max, "esse é o teto do próprio fp16; pedimos o maior x cujo QUADRADO ainda cabe nele."),
+        (256.0, "256² = 65536 já passa do teto: o teto do fp16 é 65504, um pouco menos que 2^16."),
+        (32767**0.5, "32767 é o teto do int16; o do fp16 é 65504."),
+        (float(torch.finfo(torch.bfloat16).max) ** 0.5, "isso vale para o bf16 (8 bits de expoente); pedimos o fp16."),
     ])
 
 
-@exercise("07.2", "ganho de velocidade a partir de tempos medidos",
-          "uma função f(tempos_eager, tempos_compilado) -> float (quantas vezes mais rápido)")
-def _speedup_from_timings(answer):
-    import statistics
+class _DtypeSpy(torch.utils._python_dispatch.TorchDispatchMode):
+    """Anota o dtype de todo tensor que as operações produzem (para saber se a resposta passou por fp32)."""
 
+    def __init__(self):
+        super().__init__()
+        self.dtypes = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for leaf in torch.utils._pytree.tree_leaves(out):
+            if isinstance(leaf, torch.Tensor):
+                self.dtypes.add(leaf.dtype)
+        return out
+
+
+def _rmsnorm_cases():
+    gen = torch.Generator().manual_seed(72)
+    common = torch.randn(3, 64, generator=gen)
+    big = torch.randn(2, 64, generator=gen) * 3
+    big[:, 5] = torch.tensor([25000.0, -18000.0])
+    tiny = torch.randn(2, 32, generator=gen) * 5e-4
+    weight = 1 + 0.1 * torch.randn(64, generator=gen)
+    return {"valores comuns": (common, weight), "um valor de 25 mil (x² estoura)": (big, weight),
+            "valores minúsculos (x² some)": (tiny, weight[:32])}
+
+
+@exercise("07.2", "RMSNorm só em fp16 que não estoura", "uma função f(x, peso, eps=1e-5) -> tensor fp16")
+def _rmsnorm_fp16(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
-    cases = [([10.0, 10.2, 9.9, 55.0, 10.1], [5.0, 5.1, 4.9, 5.0, 30.0]),
-             ([8.0, 8.0, 8.0], [2.0, 2.0, 2.0]),
-             ([20.0, 21.0, 19.0, 20.5], [10.0, 10.5, 9.5, 100.0])]
-    for eager, compiled in cases:
-        got = answer(list(eager), list(compiled))
+    for name, (x, weight) in _rmsnorm_cases().items():
+        x64, w64 = x.half().double(), weight.half().double()
+        expected = x64 * torch.rsqrt(x64.pow(2).mean(-1, keepdim=True) + 1e-5) * w64   # a definição, em fp64
+        spy = _DtypeSpy()
+        with spy:
+            got = answer(x.half(), weight.half())
         if got is None:
-            return False, "a função ainda devolve None: escreva o corpo e devolva o ganho."
-        try:
-            got = _number(got)
-        except _WrongType as exc:
-            return False, f"Tipo errado: {exc}."
-        expected = statistics.median(eager) / statistics.median(compiled)
-        if math.isclose(got, expected, rel_tol=1e-6):
-            continue
-        if math.isclose(got, 1 / expected, rel_tol=1e-6):
-            return False, "está invertido: ganho = tempo do eager / tempo do compilado (maior que 1 se o compilado é mais rápido)."
-        if math.isclose(got, statistics.mean(eager) / statistics.mean(compiled), rel_tol=1e-6):
-            return False, "a média se deixa levar por um pico isolado (outro processo, coleta de lixo); use outra estatística."
-        if math.isclose(got, min(eager) / min(compiled), rel_tol=1e-6):
-            return False, "o mínimo é uma escolha defensável, mas o curso usa a estatística de measure_latency (median_ms)."
-        return False, "o valor não confere: compare a mesma estatística robusta dos dois lados."
-    return True, "correto! A mediana ignora o pico de 55 ms e o de 30 ms."
+            return False, "a função ainda devolve None: escreva o corpo e devolva o tensor."
+        if not isinstance(got, torch.Tensor) or got.shape != x.shape:
+            return False, f"devolva um tensor com o formato de x {tuple(x.shape)}."
+        if spy.dtypes & {torch.float32, torch.float64}:
+            return False, ("a conta passou por fp32/fp64 (é o conserto da seção 3, não o deste exercício): faça tudo "
+                           "em fp16, mudando a escala de x antes de elevar ao quadrado.")
+        if got.dtype != torch.float16:
+            return False, f"a saída deve ser fp16 (veio {got.dtype})."
+        if not torch.isfinite(got).all() or (got.abs().amax(-1) == 0).any():
+            return False, (f"no caso '{name}' alguma linha virou inf, NaN ou zero: algo estourou (ou sumiu) em fp16. "
+                           "Cuidado também com 1/m² e eps/(m·m): escreva a conta de um jeito em que nenhum passo "
+                           "intermediário passe de 65504.")
+        err = float(((got.double() - expected).abs().amax(-1) / expected.abs().amax(-1)).max())
+        if err > 1e-2:
+            return False, f"no caso '{name}' o resultado erra {err:.0%} em alguma linha: confira a fórmula e o eps."
+    return True, "correto! Nenhum passo passou de 65504, e nada virou zero."
 
 
-@exercise("07.3", "conferência de saídas (diferença máxima e concordância do argmax)",
-          "uma função f(ref, outro) -> (diferença_máxima, fração_mesmo_argmax)")
-def _output_agreement(answer):
+_PROFILE_CASES = [  # formatos vistos, e o perfil certo guardado como dado
+    ([(1, 128), (2, 64), (1, 128), (4, 16)], {"min": (1, 16), "opt": (1, 128), "max": (4, 128)}),
+    ([(2, 300), (1, 50), (1, 50), (2, 300)], {"min": (1, 50), "opt": (2, 300), "max": (2, 300)}),
+]
+
+
+@exercise("07.3", "perfil de otimização a partir dos formatos vistos",
+          "uma função f(formatos) -> {'min': (lote, tokens), 'opt': ..., 'max': ...}")
+def _profile(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
-    gen = torch.Generator().manual_seed(7)
-    ref = torch.randn(2, 6, 11, generator=gen) * 4
-    other = ref + torch.randn(2, 6, 11, generator=gen) * 0.05
-    other[0, 0] = ref[0, 0].flip(-1)          # uma posição escolhe outro token
-    other[1, 2, 3] += 3.0                      # uma diferença grande que pode não mudar o argmax
-    expected_diff = float((ref - other).abs().max())
-    expected_agree = float((ref.argmax(-1) == other.argmax(-1)).float().mean())
-    got = answer(ref.clone(), other.clone())
-    if got is None:
-        return False, "a função ainda devolve None: escreva o corpo e devolva a tupla."
-    if not (isinstance(got, tuple) and len(got) == 2):
-        return False, "devolva uma tupla com dois números: (diferença máxima, fração de posições com o mesmo argmax)."
-    try:
-        diff, agree = _number(got[0]), _number(got[1])
-    except _WrongType as exc:
-        return False, f"Tipo errado: {exc}."
-    if math.isclose(diff, float((ref - other).max()), rel_tol=1e-6) and not math.isclose(diff, expected_diff, rel_tol=1e-6):
-        return False, "a diferença máxima é em valor ABSOLUTO: use .abs() antes do max."
-    if not math.isclose(diff, expected_diff, rel_tol=1e-5):
-        return False, "a diferença máxima não confere: é o maior |ref - outro| entre todos os elementos."
-    if math.isclose(agree, float((ref.argmax(0) == other.argmax(0)).float().mean()), rel_tol=1e-6) and not math.isclose(agree, expected_agree, rel_tol=1e-6):
-        return False, "o argmax é sobre o vocabulário, a ÚLTIMA dimensão (dim=-1)."
-    if math.isclose(agree, expected_agree * ref.shape[0] * ref.shape[1], rel_tol=1e-6):
-        return False, "pedimos a fração (entre 0 e 1), não a contagem de posições."
-    if not math.isclose(agree, expected_agree, rel_tol=1e-5):
-        return False, "a concordância não confere: compare argmax(-1) dos dois e tire a média das posições iguais."
-    return True, "correto!"
+    for shapes, expected in _PROFILE_CASES:
+        got = answer(list(shapes))
+        if got is None:
+            return False, "a função ainda devolve None: escreva o corpo e devolva o dict."
+        if not isinstance(got, dict) or set(got) != {"min", "opt", "max"}:
+            return False, "devolva um dict com as chaves 'min', 'opt' e 'max'."
+        try:
+            got = {k: tuple(int(v) for v in got[k]) for k in got}
+        except (TypeError, ValueError):
+            return False, "cada valor deve ser um par (lote, tokens) de inteiros."
+        for key in ("min", "max"):
+            if got[key] != expected[key]:
+                lexicographic = min(shapes) if key == "min" else max(shapes)
+                if got[key] == lexicographic:
+                    return False, (f"'{key}' saiu como o {key} dos PARES (comparação de tuplas); o perfil quer o {key} "
+                                   "de CADA eixo separado, que pode misturar dois formatos.")
+                return False, f"'{key}' não confere para {shapes}: olhe cada eixo (lote, tokens) separadamente."
+        if got["opt"] != expected["opt"]:
+            if got["opt"] not in {tuple(s) for s in shapes}:
+                return False, "'opt' deve ser um dos formatos vistos (o mais frequente), não uma média."
+            return False, "'opt' não confere: é o formato mais frequente; no empate, o que apareceu primeiro."
+    return True, "correto! O TensorRT escolhe os kernels medindo-os no 'opt' e aceita tudo entre 'min' e 'max'."

@@ -35,17 +35,28 @@ def _nf4_dq_bits(answer):
         (4.0, "4 bits é só o código de cada peso: falta o custo do absmax de cada bloco de 64."),
         (4 + 32 / 64, "isso é o NF4 sem dupla quantização (absmax em fp32 por bloco); com ela o absmax vira 8 bits."),
         (4 + 8 / 64, "quase: o absmax de 8 bits precisa de uma constante fp32 por bloco de 256 absmax (2º nível)."),
-        (4 + 8 / 64 + 32 / 256, "o 2º nível tem uma constante fp32 a cada 256 BLOCOS (256 × 64 pesos), não a cada 256 pesos."),
+        (4 + 8 / 64 + 32 / 256,
+         "o 2º nível tem uma constante fp32 a cada 256 BLOCOS (256 × 64 pesos), não a cada 256 pesos."),
     ])
 
 
 @exercise("08.3", "tokens de cache KV que cabem numa T4 com o 7B em NF4", "um número (tokens)")
 def _t4_kv_tokens(answer):
+    from ..models import LLAMA2_7B_CONFIG
+    from ..planner import PRESETS, weight_bytes
+
+    t4 = PRESETS["colab_t4"]
+    stored = weight_bytes(LLAMA2_7B_CONFIG, "nf4-dq", "fp16")["stored"] / 2**30
+    footprint = weight_bytes(LLAMA2_7B_CONFIG, "nf4-dq", "fp16")["footprint"] / 2**30
     per_token = 2 * 32 * 32 * 128 * 2  # K e V, camadas, cabeças KV, dimensão, bytes do fp16
-    expected = (15 - 3.5 - 1.5) * 2**30 / per_token
+    free = t4.gpu_gib * 0.9 - t4.gpu_reserved_gib - stored
+    expected = free * 2**30 / per_token
     return _judge_number(answer, expected, 0.01, [
         (expected * 2, "faltou o fator 2: o cache guarda as chaves E os valores."),
         (expected / 2, "o cache está em fp16: 2 bytes por elemento, não 4."),
-        ((15 - 3.5) * 2**30 / per_token, "faltou descontar a reserva de 1,5 GiB (contexto CUDA e ativações)."),
-        ((15 - 3.5 - 1.5) * 1e9 / per_token, "GiB é 2³⁰ bytes, não 10⁹."),
+        ((free + t4.gpu_reserved_gib) * 2**30 / per_token, "faltou descontar a reserva do runtime (0,5 GiB)."),
+        ((t4.gpu_gib - t4.gpu_reserved_gib - stored) * 2**30 / per_token, "faltou a folga de 10% da memória útil."),
+        ((free + stored - footprint) * 2**30 / per_token,
+         "esse é o footprint (sem as escalas); os pesos ocupam o que está GUARDADO, escalas incluídas."),
+        (free * 1e9 / per_token, "GiB é 2³⁰ bytes, não 10⁹."),
     ])

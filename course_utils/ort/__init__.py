@@ -11,15 +11,25 @@
 Módulos: `sessions`, `files` (operadores, MiB, bytes lidos por passada), `quantization`, `genai`, `int8_matmul`.
 """
 
-from .files import matmul_weight_bytes, onnx_file_mb, op_counts
-from .genai import build_genai_model, genai_generate, load_genai_model, tokenizer_round_trip
-from .int8_matmul import dynamic_quantize_uint8, single_matmul_model, u8s8_matmul
-from .quantization import cached_quantization, quantize_dynamic_int8, quantize_weight_only
+from .files import matmul_weight_bytes, matmulnbits_attributes, onnx_file_mb, op_counts
+from .genai import build_genai_model, builder_command, genai_generate, load_genai_model, tokenizer_round_trip
+from .int8_matmul import (
+                          compare_with_simulations,
+                          dynamic_quantize_uint8,
+                          matmulnbits_model,
+                          ort_int4_blocks,
+                          saturation_verdict,
+                          single_matmul_model,
+                          u8s8_matmul,
+)
+from .quantization import cached_quantization, quantize_dynamic_int8, quantize_weight_only, weights_of_dynamic_int8
 from .sessions import LEVELS, OrtCausalLM, create_session, make_feeds, ort_perplexity, quiet_onnxruntime, run_logits
 
 __all__ = [
-    "LEVELS", "OrtCausalLM", "build_genai_model", "cached_quantization", "create_session", "dynamic_quantize_uint8",
-    "genai_generate", "load_genai_model", "make_feeds", "matmul_weight_bytes", "onnx_file_mb", "op_counts",
-    "ort_perplexity", "quantize_dynamic_int8", "quantize_weight_only", "quiet_onnxruntime", "run_logits",
-    "single_matmul_model", "tokenizer_round_trip", "u8s8_matmul",
+    "LEVELS", "OrtCausalLM", "build_genai_model", "builder_command", "cached_quantization",
+    "compare_with_simulations", "create_session", "dynamic_quantize_uint8", "genai_generate", "load_genai_model",
+    "make_feeds", "matmul_weight_bytes", "matmulnbits_attributes", "matmulnbits_model", "onnx_file_mb", "op_counts",
+    "ort_int4_blocks", "ort_perplexity", "quantize_dynamic_int8", "quantize_weight_only", "quiet_onnxruntime",
+    "run_logits", "saturation_verdict", "single_matmul_model", "tokenizer_round_trip", "u8s8_matmul",
+    "weights_of_dynamic_int8",
 ]

@@ -71,3 +71,22 @@ def package_version(name):
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def matmulnbits_attributes(path) -> dict:
+    """O que os MatMulNBits de um grafo dizem de si: {atributo: valores distintos} (bits, block_size,
+    accuracy_level...) e `zero_points`: quantos têm ponto-zero guardado. Sem MatMulNBits: {}."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    found, with_zero = {}, 0
+    nodes = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    for node in nodes:
+        for attr in node.attribute:
+            found.setdefault(attr.name, set()).add(helper.get_attribute_value(attr))
+        with_zero += len(node.input) > 3 and bool(node.input[3])
+    if not nodes:
+        return {}
+    found.setdefault("accuracy_level", {0})  # ausente = 0 (a ativação fica no tipo de entrada)
+    return {**{k: sorted(v) for k, v in found.items()}, "zero_points": with_zero, "nodes": len(nodes)}

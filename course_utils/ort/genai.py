@@ -116,3 +116,16 @@ def tokenizer_round_trip(genai_model, hf_tokenizer, texts) -> dict:
             text_match = False
             failures.append(f"ida e volta mudou {text!r} para {back!r}")
     return {"ids_match": ids_match, "text_match": text_match, "failures": failures}
+
+
+def builder_command(source, precision: str, execution_provider: str, out_dir, extra_options: dict | None = None) -> str:
+    """A linha de comando do model builder que `build_genai_model` executa (no mesmo processo, pela API).
+
+    `-m` para um ID do Hub, `-i` para um diretório local; `--extra_options chave=valor` como o builder lê.
+    """
+    src = str(source)
+    where = f"-i {src}" if Path(src).is_dir() else f"-m {src}"
+    cmd = f"python -m onnxruntime_genai.models.builder {where} -o {out_dir} -p {precision} -e {execution_provider}"
+    if extra_options:
+        cmd += " --extra_options " + " ".join(f"{k}={v}" for k, v in extra_options.items())
+    return cmd

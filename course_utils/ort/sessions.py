@@ -142,5 +142,5 @@ def quiet_onnxruntime(log_path=None):
             yield
     finally:
         sink.close()
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)

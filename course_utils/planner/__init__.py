@@ -16,7 +16,7 @@ nenhum byte alocado) e cada tensor é contado:
 - nf4-dq (dupla quantização, QLoRA): o absmax vira uint8, com um absmax fp32 por bloco de 256 absmax,
   um deslocamento fp32 e o mapa dinâmico de 256 floats do segundo nível.
 
-Como no transformers, não são quantizados: embeddings, normas, o `lm_head` (e tudo o que está amarrado a ele),
+Como no transformers, não são quantizados: embeddings, normas, o `lm_head` (e o que compartilha pesos com ele),
 que ficam no dtype de computação (fp16 na GPU, fp32 na CPU), e os módulos de `_keep_in_fp32_modules`, em fp32.
 Com offload, o transformers também deixa sem quantizar os módulos que vão para a CPU ou o disco
 (`llm_int8_enable_fp32_cpu_offload`): eles ficam no dtype de carga (medido: fp16), não em int8/nf4.
@@ -24,11 +24,13 @@ Com offload, o transformers também deixa sem quantizar os módulos que vão par
 O resto da conta (cache KV, folga para ativações, reserva do runtime) está em `plan_memory`.
 
 Módulos: `weights` (bytes dos pesos), `hardware` (presets e esta máquina), `memory_plan` (cache KV, ativações,
-vereditos e escolha), `loading` (argumentos do from_pretrained e checkpoint aleatório).
+vereditos e escolha), `loading` (argumentos do from_pretrained e checkpoint aleatório), `measure` (um 7B de
+pesos aleatórios medido na GPU, termo a termo contra o plano).
 """
 
 from .hardware import GIB, PRESETS, Hardware, detect_hardware
 from .loading import from_pretrained_kwargs, write_random_checkpoint
+from .measure import measure_from_config
 from .memory_plan import (
     PREFER_CPU,
     PREFER_GPU,
@@ -55,6 +57,7 @@ from .weights import (
 )
 
 __all__ = [
+    "measure_from_config",
     "DQ_BLOCK", "FORMATS", "FORMAT_LABELS", "GIB", "NF4_BLOCK", "PREFER_CPU", "PREFER_GPU", "PRESETS", "QUANTIZED",
     "REQUIRED_FIELDS", "VERDICTS", "FormatPlan", "Hardware", "MemoryPlan", "activation_bytes", "describe_config",
     "detect_hardware", "from_pretrained_kwargs", "load_config", "measured_weight_bytes", "plan_memory",

@@ -4,36 +4,44 @@
 # **Objetivos.** Ao fim deste notebook você vai saber:
 # - quais caminhos levam um modelo do PyTorch ao TensorRT em 2026 (Torch-TensorRT, ONNX -> TensorRT, provedor TensorRT
 #   do ONNX Runtime, TensorRT-LLM) e qual serve a quem tem uma T4 no Colab;
-# - montar um *engine* em fp16 com formato fixo e com um **perfil de otimização** para formatos dinâmicos;
+# - montar um *engine* em fp16 com **tipagem forte** (a precisão vem do grafo, como o TensorRT 11 exige), com formato fixo
+#   e com um **perfil de otimização** para formatos dinâmicos;
+# - ver por que "converter tudo para fp16" quebra uma RMSNorm (o x² passa de 65504) e como o grafo certo evita isso;
 # - medir latência contra o PyTorch *eager* e contra o `torch.compile`, conferindo que as saídas concordam;
 # - saber o que roda e o que não roda onde não há TensorRT, sem inventar número.
 #
 # **Pré-requisitos.** Notebook 06 (exportação para ONNX).
 # **Tempo estimado.** 30 minutos de leitura; a execução leva uns 4 minutos numa CPU de 2 núcleos e poucos minutos numa T4.
-# **Hardware.** GPU NVIDIA recomendada (as seções de TensorRT só rodam com GPU e o TensorRT instalado). Na CPU o notebook
-# roda inteiro: exporta o ONNX, compara com o `torch.compile` e diz, célula a célula, o que foi pulado e por quê.
+# **Hardware.** GPU NVIDIA recomendada (o notebook pede uma T4 ao Colab; as seções de TensorRT só rodam com GPU e o
+# TensorRT instalado). Num runtime de CPU o notebook roda inteiro: exporta o ONNX, compara com o `torch.compile` e diz,
+# célula a célula, o que foi pulado e por quê.
 #
-# Todo número impresso aqui é medido agora, nesta execução; um número de TensorRT só aparece se foi medido.
+# Todo número impresso aqui é medido agora, nesta execução; um número de TensorRT só aparece se foi medido. O que não
+# roda aqui (sem GPU, sem TensorRT) é dito célula a célula e listado no fim.
 
 # %%
-# Pacotes extras (só no Colab). O TensorRT e o Torch-TensorRT só fazem sentido com GPU; o Torch-TensorRT precisa
-# casar com a versão do torch do Colab, então pedimos a versão igual à do torch instalado e, se ela não existir,
-# o notebook segue sem ele (as células de TensorRT dizem que foram puladas).
-import subprocess, sys
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "onnx==1.23.2", "onnxscript==0.7.2",
-                    "onnxruntime==1.32.0"], check=True)
+# Torch-TensorRT (só no Colab). Ele é compilado para UMA versão do torch e UMA da CUDA: escolhemos a build
+# que casa com o torch do Colab (tensorrt_install_plan) e instalamos COM as dependências: a biblioteca do TensorRT vem
+# por elas (tensorrt-cu12 -> tensorrt-cu12-libs, do índice da NVIDIA). Se não houver build, as células dizem o que pulou.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:   # onnx e onnxruntime já vêm da célula de configuração acima
     import torch
-    if torch.cuda.is_available():
-        torch_version = torch.__version__.split("+")[0]
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "tensorrt-cu12",
-                               f"torch-tensorrt=={torch_version}", "--no-deps"])
+
+    from course_utils.tensorrt import tensorrt_install_plan
+
+    plan = tensorrt_install_plan(torch.__version__, torch.version.cuda)
+    print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) -> {plan.command()}")
+    if plan.installs and torch.cuda.is_available():
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *plan.pip_args])
         print("Torch-TensorRT instalado." if done.returncode == 0 else
-              f"Não há torch-tensorrt=={torch_version} no PyPI: as células de Torch-TensorRT serão puladas.")
+              "A instalação falhou: as células de TensorRT vão dizer que foram puladas e por quê.")
 
 # %% [markdown]
 # ## Parâmetros
-# `SMOKE=True` reduz as cargas para a CI: exporta e compila só as 2 primeiras camadas do modelo (mesmos pesos).
+# `SMOKE=True` é uma versão rápida de cada experimento: exporta e compila só as 2 primeiras camadas do modelo (mesmos
+# pesos) e repete menos as medidas.
 
 # %% tags=["parameters"]
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -49,9 +57,7 @@ REFRESH_CACHE = False
 
 # %%
 import copy
-import importlib.util
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -64,10 +70,11 @@ from course_utils.environment import environment_info, pick_device, quiet_librar
 from course_utils.exercises import check
 from course_utils.measure import measure_latency
 from course_utils.models import load_model, load_tokenizer
-from course_utils.onnx_export import LogitsOnly, cached_export, truncated_copy
+from course_utils.onnx_export import LogitsOnly, cached_export, op_input_types, truncated_copy
 from course_utils.ort import create_session, onnx_file_mb, run_logits
 from course_utils.plotting import plot_bars
-from course_utils.results import claim, record
+from course_utils.results import claim, claim_skipped, record
+from course_utils.tensorrt import probe_tensorrt, tensorrt_install_plan
 
 if SMOKE:
     EXPORT_LAYERS, SEQ_LEN, LAT_REPEATS = 2, 64, 5
@@ -87,32 +94,39 @@ skipped = []   # (seção, motivo): o resumo no fim lista tudo o que não rodou
 # %% [markdown]
 # ## 1. Os caminhos em 2026
 #
-# | caminho | o que é | formatos dinâmicos | serve numa T4? |
+# | caminho | o que é | formatos dinâmicos | o que as fontes dizem (data na bibliografia) |
 # |---|---|---|---|
-# | **Torch-TensorRT** (`torch_tensorrt.compile(model, ir="dynamo", ...)`) | captura com `torch.export`, converte os subgrafos que o TensorRT aceita e deixa o resto no PyTorch; devolve um módulo que você chama como antes | sim, com `torch_tensorrt.Input(min_shape, opt_shape, max_shape)` | **sim** ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)) |
-# | **ONNX -> TensorRT** (API do *builder* em Python ou `trtexec`) | lê o arquivo ONNX (o do notebook 06), monta e serializa um *engine* (`.plan`) que roda sem PyTorch | sim, com um **perfil de otimização** por entrada | sim |
-# | **Provedor TensorRT do ONNX Runtime** | o ORT entrega ao TensorRT os subgrafos que ele aceita e roda o resto no CUDA/CPU | sim (perfis automáticos ou explícitos) | sim, com `onnxruntime-gpu` |
-# | **TensorRT-LLM** | biblioteca de LLM em cima do TensorRT (lote em voo, cache KV paginado, kernels próprios) | sim | **não**: não suporta a T4 ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)) |
-# | torch2trt | conversor antigo, usado em material mais velho | limitado | sem manutenção desde 2024 ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)); não use |
+# | **Torch-TensorRT** (`torch_tensorrt.compile(model, ir="dynamo", ...)`) | captura com `torch.export`, converte os subgrafos que o TensorRT aceita e deixa o resto no PyTorch; devolve um módulo que você chama como antes | sim, com `torch_tensorrt.Input(min_shape, opt_shape, max_shape)` | a 2.11 tem builds para CUDA 12.6/12.8/12.9 (índice do PyTorch) e 13.0 (PyPI), com TensorRT 10.15 ([referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#colab-tensorrt)) |
+# | **ONNX -> TensorRT** (API do *builder* em Python ou `trtexec`) | lê o arquivo ONNX (o do notebook 06), monta e serializa um *engine* (`.plan`) que roda sem PyTorch | sim, com um **perfil de otimização** por entrada | no TensorRT 11 a rede é sempre fortemente tipada; `BuilderFlag.FP16` e `trtexec --fp16` não existem mais ([referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#tensorrt-tipagem)) |
+# | **Provedor TensorRT do ONNX Runtime** | o ORT entrega ao TensorRT os subgrafos que ele aceita e roda o resto no CUDA/CPU | sim (perfis automáticos ou explícitos) | precisa do `onnxruntime-gpu`, que no PyPI é da CUDA 13 (notebook 06) |
+# | **TensorRT-LLM** | biblioteca de LLM em cima do TensorRT (lote em voo, cache KV paginado, kernels de atenção próprios) | sim | não suporta a T4 ([referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)) |
+# | torch2trt | conversor antigo, usado em material mais velho | limitado | sem manutenção desde 2024 ([referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)); não use |
 #
-# **Para quem tem uma T4 no Colab:** comece pelo **Torch-TensorRT em fp16** (o modelo continua sendo um módulo do
-# PyTorch, e o que o TensorRT não aceitar roda no PyTorch). Para servir sem PyTorch, exporte para ONNX e monte um engine
-# com perfil de otimização (seção 5). A T4 tem *tensor cores* de fp16 e não tem bf16 rápido: use fp16.
+# Se cada caminho roda na GPU **desta** execução é o que as seções 5 a 7 medem; o resumo da seção 8 diz o que rodou e o
+# que foi pulado. A T4 tem *tensor cores* de fp16 e não tem bf16 rápido: nela, a precisão reduzida é o fp16.
 #
-# O que dá para ver sem GPU é a parte que vem **antes** do TensorRT: o ONNX que ele consome, a precisão fp16, o que
-# formato fixo e perfil dinâmico significam, e o `torch.compile`, o "compilador de casa" do PyTorch, para comparação.
+# **O que este notebook não faz.** O engine aqui calcula **uma passada** do modelo sobre a entrada inteira (os logits de
+# todas as posições), sem cache KV: é o custo de um *prefill*, não de uma geração token a token. Gerar com TensorRT
+# pede o grafo com cache (entradas e saídas de K e V, como o do model builder do notebook 06) e um laço em volta; é o que
+# o TensorRT-LLM entrega pronto (cache KV paginado, lote em voo, atenção fundida), mas ele não roda na T4.
+#
+# O que dá para ver sem GPU é a parte que vem **antes** do TensorRT: o ONNX que ele consome, a precisão fp16 e onde ela
+# quebra, o que formato fixo e perfil dinâmico significam, e o `torch.compile`, o "compilador de casa" do PyTorch.
 
 # %%
 has_cuda = torch.cuda.is_available()
-tensorrt_available = importlib.util.find_spec("tensorrt") is not None
-torch_tensorrt_available = importlib.util.find_spec("torch_tensorrt") is not None
+probe = probe_tensorrt()   # importa dentro de try: uma instalação pela metade vira uma mensagem, não uma exceção
+tensorrt_available = has_cuda and probe["tensorrt"] is not None
+torch_tensorrt_available = has_cuda and probe["torch_tensorrt"] is not None
 ort_trt_ep = "TensorrtExecutionProvider" in ort.get_available_providers()
-print(f"GPU CUDA: {has_cuda} | tensorrt: {tensorrt_available} | torch_tensorrt: {torch_tensorrt_available} | "
-      f"provedor TensorRT no onnxruntime: {ort_trt_ep}")
+print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) | GPU CUDA: {has_cuda} | tensorrt: {probe['tensorrt']} | "
+      f"torch_tensorrt: {probe['torch_tensorrt']} | provedor TensorRT no onnxruntime: {ort_trt_ep}")
+for name, error in probe["errors"].items():
+    print(f"  {name} não importa: {error}")
+print("build do Torch-TensorRT para este torch:", tensorrt_install_plan(torch.__version__, torch.version.cuda).command())
 if has_cuda:
     props = torch.cuda.get_device_properties(0)
     print(f"GPU: {props.name}, capacidade {props.major}.{props.minor}, {props.total_memory / 2**30:.0f} GiB")
-run_trt = has_cuda and device.startswith("cuda")
 if not has_cuda:
     reason = "não há GPU CUDA nesta máquina (o TensorRT só roda em GPU NVIDIA)"
 elif not device.startswith("cuda"):
@@ -144,28 +158,72 @@ assert all(isinstance(d, str) for d in dims), "lote e sequência deveriam ser di
 claim("ONNX que o TensorRT consome confere com o PyTorch", onnx_diff <= 1e-3, measured=onnx_diff)
 
 # %% [markdown]
-# ## 3. Precisão e engine: fp16, formato fixo, perfil de otimização
+# ## 3. Precisão: fp16, e onde ele quebra
 #
-# **fp16.** O TensorRT escolhe, camada a camada, kernels de fp16 (ou fp32, onde a precisão pede). O fp16 tem 10 bits de
-# mantissa e **não passa de 65504**: se alguma ativação passar disso, vira infinito. Medimos as duas coisas no PyTorch
-# (na CPU): o maior valor absoluto que aparece dentro do modelo, e quanto os logits mudam com os pesos e as contas em fp16.
+# O fp16 tem 10 bits de mantissa e **não passa de 65504**: o que passar disso vira infinito. Olhar só as saídas dos
+# módulos engana, porque a conta perigosa fica **dentro** de um deles. A RMSNorm calcula
+#
+# $$\text{RMSNorm}(x) = \frac{x}{\sqrt{\text{média}(x^2) + \varepsilon}} \cdot g$$
+#
+# e $x^2$ passa de 65504 assim que algum $|x| > \sqrt{65504} \approx 256$. Os LLMs têm exatamente isso no fluxo
+# residual: poucas dimensões com valores enormes. Medimos a maior entrada de cada RMSNorm e refazemos a conta em fp16.
 
 # %%
-largest = {"value": 0.0, "where": ""}
-def track(name):
-    def hook(module, args, out):
-        tensor = out[0] if isinstance(out, tuple) else out
-        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
-            value = float(tensor.abs().max())
-            if value > largest["value"]:
-                largest.update(value=value, where=name)
+norm_inputs = {}
+def grab(name):
+    def hook(module, args):
+        x = args[0].detach()
+        if name not in norm_inputs or x.abs().max() > norm_inputs[name].abs().max():
+            norm_inputs[name] = x.clone()
     return hook
-hooks = [m.register_forward_hook(track(n)) for n, m in model.named_modules() if n]
+norms = {n: m for n, m in full_model.named_modules() if type(m).__name__.endswith("RMSNorm")}
+hooks = [m.register_forward_pre_hook(grab(n)) for n, m in norms.items()]
 with torch.inference_mode():
-    model(ids)
+    full_model(ids)   # o modelo inteiro (no SMOKE também): os valores grandes crescem camada a camada
 for h in hooks:
     h.remove()
-print(f"maior |ativação| em fp32: {largest['value']:.1f} (em {largest['where']}); teto do fp16: 65504")
+worst_norm = max(norm_inputs, key=lambda n: float(norm_inputs[n].abs().max()))
+x_big, norm = norm_inputs[worst_norm][0], norms[worst_norm]
+max_norm_input = float(x_big.abs().max())
+print(f"{len(norms)} RMSNorms; maior |x| na entrada: {max_norm_input:.0f} ({worst_norm}) -> x² = {max_norm_input**2:.2e} "
+      f"(teto do fp16: 65504)")
+
+# %%
+def rmsnorm_fp16_naive(x, weight, eps):
+    """Tudo em fp16: o x² estoura para infinito, a média vira inf e a linha inteira vira zero."""
+    x = x.half()
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight.half()
+
+def rmsnorm_fp16_upcast(x, weight, eps):
+    """Como a LlamaRMSNorm do transformers: a variância em fp32, o resultado de volta em fp16."""
+    x32 = x.half().float()
+    return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).half() * weight.half()
+
+eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", 1e-6))
+gain = norm.weight.detach()
+reference = (x_big * torch.rsqrt(x_big.pow(2).mean(-1, keepdim=True) + eps) * gain).float()
+
+def row_error(y):
+    """Erro de cada linha (token), relativo ao maior valor da linha de referência."""
+    return (y.float() - reference).abs().amax(-1) / reference.abs().amax(-1)
+
+naive_err = row_error(rmsnorm_fp16_naive(x_big, gain, eps))
+upcast_err = row_error(rmsnorm_fp16_upcast(x_big, gain, eps))
+broken_rows = int((naive_err > 0.5).sum())
+print(f"linhas (tokens) com erro > 50%: só fp16 {broken_rows} de {len(naive_err)} | com a variância em fp32: "
+      f"{int((upcast_err > 0.5).sum())} (pior erro {float(upcast_err.max()):.1e})")
+if max_norm_input > 256:
+    claim("o x² da RMSNorm estoura em fp16 e a variância em fp32 conserta", broken_rows >= 1 and float(upcast_err.max()) < 1e-2,
+          measured=broken_rows)
+else:
+    claim_skipped("o x² da RMSNorm estoura em fp16 e a variância em fp32 conserta",
+                  f"neste modelo nenhuma entrada de RMSNorm passou de 256 (máximo {max_norm_input:.0f})")
+
+# %% [markdown]
+# O PyTorch em fp16 sobrevive porque a `LlamaRMSNorm` do transformers faz exatamente o `upcast`. Conferimos no modelo
+# inteiro: pesos e contas em fp16 contra fp32 (na CPU).
+
+# %%
 half = copy.deepcopy(model).to(torch.float16)   # uma cópia: ida e volta fp32 -> fp16 -> fp32 estragaria os pesos
 with torch.inference_mode():
     half_logits = half(ids).logits.float().numpy()
@@ -173,22 +231,55 @@ del half
 fp16_diff = float(np.abs(half_logits - ref_logits).max())
 fp16_agree = float((half_logits.argmax(-1) == ref_logits.argmax(-1)).mean())
 print(f"logits em fp16 x fp32 (PyTorch, CPU): diferença máxima {fp16_diff:.3f} | mesmo argmax em {fp16_agree:.1%}")
-assert largest["value"] < 65504, "alguma ativação não caberia em fp16"
-assert fp16_agree > 0.9, "fp16 deveria escolher quase sempre o mesmo token que fp32"
+claim("o modelo em fp16 (com o upcast da RMSNorm) escolhe o mesmo token que o fp32 em > 90% das posições",
+      fp16_agree > 0.9, measured=fp16_agree)
 
 # %% [markdown]
-# Essa diferença medida é a régua para conferir um engine fp16: esperar igualdade até 1e-5, como em fp32, seria errado.
+# **E no TensorRT?** Até o TensorRT 10 havia a tipagem **fraca**: `BuilderFlag.FP16` (ou `trtexec --fp16`) deixava o
+# TensorRT escolher, camada a camada, kernels fp16 onde quisesse. No TensorRT 11 ela não existe mais: a rede é **fortemente
+# tipada**, e cada tensor tem o tipo que o grafo diz ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#tensorrt-tipagem)). A precisão passa a
+# ser uma decisão **sua**, gravada no ONNX: pesos e contas em fp16 onde pode, fp32 onde precisa (a RMSNorm). Há dois jeitos
+# de ter um ONNX assim:
+#
+# - **converter tudo** (`onnxruntime.transformers.float16.convert_float_to_float16`, no grafo exportado do modelo fp32):
+#   o `Pow` da RMSNorm vira fp16, e o estouro acima vai para dentro do engine;
+# - **exportar o modelo já em fp16**: o grafo guarda os `Cast` para fp32 que a `LlamaRMSNorm` faz; ou converter com o
+#   ModelOpt AutoCast, da NVIDIA, que mantém em fp32 as operações sensíveis.
+#
+# Conferimos o tipo da entrada de cada `Pow` nos três grafos, numa cópia de 2 camadas (o padrão se repete por camada):
+
+# %%
+from onnxruntime.transformers.float16 import convert_float_to_float16
+
+two = model if n_layers <= 2 else truncated_copy(model, 2)
+fp32_onnx, _ = cached_export(two, "smollm2-2camadas", refresh=REFRESH_CACHE)
+fp16_onnx, _ = cached_export(copy.deepcopy(two).half(), "smollm2-2camadas-fp16", refresh=REFRESH_CACHE)
+blanket = convert_float_to_float16(onnx.load(str(fp32_onnx)), keep_io_types=True)
+blanket_path = fp32_onnx.parent / "tudo_fp16.onnx"
+onnx.save(blanket, str(blanket_path), save_as_external_data=True, location="tudo_fp16.onnx.data")
+pow_types = {"exportado em fp32": op_input_types(fp32_onnx), "fp32 convertido inteiro": op_input_types(blanket_path),
+             "exportado em fp16": op_input_types(fp16_onnx)}
+for name, types in pow_types.items():
+    print(f"{name:<24} x² (Pow) em: {sorted(set(types))} ({len(types)} nós)")
+claim("exportado em fp16, o x² da RMSNorm fica em fp32; convertido inteiro, vira fp16",
+      set(pow_types["exportado em fp16"]) == {"FLOAT"} and set(pow_types["fp32 convertido inteiro"]) == {"FLOAT16"},
+      measured=str(pow_types["fp32 convertido inteiro"][:1]))
+
+# %% [markdown]
+# Essa diferença fp16 x fp32 medida acima é também a régua para conferir um engine fp16: esperar igualdade até 1e-5, como
+# em fp32, seria errado; o que importa é escolher os mesmos tokens.
 #
 # **Formato fixo x dinâmico.** Um engine de formato fixo é otimizado para um formato só (por exemplo lote 1 x 128 tokens)
 # e recusa qualquer outro. Para aceitar uma faixa, o engine recebe um **perfil de otimização** por entrada: `min`, `opt`
-# e `max`. O TensorRT escolhe os kernels para `opt` e garante que tudo entre `min` e `max` funciona. O perfil deste
-# notebook:
+# e `max`. O TensorRT escolhe os kernels medindo-os no formato `opt` e garante que tudo entre `min` e `max` funciona.
+# Quanto custa essa flexibilidade em velocidade depende do modelo e da GPU: as seções 5 e 6 medem os dois engines quando
+# há GPU. O perfil deste notebook, e a linha do `trtexec` (a ferramenta de linha de comando do TensorRT) equivalente:
 
 # %%
 profile = {"min": (1, 1), "opt": (1, SEQ_LEN), "max": (MAX_BATCH, MAX_SEQ_LEN)}
 print("perfil de input_ids:", profile)
-print("equivalente com trtexec (linha de comando do TensorRT):")
-print(f"  trtexec --onnx={onnx_path.name} --fp16 --minShapes=input_ids:1x1 --optShapes=input_ids:1x{SEQ_LEN} "
+print("TensorRT 10.12+ (no 11 a rede já é fortemente tipada e --stronglyTyped não muda nada):")
+print(f"  trtexec --onnx=modelo_fp16.onnx --stronglyTyped --minShapes=input_ids:1x1 --optShapes=input_ids:1x{SEQ_LEN} "
       f"--maxShapes=input_ids:{MAX_BATCH}x{MAX_SEQ_LEN} --saveEngine=modelo.plan")
 
 # %% [markdown]
@@ -223,10 +314,11 @@ latencies = {"PyTorch eager": eager_ms, "torch.compile": compiled_ms}
 print(f"{run_device}: eager {eager_ms:.1f} ms | torch.compile {compiled_ms:.1f} ms ({torch_compile_speedup:.2f}x) | "
       f"compilou em {compile_seconds:.0f} s | diferença máxima {compile_diff:.1e}, mesmo argmax em {compile_agree:.1%}")
 if run_device.startswith("cuda"):  # fp16: a régua é a diferença fp16 x fp32 medida na seção 3
-    assert compile_agree > 0.9 and compile_diff <= max(0.1, 2 * fp16_diff), "torch.compile mudou a função além do fp16"
+    claim("torch.compile calcula a mesma função (na régua da precisão usada)",
+          compile_agree > 0.9 and compile_diff <= max(0.1, 2 * fp16_diff), measured=compile_diff)
 else:
-    assert compile_diff <= 1e-3, "torch.compile deveria calcular a mesma função"
-del compiled, wrapper, bench_model
+    claim("torch.compile calcula a mesma função (na régua da precisão usada)", compile_diff <= 1e-3, measured=compile_diff)
+compiled = wrapper = bench_model = None  # libera a memória
 
 # %% [markdown]
 # O ganho do `torch.compile` depende do que domina o tempo. Numa passada longa (o prefill de `SEQ_LEN` tokens) quase tudo
@@ -234,22 +326,27 @@ del compiled, wrapper, bench_model
 # na GPU); o compilador ganha ao fundir as operações pequenas em volta delas. Por isso o número acima pode ficar perto de
 # 1x, ou abaixo numa CPU disputada; no decode, com um token por passo, as operações pequenas pesam mais (o notebook 05
 # mede o `torch.compile` com `StaticCache` na geração). O TensorRT faz o mesmo tipo de fusão, mais a escolha de kernels
-# medida na própria GPU (*autotuning*) e o fp16 nos *tensor cores*.
+# medida na própria GPU (*autotuning*) e o fp16 nos *tensor cores*; quanto isso rende nesta GPU, as seções 5 a 7 medem.
 #
 # ## 5. Torch-TensorRT (GPU)
 #
-# `torch_tensorrt.compile(..., ir="dynamo")` com pesos em fp16: um engine de formato fixo (lote 1 x `SEQ_LEN`) e outro
-# com formato dinâmico (o perfil da seção 3). Conferimos as saídas contra o PyTorch fp16 com a régua medida na seção 3.
+# `torch_tensorrt.compile(..., ir="dynamo", use_explicit_typing=True)` com o modelo em fp16: tipagem forte, a precisão
+# vem dos tipos do próprio grafo do PyTorch (fp16, com a variância da RMSNorm em fp32, como vimos na seção 3). É o caminho
+# que vale no TensorRT 11; o `enabled_precisions={torch.float16}` do material antigo é a tipagem fraca. Um engine de
+# formato fixo (lote 1 x `SEQ_LEN`) e outro com formato dinâmico (o perfil da seção 3), conferidos contra o PyTorch fp16
+# com a régua da seção 3.
 
 # %%
-trt_results = {}
+trt_results, dynamic_agree = {}, None
 if reason:
     skipped.append(("5. Torch-TensorRT", reason))
     print(f"Pulado: {reason}.")
 elif not torch_tensorrt_available:
-    skipped.append(("5. Torch-TensorRT", "o pacote torch-tensorrt não está instalado (precisa casar com a versão do torch)"))
-    print("Pulado: o torch-tensorrt não está instalado. No Colab, a primeira célula tenta instalar a versão igual à do "
-          "torch; fora dele: pip install torch-tensorrt==<versão do torch> tensorrt-cu12.")
+    why = probe["errors"].get("torch_tensorrt", "não instalado")
+    skipped.append(("5. Torch-TensorRT", f"torch_tensorrt não importa ({why}); não foram montados nem medidos os engines "
+                    "fixo e dinâmico"))
+    print(f"Pulado: torch_tensorrt não importa ({why}). Para este torch: "
+          f"{tensorrt_install_plan(torch.__version__, torch.version.cuda).command()}")
 else:
     import torch_tensorrt
 
@@ -266,12 +363,12 @@ else:
     for name, inputs in specs.items():
         try:
             start = time.perf_counter()
-            trt_module = torch_tensorrt.compile(gpu_wrapper, ir="dynamo", inputs=inputs,
-                                                enabled_precisions={torch.float16}, min_block_size=1)
+            trt_module = torch_tensorrt.compile(gpu_wrapper, ir="dynamo", inputs=inputs, use_explicit_typing=True,
+                                                min_block_size=1)
             build_s = time.perf_counter() - start
             with torch.inference_mode():
                 out = trt_module(gpu_ids).float()
-            ms = measure_latency(lambda: trt_module(gpu_ids), warmup=3, repeats=LAT_REPEATS)["median_ms"]
+            ms = measure_latency(lambda m=trt_module: m(gpu_ids), warmup=3, repeats=LAT_REPEATS)["median_ms"]
         except Exception as exc:  # versões do TensorRT mudam a API: dizemos o que falhou em vez de inventar número
             skipped.append((f"5. {name}", f"falhou: {type(exc).__name__}: {str(exc)[:200]}"))
             print(f"{name}: falhou ({type(exc).__name__}: {str(exc)[:200]})")
@@ -283,49 +380,39 @@ else:
         latencies[name] = ms
         print(f"{name}: {ms:.2f} ms (montado em {build_s:.0f} s) | dif. máx. para o PyTorch fp16 {diff:.3f}, "
               f"mesmo argmax em {agree:.1%}")
-        assert agree > 0.9, "o engine fp16 deveria escolher quase sempre o mesmo token que o PyTorch fp16"
+    dynamic_agree = None
     if "Torch-TensorRT dinâmico" in trt_modules:
         other = text_token_ids(tokenizer, "pt", 2 * 37).reshape(2, 37).to("cuda")   # outro lote e comprimento
         with torch.inference_mode():
             same = trt_modules["Torch-TensorRT dinâmico"](other).argmax(-1) == gpu_wrapper(other).argmax(-1)
-        print(f"engine dinâmico com lote 2 x 37 tokens: mesmo argmax em {float(same.float().mean()):.1%}")
-        assert float(same.float().mean()) > 0.9
+        dynamic_agree = float(same.float().mean())
+        print(f"engine dinâmico com lote 2 x 37 tokens: mesmo argmax em {dynamic_agree:.1%}")
     del gpu_wrapper, trt_modules
 
 
 # %% [markdown]
 # ## 6. TensorRT a partir do ONNX (GPU)
 #
-# A API do *builder*: o parser lê o ONNX (com os pesos no arquivo `.data` ao lado), a configuração liga o fp16 e recebe o
-# perfil de otimização, e o resultado é um engine serializado que roda sem PyTorch. Para executá-lo usamos tensores do
-# PyTorch como memória da GPU (`set_tensor_address`).
+# A API do *builder*: o parser lê o ONNX **exportado em fp16** (seção 3: pesos e contas em fp16, a variância da RMSNorm em
+# fp32), a rede é criada **fortemente tipada** (`STRONGLY_TYPED` no TensorRT 10; no 11 é sempre assim), a configuração
+# recebe o perfil de otimização, e o resultado é um engine serializado que roda sem PyTorch. Para executá-lo usamos
+# tensores do PyTorch como memória da GPU (`set_tensor_address`). O contexto de execução e o tensor de saída são criados
+# **uma vez**, fora do que é cronometrado: a medida conta só a execução do engine.
 
 # %%
-def build_trt_engine(onnx_file, profile_shapes, fp16=True):
-    """Monta um engine do TensorRT a partir de um ONNX; devolve (engine, segundos)."""
+def build_trt_engine(onnx_file, profile_shapes):
+    """Monta um engine fortemente tipado a partir de um ONNX; devolve (engine, segundos)."""
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    flags = 0
-    fp16_flag = getattr(trt.BuilderFlag, "FP16", None)
-    source = Path(onnx_file)
-    if fp16 and fp16_flag is None:
-        # TensorRT sem a opção FP16 (redes "fortemente tipadas"): a precisão vem do próprio ONNX, então convertemos
-        # os pesos e as contas para fp16 mantendo entradas e saídas como estão.
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-        half_model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
-        source = source.with_name("model_fp16.onnx")
-        onnx.save(half_model, str(source), save_as_external_data=True, location="model_fp16.onnx.data")
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    network = builder.create_network(flags)
+    strongly = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)   # no TensorRT 11: o padrão
+    network = builder.create_network(0 if strongly is None else 1 << int(strongly))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(source)):
+    if not parser.parse_from_file(str(onnx_file)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise RuntimeError("o parser do TensorRT recusou o ONNX: " + "; ".join(errors[:3]))
     config = builder.create_builder_config()
-    if fp16 and fp16_flag is not None:
-        config.set_flag(fp16_flag)
     trt_profile = builder.create_optimization_profile()
     trt_profile.set_shape("input_ids", *profile_shapes)
     config.add_optimization_profile(trt_profile)
@@ -333,31 +420,31 @@ def build_trt_engine(onnx_file, profile_shapes, fp16=True):
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError("o TensorRT não conseguiu montar o engine (veja as mensagens acima)")
-    engine = trt.Runtime(logger).deserialize_cuda_engine(serialized)
-    return engine, time.perf_counter() - start
+    return trt.Runtime(logger).deserialize_cuda_engine(serialized), time.perf_counter() - start
 
 
-def run_trt_engine(engine, input_ids):
-    """Roda um engine com input_ids (tensor int64 na GPU); devolve os logits (tensor fp32 na GPU)."""
+def prepare_trt_run(engine, input_ids):
+    """Contexto, formato e saída preparados uma vez; devolve (run, logits): run() só executa o engine."""
     context = engine.create_execution_context()
     context.set_input_shape("input_ids", tuple(input_ids.shape))
-    out_shape = tuple(context.get_tensor_shape("logits"))
-    logits = torch.empty(out_shape, dtype=torch.float32, device="cuda")
+    dtype = torch.float16 if "HALF" in str(engine.get_tensor_dtype("logits")) else torch.float32
+    logits = torch.empty(tuple(context.get_tensor_shape("logits")), dtype=dtype, device="cuda")
     context.set_tensor_address("input_ids", input_ids.data_ptr())
     context.set_tensor_address("logits", logits.data_ptr())
     stream = torch.cuda.current_stream()
-    context.execute_async_v3(stream.cuda_stream)
-    stream.synchronize()
-    return logits
+    return (lambda: context.execute_async_v3(stream.cuda_stream)), logits
 
 
+# %%
 if reason:
     skipped.append(("6. TensorRT a partir do ONNX", reason))
     print(f"Pulado: {reason}.")
 elif not tensorrt_available:
-    skipped.append(("6. TensorRT a partir do ONNX", "o pacote tensorrt não está instalado"))
-    print("Pulado: o pacote tensorrt não está instalado (pip install tensorrt-cu12, com GPU NVIDIA).")
+    why = probe["errors"].get("tensorrt", "não instalado")
+    skipped.append(("6. TensorRT a partir do ONNX", f"tensorrt não importa ({why}); nenhum engine foi montado"))
+    print(f"Pulado: o pacote tensorrt não importa ({why}).")
 else:
+    fp16_model_onnx, _ = cached_export(copy.deepcopy(model).half(), f"smollm2-{n_layers}camadas-fp16", refresh=REFRESH_CACHE)
     gpu_ids = ids.to("cuda").contiguous()
     gpu_fp16 = LogitsOnly(copy.deepcopy(model).to("cuda").half()).eval()
     with torch.inference_mode():
@@ -365,9 +452,12 @@ else:
     for name, shapes in {"TensorRT (ONNX) fixo": ((1, SEQ_LEN),) * 3,
                          "TensorRT (ONNX) dinâmico": (profile["min"], profile["opt"], profile["max"])}.items():
         try:
-            engine, build_s = build_trt_engine(onnx_path, shapes)
-            out = run_trt_engine(engine, gpu_ids)
-            ms = measure_latency(lambda: run_trt_engine(engine, gpu_ids), warmup=3, repeats=LAT_REPEATS)["median_ms"]
+            engine, build_s = build_trt_engine(fp16_model_onnx, shapes)
+            run, out = prepare_trt_run(engine, gpu_ids)
+            run()
+            torch.cuda.synchronize()
+            out = out.float()
+            ms = measure_latency(run, warmup=3, repeats=LAT_REPEATS)["median_ms"]   # sincroniza a GPU a cada repetição
         except Exception as exc:
             skipped.append((f"6. {name}", f"falhou: {type(exc).__name__}: {str(exc)[:200]}"))
             print(f"{name}: falhou ({type(exc).__name__}: {str(exc)[:200]})")
@@ -378,56 +468,76 @@ else:
         latencies[name] = ms
         print(f"{name}: {ms:.2f} ms (montado em {build_s:.0f} s) | dif. máx. para o PyTorch fp16 {diff:.3f}, "
               f"mesmo argmax em {agree:.1%}")
-        assert agree > 0.9
     del gpu_fp16
 
 # %% [markdown]
 # ## 7. O provedor TensorRT do ONNX Runtime (GPU)
 #
-# Com o `onnxruntime-gpu`, basta pôr `TensorrtExecutionProvider` na frente da lista de provedores; as opções ligam o fp16
-# e guardam os engines num diretório, para a próxima sessão não montar de novo.
+# Com o `onnxruntime-gpu`, basta pôr `TensorrtExecutionProvider` na frente da lista de provedores; passamos o mesmo ONNX
+# exportado em fp16 (a precisão vem do grafo) e guardamos os engines num diretório, para a próxima sessão não montar de
+# novo. Para comparar igual com igual, a saída fica na GPU (`io_binding`), como nos engines acima.
 
 # %%
+ep_active = []
 if reason:
     skipped.append(("7. Provedor TensorRT do ONNX Runtime", reason))
     print(f"Pulado: {reason}.")
 elif not ort_trt_ep:
     skipped.append(("7. Provedor TensorRT do ONNX Runtime",
                     f"o onnxruntime instalado não tem o provedor TensorRT (provedores: {ort.get_available_providers()})"))
-    print("Pulado: este onnxruntime não traz o TensorrtExecutionProvider (é o pacote só de CPU, ou falta o TensorRT). "
-          "Instale onnxruntime-gpu e tensorrt-cu12.")
+    print("Pulado: este onnxruntime não traz o TensorrtExecutionProvider (é o pacote só de CPU).")
 else:
-    engine_cache = onnx_path.parent / "trt-ep-cache"
-    trt_options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(engine_cache)}
-    ep_session = ort.InferenceSession(str(onnx_path), providers=[("TensorrtExecutionProvider", trt_options),
-                                                                  "CUDAExecutionProvider", "CPUExecutionProvider"])
-    # A armadilha: se a biblioteca do TensorRT (libnvinfer) não carrega, o ORT só escreve um erro no log e segue com
-    # o próximo provedor da lista. Quem manda é get_providers() da sessão criada, não a lista de disponíveis.
+    ep_onnx, _ = cached_export(copy.deepcopy(model).half(), f"smollm2-{n_layers}camadas-fp16", refresh=REFRESH_CACHE)
+    trt_options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(ep_onnx.parent / "trt-ep-cache")}
+    ep_session = ort.InferenceSession(str(ep_onnx), providers=[("TensorrtExecutionProvider", trt_options),
+                                                                "CUDAExecutionProvider", "CPUExecutionProvider"])
+    # Se a biblioteca do TensorRT (libnvinfer) não carrega, o ORT só escreve um erro no log e segue com o próximo
+    # provedor da lista: quem manda é get_providers() da sessão criada, não a lista de disponíveis.
     ep_active = ep_session.get_providers()
     print(f"provedores ativos na sessão: {ep_active}")
-if not reason and ort_trt_ep and ep_active[0] != "TensorrtExecutionProvider":
-    why = (f"o provedor TensorRT aparece em get_available_providers(), mas não carregou (falta a biblioteca do TensorRT, "
-           f"libnvinfer): a sessão caiu para {ep_active[0]}, e um número dela seria de CUDA, não de TensorRT")
+if ep_active and ep_active[0] != "TensorrtExecutionProvider":
+    why = f"o provedor TensorRT não carregou (falta a libnvinfer?): a sessão caiu para {ep_active[0]}"
     skipped.append(("7. Provedor TensorRT do ONNX Runtime", why))
-    print(f"Pulado: {why}.")
-elif not reason and ort_trt_ep:
-    feed = {"input_ids": ids.numpy()}
+    print(f"Pulado: {why}; um número dela seria de {ep_active[0]}, não de TensorRT.")
+elif ep_active:
+    binding = ep_session.io_binding()
+    binding.bind_cpu_input("input_ids", ids.numpy())
+    binding.bind_output("logits", "cuda")
     start = time.perf_counter()
-    ep_out = ep_session.run(["logits"], feed)[0]
+    ep_session.run_with_iobinding(binding)
     first_s = time.perf_counter() - start
-    ms = measure_latency(lambda: ep_session.run(["logits"], feed), warmup=3, repeats=LAT_REPEATS)["median_ms"]
+    ms = measure_latency(lambda: ep_session.run_with_iobinding(binding), warmup=3, repeats=LAT_REPEATS)["median_ms"]
+    ep_out = binding.copy_outputs_to_cpu()[0].astype(np.float32)
     agree = float((ep_out.argmax(-1) == ref_logits.argmax(-1)).mean())
     trt_results["ORT + TensorRT EP"] = {"ms": ms, "build_s": first_s, "diff": float(np.abs(ep_out - ref_logits).max()),
                                         "agree": agree}
     latencies["ORT + TensorRT EP"] = ms
     print(f"ORT + TensorRT EP: {ms:.2f} ms (primeira chamada, que monta o engine: {first_s:.0f} s) | mesmo argmax "
           f"que o PyTorch fp32 em {agree:.1%}")
-    assert agree > 0.9
 
 # %% [markdown]
 # ## 8. O que foi medido e o que foi pulado
+#
+# Cada afirmação de TensorRT abaixo é conferida contra o que rodou nesta execução; onde não rodou, ela aparece como
+# pulada, com o motivo.
 
 # %%
+def claim_trt(name, key, section):
+    """Afirmação de concordância de um engine, conferida se ele rodou; senão, pulada com o motivo da seção."""
+    if key in trt_results:
+        claim(name, trt_results[key]["agree"] > 0.9, measured=trt_results[key]["agree"])
+    else:
+        claim_skipped(name, next((why for sec, why in skipped if sec.startswith(section)), "não rodou"))
+
+# %%
+claim_trt("(GPU) Torch-TensorRT fixo escolhe o token do PyTorch fp16 em > 90% das posições", "Torch-TensorRT fixo", "5")
+claim_trt("(GPU) engine fortemente tipado do ONNX fp16 escolhe o token do PyTorch em > 90%", "TensorRT (ONNX) fixo", "6")
+claim_trt("(GPU) provedor TensorRT do ORT escolhe o token do PyTorch fp32 em > 90%", "ORT + TensorRT EP", "7")
+if dynamic_agree is not None:
+    claim("(GPU) engine dinâmico aceita lote 2 x 37 e concorda em > 90%", dynamic_agree > 0.9, measured=dynamic_agree)
+else:
+    claim_skipped("(GPU) engine dinâmico aceita lote 2 x 37 e concorda em > 90%",
+                  next((why for sec, why in skipped if sec.startswith("5")), "o engine dinâmico não foi montado"))
 plot_bars(list(latencies), list(latencies.values()), f"Uma passada de {SEQ_LEN} tokens ({run_device})", "ms (mediana)")
 plt.xticks(rotation=20, ha="right")
 plt.show()
@@ -437,15 +547,11 @@ if skipped:
     print("\nCélulas puladas nesta execução (nenhum número delas aparece acima):")
     for section, why in skipped:
         print(f"  - {section}: {why}")
-measured_trt = [name for name in latencies if "TensorRT" in name]
-assert all(name in trt_results for name in measured_trt), "todo número de TensorRT exibido veio de uma medida"
-claim("sem TensorRT, nenhum número de TensorRT e as células puladas são contadas",
-      tensorrt_available or (not measured_trt and len(skipped) > 0), measured=len(skipped))
 
 # %% [markdown]
 # ## Exercícios
 #
-# **Exercício 1.** Qual o maior valor **finito** que o fp16 representa? (É o teto que conferimos na seção 3.)
+# **Exercício 1.** Qual o maior |x| para o qual x² ainda é **finito** em fp16? (É o limiar da seção 3.)
 
 # %% curso={"exercicio": "07.1", "resposta": "resposta_1"} tags=["exercicio"]
 resposta_1 = None  # substitua por um número
@@ -453,27 +559,32 @@ check("07.1", resposta_1)
 
 
 # %% [markdown]
-# **Exercício 2.** Escreva a função que calcula o ganho de velocidade ("quantas vezes mais rápido") a partir de duas
-# listas de tempos medidos (em ms): a do *eager* e a do compilado. Use a estatística robusta a picos que o curso usa.
+# **Exercício 2.** Nem todo kernel pode converter para fp32 (numa GPU sem fp32 rápido, ou para economizar registradores).
+# Escreva `minha_rmsnorm_fp16(x, peso, eps=1e-5)` que recebe `x` e `peso` em **fp16** e devolve a RMSNorm em fp16 **sem
+# criar nenhum tensor fp32** no caminho, e que não estoure para |x| de dezenas de milhares (nem perca os valores muito
+# pequenos). Dica: $\sqrt{\text{média}(x^2)} = m\,\sqrt{\text{média}((x/m)^2)}$ para qualquer $m > 0$.
 
-# %% curso={"exercicio": "07.2", "resposta": "meu_ganho"} tags=["exercicio"]
-def meu_ganho(tempos_eager, tempos_compilado):
+# %% curso={"exercicio": "07.2", "resposta": "minha_rmsnorm_fp16"} tags=["exercicio"]
+def minha_rmsnorm_fp16(x, peso, eps=1e-5):
     # seu código aqui
     ...
 
-check("07.2", meu_ganho)
+check("07.2", minha_rmsnorm_fp16)
 
 
 # %% [markdown]
-# **Exercício 3.** Escreva a conferência de saídas usada neste notebook: recebe dois tensores de logits de mesmo formato
-# `[lote, seq, vocabulário]` (referência e engine) e devolve `(diferença_máxima_absoluta, fração_de_posições_com_o_mesmo_argmax)`.
+# **Exercício 3.** Um serviço registrou os formatos `(lote, tokens)` de `input_ids` que chegaram nele. Escreva
+# `meu_perfil(formatos)` que devolve o perfil de otimização de um engine que aceite todos eles, como o da seção 3:
+# `{"min": (lote, tokens), "opt": (lote, tokens), "max": (lote, tokens)}`, com `min` e `max` o menor e o maior valor **de
+# cada eixo**, e `opt` o formato mais frequente (no empate, o que apareceu primeiro), o formato para o qual o TensorRT
+# escolhe os kernels.
 
-# %% curso={"exercicio": "07.3", "resposta": "minha_conferencia"} tags=["exercicio"]
-def minha_conferencia(ref, outro):
+# %% curso={"exercicio": "07.3", "resposta": "meu_perfil"} tags=["exercicio"]
+def meu_perfil(formatos):
     # seu código aqui
     ...
 
-check("07.3", minha_conferencia)
+check("07.3", meu_perfil)
 
 # %% [markdown]
 # ## Resumo
@@ -486,7 +597,8 @@ record("export_layers", n_layers)
 record("onnx_max_abs_diff_fp32", onnx_diff)
 record("fp16_max_abs_logit_diff", fp16_diff)
 record("fp16_argmax_agreement", fp16_agree)
-record("max_activation_fp32", largest["value"])
+record("max_rmsnorm_input_fp32", max_norm_input)
+record("rmsnorm_fp16_broken_rows", broken_rows)
 record("latency_ms_eager", eager_ms)
 record("latency_ms_torch_compile", compiled_ms)
 record("torch_compile_speedup", torch_compile_speedup)
@@ -498,7 +610,10 @@ for name, r in trt_results.items():
     record(f"argmax_agreement_{key}", r["agree"])
 
 # %% [markdown]
-# **Para levar.** (1) Numa T4, o caminho é Torch-TensorRT em fp16 (ou ONNX -> engine para servir sem PyTorch);
-# TensorRT-LLM não suporta a T4. (2) Engine de formato fixo é o mais rápido para aquele formato; perfis de otimização
-# trocam um pouco de velocidade por flexibilidade. (3) Confira sempre as saídas com a régua certa: em fp16, diferenças de
-# décimos nos logits são normais; o que importa é escolher os mesmos tokens. Próximo: **08 · Um modelo 7B no Colab**.
+# **Para levar.** (1) A precisão é do grafo: com tipagem forte (a única do TensorRT 11), exporte o modelo em fp16 com as
+# partes sensíveis em fp32 (a variância da RMSNorm), em vez de converter tudo e deixar o x² estourar. (2) Instale o
+# Torch-TensorRT da mesma build (versão e CUDA) do torch, com as dependências, e decida se ele existe importando-o.
+# (3) Um perfil de otimização diz ao engine a faixa de formatos que ele aceita; quanto isso custa em velocidade, meça
+# na sua GPU (seções 5 e 6). (4) Confira sempre as saídas com a régua certa: em fp16, diferenças de décimos nos logits
+# são normais; o que importa é escolher os mesmos tokens. (5) O engine daqui é uma passada sem cache KV; gerar token a
+# token com TensorRT é o trabalho do TensorRT-LLM, que não roda na T4. Próximo: **08 · Um modelo 7B no Colab**.

@@ -1,0 +1,97 @@
+"""TensorRT no Colab: qual Torch-TensorRT instalar para o torch que já está lá, e se ele de fato importa.
+
+O Torch-TensorRT é compilado contra UMA versão do torch e UMA versão da CUDA. No PyPI fica só a build
+da CUDA mais nova (a 2.11.0 do PyPI é a da CUDA 13.0, que puxa `tensorrt-cu13`); as builds para CUDA 12.x
+ficam no índice do PyTorch (`https://download.pytorch.org/whl/cu128`, ...), com a versão local `+cu128`.
+O Colab de 2026-08 tem torch 2.11.0+cu128 (docs/referencias.md#colab-tensorrt): instalar o do PyPI ali
+troca a CUDA por baixo do torch. `tensorrt_install_plan` escolhe a build a partir de `torch.__version__`
+e `torch.version.cuda`; é uma função pura, testada em tests/test_tensorrt.py contra várias builds.
+
+O pacote `tensorrt-cu12` é só uma fachada: as bibliotecas vêm de `tensorrt-cu12-libs` e
+`tensorrt-cu12-bindings`, que o pip baixa do índice da NVIDIA (pypi.nvidia.com) na instalação. Por isso
+o plano NUNCA usa `--no-deps`, e `probe_tensorrt` decide se o TensorRT existe importando-o (uma
+instalação pela metade aparece em `find_spec` mas falha no import).
+"""
+
+import re
+from dataclasses import dataclass, field
+
+PYTORCH_INDEX = "https://download.pytorch.org/whl/{tag}"
+# Builds do Torch-TensorRT publicadas para cada versão do torch (notas das versões, docs/referencias.md#colab-tensorrt):
+# a primeira CUDA da lista é a do PyPI; as outras só no índice do PyTorch.
+TORCH_TENSORRT_BUILDS = {
+    "2.11": ("cu130", "cu126", "cu128", "cu129"),
+    "2.12": ("cu130",),
+}
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """O que instalar (ou por que não instalar). `pip_args` vai depois de `pip install`; vazio = não instale."""
+
+    pip_args: tuple = ()
+    reason: str = ""
+    cuda_tag: str | None = None
+    notes: tuple = field(default_factory=tuple)
+
+    @property
+    def installs(self) -> bool:
+        return bool(self.pip_args)
+
+    def command(self) -> str:
+        """A linha de comando equivalente, para mostrar ao aluno."""
+        return "pip install " + " ".join(self.pip_args) if self.pip_args else f"(nada a instalar: {self.reason})"
+
+
+def cuda_tag(cuda_version: str | None) -> str | None:
+    """'12.8' -> 'cu128'; None (torch só de CPU) -> None."""
+    if not cuda_version:
+        return None
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)?", str(cuda_version).strip())
+    if not match:
+        raise ValueError(f"Versão da CUDA não reconhecida: {cuda_version!r} (esperava algo como '12.8').")
+    return f"cu{match.group(1)}{match.group(2)}"
+
+
+def tensorrt_install_plan(torch_version: str, cuda_version: str | None) -> InstallPlan:
+    """Qual Torch-TensorRT (e TensorRT) instalar para este torch, sem trocar o torch nem a CUDA.
+
+    torch_version: `torch.__version__` ("2.11.0+cu128"); cuda_version: `torch.version.cuda` ("12.8" ou None).
+    Devolve um InstallPlan: `pip_args` com a versão exata e o índice certo, com as dependências (a biblioteca
+    do TensorRT vem por elas), ou `reason` dizendo por que não há o que instalar.
+    """
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)(?:[.+].*)?", str(torch_version).strip())
+    if not match:
+        return InstallPlan(reason=f"versão do torch não reconhecida ({torch_version!r})")
+    major_minor, base = f"{match.group(1)}.{match.group(2)}", ".".join(match.groups())
+    tag = cuda_tag(cuda_version)
+    if tag is None:
+        return InstallPlan(reason="este torch é só de CPU (torch.version.cuda é None): o TensorRT precisa de GPU "
+                                  "NVIDIA")
+    builds = TORCH_TENSORRT_BUILDS.get(major_minor)
+    if builds is None:
+        return InstallPlan(reason=f"o curso não conhece uma build do Torch-TensorRT para o torch {major_minor}",
+                           cuda_tag=tag)
+    if tag not in builds:
+        return InstallPlan(reason=f"não há Torch-TensorRT {major_minor} para CUDA {cuda_version} "
+                                  f"(há: {', '.join(builds)})", cuda_tag=tag)
+    trt_package = f"tensorrt-cu{tag[2:4]}"
+    if tag == builds[0]:  # a build do PyPI
+        args = (f"torch-tensorrt=={base}",)
+    else:
+        args = (f"torch-tensorrt=={base}+{tag}", "--extra-index-url", PYTORCH_INDEX.format(tag=tag))
+    notes = (f"puxa {trt_package} (fachada) e, por ele, {trt_package}-libs do índice da NVIDIA: sem --no-deps",)
+    return InstallPlan(pip_args=args, cuda_tag=tag, notes=notes)
+
+
+def probe_tensorrt() -> dict:
+    """Importa tensorrt e torch_tensorrt dentro de try: {'tensorrt': versão ou None, 'torch_tensorrt': ...,
+    'errors': {nome: mensagem}}. Uma instalação pela metade vira um erro dito, não uma exceção no notebook."""
+    found, errors = {"tensorrt": None, "torch_tensorrt": None}, {}
+    for name in found:
+        try:
+            module = __import__(name)
+            found[name] = str(getattr(module, "__version__", "?"))
+        except Exception as exc:  # ImportError, OSError (libnvinfer ausente), RuntimeError...
+            errors[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return {**found, "errors": errors}
