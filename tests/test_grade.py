@@ -90,7 +90,7 @@ def test_every_reference_solution_gets_full_marks_on_its_hidden_tests(notebook):
 def test_reference_solutions_also_pass_the_public_self_check(notebook):
     """Testes ocultos e autocorreção do notebook concordam sobre o que é uma resposta certa."""
     for ex in load_assignment(notebook).exercises:
-        assert ex.id in EXERCISES, f"{ex.id} não está registrado em course_utils/exercises.py"
+        assert ex.id in EXERCISES, f"{ex.id} não está registrado em course_utils/exercises/"
         ok, message = evaluate(ex.id, ex.reference)
         assert ok, f"{ex.id}: a autocorreção recusa a referência: {message}"
 

@@ -53,7 +53,8 @@ def test_recorded_devolve_tudo_e_o_ultimo_valor_vence(fresh_results, capsys):
 
 
 @pytest.mark.parametrize(
-    "value", [float("nan"), np.nan, float("inf"), torch.tensor(float("-inf"))], ids=["nan", "np.nan", "inf", "torch -inf"]
+    "value", [float("nan"), np.nan, float("inf"), torch.tensor(float("-inf"))],
+    ids=["nan", "np.nan", "inf", "torch -inf"],
 )
 def test_record_rejeita_valores_nao_finitos(fresh_results, value):
     with pytest.raises(ValueError, match="não finito"):
@@ -81,7 +82,8 @@ def test_record_exige_chave_de_texto(fresh_results, key):
 
 def _result_output(key, value):
     return nbformat.v4.new_output(
-        "display_data", data={"text/plain": f"📌 registrado: {key} = {value}", RESULT_MIME: {"key": key, "value": value}}
+        "display_data",
+        data={"text/plain": f"📌 registrado: {key} = {value}", RESULT_MIME: {"key": key, "value": value}},
     )
 
 
@@ -141,49 +143,22 @@ def test_record_dentro_do_jupyter_publica_o_mime_que_read_results_le(fresh_resul
 
 
 # ---------------------------------------------------------------- exercícios: respostas certas independentes
+# O registro, o check e o evaluate valem para todo exercício; os do notebook 01 servem de exemplo. As respostas
+# certas das funções vêm dos testes ocultos (grading/), e as erradas típicas de cada uma ficam em
+# tests/test_exercises_nb01.py.
+
+from course_utils.grade import load_assignment  # noqa: E402
 
 Q4_1_BITS = 4 + (16 + 16) / 32  # código de 4 bits + escala fp16 + mínimo fp16, por grupo de 32
-GIB_1_7B_FP16 = 1.7e9 * 2 / 2**30  # 2 bytes por parâmetro, GiB = 2^30 bytes
+REFERENCES_01 = {ex.id: ex.reference for ex in load_assignment("01_quantizacao_ptq").exercises}
 
 
-def correct_absmax_int8(w):
-    scale = w.abs().amax(dim=1, keepdim=True) / 127
-    q = torch.clamp(torch.round(w / scale), -127, 127).to(torch.int8)
-    return q, scale
-
-
-def per_tensor_absmax_int8(w):
-    scale = w.abs().max() / 127
-    return torch.round(w / scale).to(torch.int8), scale
-
-
-def float_codes_absmax(w):
-    scale = w.abs().amax(dim=1, keepdim=True) / 127
-    return torch.round(w / scale), scale
-
-
-def inverse_scale_absmax(w):
-    """q certo, mas devolve o multiplicador 127/max em vez do passo max/127."""
-    q, scale = correct_absmax_int8(w)
-    return q, 1 / scale
-
-
-def wrong_constant_absmax(w):
-    """Divide por 100 em vez de 127: a reconstrução é boa, mas metade da grade fica sem uso."""
-    scale = w.abs().amax(dim=1, keepdim=True) / 100
-    return torch.round(w / scale).to(torch.int8), scale
-
-
-def only_codes(w):
-    return correct_absmax_int8(w)[0]
-
-
-def raises_inside(w):
+def raises_inside(*args):
     scales = {}
-    return w, scales["linha 0"]  # KeyError, como um erro de digitação do aluno
+    return args, scales["linha 0"]  # KeyError, como um erro de digitação do aluno
 
 
-CORRECT = {"01.1": Q4_1_BITS, "01.2": correct_absmax_int8, "01.3": GIB_1_7B_FP16}
+CORRECT = {"01.1": Q4_1_BITS, "01.2": REFERENCES_01["01.2"], "01.3": REFERENCES_01["01.3"]}
 
 
 def test_os_exercicios_do_notebook_01_estao_registrados():
@@ -202,8 +177,7 @@ def test_resposta_certa_passa(id):
 def test_respostas_numericas_aceitam_numpy_e_int():
     assert evaluate("01.1", np.float32(5.0))[0]
     assert evaluate("01.1", 5)[0]
-    assert evaluate("01.3", np.float64(GIB_1_7B_FP16))[0]
-    assert evaluate("01.3", GIB_1_7B_FP16 * 1.005)[0]  # tolerância de 1% no 01.3
+    assert evaluate("01.1", np.float64(Q4_1_BITS))[0]
 
 
 @pytest.mark.parametrize(
@@ -212,14 +186,6 @@ def test_respostas_numericas_aceitam_numpy_e_int():
         ("01.1", 4.0, "escala"),
         ("01.1", 4 + 16 / 32, "faltou"),
         ("01.1", 7.25, "Refaça a conta"),
-        ("01.2", per_tensor_absmax_int8, "por tensor"),
-        ("01.2", float_codes_absmax, "torch.int8"),
-        ("01.2", only_codes, "tupla"),
-        ("01.2", inverse_scale_absmax, "meia escala"),
-        ("01.2", wrong_constant_absmax, "deveria ser 127"),
-        ("01.3", 1.7e9 * 2 / 1e9, "GB"),
-        ("01.3", 1.7e9 * 4 / 2**30, "2 bytes"),
-        ("01.3", 1.7e9 / 2**30, "bytes por parâmetro"),
     ],
 )
 def test_resposta_errada_falha_com_dica_sem_revelar_a_resposta(id, answer, hint):
@@ -233,7 +199,7 @@ def test_resposta_errada_falha_com_dica_sem_revelar_a_resposta(id, answer, hint)
 
 @pytest.mark.parametrize(
     "id,answer",
-    [("01.1", "5"), ("01.1", [5.0]), ("01.1", True), ("01.2", "absmax"), ("01.2", [1, 2]), ("01.3", [3.17]), ("01.3", "3.17 GiB")],
+    [("01.1", "5"), ("01.1", [5.0]), ("01.1", True)],
 )
 def test_tipo_errado_falha_com_mensagem_e_nao_levanta(id, answer):
     ok, message = evaluate(id, answer)
@@ -250,9 +216,8 @@ class ExplodingNumber(float):
 
 @pytest.mark.parametrize("id,answer,exc_name", [
     ("01.2", raises_inside, "KeyError"),
-    ("01.2", lambda w: 1 / 0, "ZeroDivisionError"),
+    ("01.3", lambda *args: 1 / 0, "ZeroDivisionError"),
     ("01.1", ExplodingNumber(5.0), "ArithmeticError"),
-    ("01.3", ExplodingNumber(3.0), "ArithmeticError"),
 ])
 def test_excecao_no_codigo_do_aluno_vira_mensagem_e_nao_levanta(id, answer, exc_name):
     ok, message = evaluate(id, answer)
@@ -305,7 +270,7 @@ def test_check_imprime_uma_linha_com_resultado(capsys, id):
 
 
 def test_check_com_resposta_que_levanta_nao_quebra_a_celula(capsys):
-    assert check("01.2", lambda w: w.nao_existe()) is False
+    assert check("01.2", lambda *args: args[0].nao_existe()) is False
     out = capsys.readouterr().out
     assert out.startswith("❌") and "AttributeError" in out
 
@@ -343,23 +308,10 @@ def test_record_rejeita_array_com_varios_elementos():
 
 
 def test_exercicios_do_notebook_05():
-    from course_utils.generation import top_p_filter
-
-    assert evaluate("05.1", 2.0)[0]
-    ok, msg = evaluate("05.1", 1.0)
+    # os casos de cada exercício do 05 estão em tests/test_exercises_nb05.py
+    assert evaluate("05.1", 4.0)[0]
+    ok, msg = evaluate("05.1", 2.0)
     assert not ok and "fator 2" in msg
-    assert evaluate("05.3", 3)[0]
-    ok, msg = evaluate("05.3", 1 / 3)
-    assert not ok and "inverso" in msg
-    assert evaluate("05.2", top_p_filter)[0]
-
-    def sem_scatter(logits, p):  # o bug clássico: máscara ordenada aplicada nas posições originais
-        sorted_logits, _ = torch.sort(logits, descending=True)
-        probs = torch.softmax(sorted_logits, -1)
-        return logits.masked_fill((probs.cumsum(-1) - probs) > p, float("-inf"))
-
-    ok, msg = evaluate("05.2", sem_scatter)
-    assert not ok and "scatter" in msg
     ok, msg = evaluate("05.2", lambda logits, p: 1 / 0)
     assert not ok and "ZeroDivisionError" in msg
 
