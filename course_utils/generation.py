@@ -17,7 +17,6 @@ from transformers import DynamicCache
 
 from .measure import _sync, _tensor_pieces
 
-
 # ---------------------------------------------------------------- filtros de logits
 
 def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
@@ -42,10 +41,11 @@ def top_p_filter(logits: torch.Tensor, p: float | None) -> torch.Tensor:
     se a massa ANTES dele já passa de p:  sum_{i<j} q_i > p.  Assim o token que cruza p fica,
     e o primeiro (soma anterior = 0) sobrevive sempre.
 
-    A máscara é calculada na ordem ORDENADA e precisa ser espalhada de volta (`scatter` com
-    os índices da ordenação) para as posições ORIGINAIS do vocabulário. Um erro comum (havia
-    em material antigo do curso) é aplicar a máscara ordenada direto no tensor original: isso
-    apaga os tokens errados. p=None ou p >= 1: nada a filtrar (devolve uma cópia).
+    A máscara é calculada na ordem ORDENADA e volta às posições ORIGINAIS do vocabulário linha a
+    linha (`scatter` com os índices da ordenação). O material antigo do curso fazia
+    `logits[0, sorted_idx[mask]] = -inf`: certo com uma sequência, mas com lote > 1 a máscara
+    booleana achata as linhas e todas as remoções caem na linha 0 (as outras ficam sem filtro).
+    p=None ou p >= 1: nada a filtrar (devolve uma cópia).
     """
     if p is None or p >= 1.0:
         return logits.clone()
@@ -66,8 +66,8 @@ def apply_repetition_penalty(logits: torch.Tensor, input_ids: torch.Tensor, pena
     Para todo token t que já aparece em input_ids[b]:  l'_bt = l_bt * penalty se l_bt < 0,
     senão l_bt / penalty. Com penalty > 1 os dois casos diminuem a probabilidade de t.
     Tokens repetidos em input_ids contam uma vez só. penalty == 1: devolve uma cópia.
-    Versões antigas alteravam `logits` no lugar, dentro de um laço: aqui gather -> where -> scatter
-    produzem um tensor novo.
+    Cada linha do lote usa os seus próprios tokens (o material antigo só olhava a linha 0); gather ->
+    where -> scatter produzem um tensor novo, sem alterar `logits`.
     """
     if penalty <= 0:
         raise ValueError(f"A penalidade de repetição precisa ser > 0; recebi {penalty}.")
@@ -206,7 +206,7 @@ def generate(
 # ---------------------------------------------------------------- memória do KV cache
 
 def kv_cache_bytes(config, n_tokens: int, batch_size: int = 1, bytes_per_element: int = 2) -> int:
-    """Bytes do KV cache de atenção completa, pela conta:
+    """Bytes do KV cache de atenção completa, pela fórmula:
 
         2 (K e V) * camadas * cabeças_kv * head_dim * tokens * batch * bytes_por_elemento
 
@@ -259,3 +259,41 @@ def cache_nbytes(cache) -> int:
             for t in _tensors(getattr(layer, attr, None)):
                 total += t.numel() * t.element_size()
     return total
+
+
+# ---------------------------------------------------------------- cache fp8 com uma escala por token (notebook 05)
+
+def fp8_per_token(x: torch.Tensor) -> tuple:
+    """x [..., tokens, dim] -> (q em float8_e4m3fn, escala fp32 [..., tokens, 1]) com s = max|x| da linha / 448.
+
+    Cada token (e cabeça) tem a sua escala, calculada na hora: nenhum valor passa de 448·s, então a conversão nunca
+    satura (CPU) nem vira NaN (GPU). x ≈ q · s.
+    """
+    fp8 = torch.float8_e4m3fn
+    scale = x.float().abs().amax(dim=-1, keepdim=True) / torch.finfo(fp8).max
+    scale = scale.clamp(min=torch.finfo(torch.float32).tiny)   # uma linha de zeros daria escala 0
+    return (x.float() / scale).to(fp8), scale
+
+
+def per_token_fp8_cache():
+    """Um cache do transformers cujas camadas guardam K e V em fp8 com uma escala por token e cabeça.
+
+    Em cada camada, `keys`/`values` são os tensores fp8 e `_quantized_keys`/`_quantized_values` as escalas (fp32):
+    `cache_nbytes` conta os dois. Cada `update` quantiza só os tokens novos e devolve K e V dequantizados.
+    """
+    from transformers.cache_utils import Cache, DynamicLayer
+
+    class PerTokenFp8Layer(DynamicLayer):
+        def update(self, key_states, value_states, *args, **kwargs):
+            (qk, sk), (qv, sv) = fp8_per_token(key_states), fp8_per_token(value_states)
+            if not self.is_initialized:
+                self.dtype, self.device, self.is_initialized = key_states.dtype, key_states.device, True
+                self.keys, self.values, self._quantized_keys, self._quantized_values = qk, qv, sk, sv
+            else:
+                self.keys, self.values = torch.cat([self.keys, qk], -2), torch.cat([self.values, qv], -2)
+                self._quantized_keys = torch.cat([self._quantized_keys, sk], -2)
+                self._quantized_values = torch.cat([self._quantized_values, sv], -2)
+            return ((self.keys.float() * self._quantized_keys).to(self.dtype),
+                    (self.values.float() * self._quantized_values).to(self.dtype))
+
+    return Cache(layer_class_to_replicate=PerTokenFp8Layer)

@@ -10,7 +10,6 @@ import importlib.util
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 from .config import REFERENCE_MODEL_ID
@@ -106,7 +105,8 @@ def convert_gguf(gguf_path: Path, out_dir: Path, special_tokens: dict | None = N
         raise ModelNotAvailableError("O tokenizador convertido não reproduz o texto original (ida e volta falhou).")
     for name, token in (special_tokens or {}).items():
         if getattr(reloaded, name) != token:
-            raise ModelNotAvailableError(f"O tokenizador convertido tem {name}={getattr(reloaded, name)!r}, esperado {token!r}.")
+            raise ModelNotAvailableError(
+                f"O tokenizador convertido tem {name}={getattr(reloaded, name)!r}, esperado {token!r}.")
 
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

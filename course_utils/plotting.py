@@ -8,7 +8,7 @@ def plot_bars(labels, values, title, ylabel, ax=None, fmt="{:.1f}", color="tab:b
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5))
     bars = ax.bar([str(label) for label in labels], values, color=color)
-    for bar, value in zip(bars, values):
+    for bar, value in zip(bars, values, strict=True):
         ax.annotate(fmt.format(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=9)
     ax.set_title(title)

@@ -71,7 +71,7 @@ def evict_to_sinks_and_window(cache, sinks: int, keep: int, inv_freq: torch.Tens
 
 
 @torch.inference_mode()
-def stepwise_nll(model, input_ids, cache=None, sinks: int = 0, window: int | None = None,
+def stepwise_nll(model, input_ids, cache=None, sinks: int = 0, window: int | None = None, prefill: int = 1,
                  progress: bool = True) -> dict:
     """Avalia o texto um token por vez, com K e V vindo do cache.
 
@@ -79,6 +79,10 @@ def stepwise_nll(model, input_ids, cache=None, sinks: int = 0, window: int | Non
     inclusive os quantizados. Com `window`: antes de cada passo o cache é cortado para `sinks`
     tokens iniciais + os `window - 1` mais recentes, e o token novo entra na posição len(cache);
     durante a atenção o cache tem no máximo sinks + window tokens (sinks=0: só a janela).
+
+    prefill: quantos tokens do começo entram numa passada só, como o prompt de um chat (padrão 1: tudo token
+    a token). É com eles que o cache é criado: um cache que calibra a escala na primeira atualização (o fp8 do
+    transformers) calibra nesses tokens. O -log p deles sai dessa mesma passada.
 
     Devolve {"nll": tensor [n-1] com -log p(x_t | contexto) para t = 1..n-1,
              "cache_tokens_max": o maior número de tokens no cache durante a atenção}.
@@ -91,15 +95,23 @@ def stepwise_nll(model, input_ids, cache=None, sinks: int = 0, window: int | Non
         raise ValueError("stepwise_nll espera um único texto (batch 1).")
     if window is not None and (window < 1 or sinks < 0):
         raise ValueError("Use window >= 1 e sinks >= 0.")
+    n = input_ids.shape[1]
+    if not 1 <= prefill < n:
+        raise ValueError(f"prefill deve ficar entre 1 e o número de tokens menos 1 ({n - 1}); veio {prefill}.")
+    if window is not None and prefill > sinks + window:
+        raise ValueError("Com janela, o prefill precisa caber no cache: prefill <= sinks + window.")
     device = next(model.parameters()).device
     ids = input_ids.to(device)
-    n = ids.shape[1]
     if cache is None:
         cache = DynamicCache(config=model.config)
     inv_freq = rotary_inv_freq(model) if window is not None else None
     nll = torch.empty(n - 1, dtype=torch.float64)
-    cache_tokens_max = 0
-    for t in tqdm(range(n - 1), desc="passo a passo", disable=not progress, leave=False, mininterval=5):
+    out = model(ids[:, :prefill], past_key_values=cache, use_cache=True,
+                position_ids=torch.arange(prefill, device=device)[None])
+    cache_tokens_max = cache.get_seq_length()
+    logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)
+    nll[:prefill] = -logprobs.gather(1, ids[0, 1:prefill + 1, None])[:, 0].double().cpu()
+    for t in tqdm(range(prefill, n - 1), desc="passo a passo", disable=not progress, leave=False, mininterval=5):
         if window is not None:
             evict_to_sinks_and_window(cache, sinks, sinks + window - 1, inv_freq)
         position = cache.get_seq_length()
@@ -126,3 +138,35 @@ def nll_to_perplexity(nll) -> float:
     """exp(média do -log p)."""
     nll = torch.as_tensor(nll, dtype=torch.float64)
     return math.exp(nll.mean().item())
+
+
+# ---------------------------------------------------------------- o material antigo, com o seu bug (notebook 04)
+
+@torch.inference_mode()
+def seed_sliding_window_hidden_states(model, input_ids, window_size: int = 1024, stride: int = 512):
+    """O `sliding_window_attention` do material antigo (sem máscara nem escolha de dispositivo), para a lição rodá-lo.
+
+    Costura os estados ocultos da última camada janela a janela. O bug: de cada janela ele guarda as posições
+    start..start+stride, as PRIMEIRAS da janela, que são as que têm menos contexto (a posição `start` não vê nada
+    antes dela); e o laço continua depois que uma janela chega ao fim do texto, reescrevendo a cauda com janelas
+    cada vez menores. Cada posição acaba com menos de `stride` tokens de contexto. Não use.
+    """
+    batch_size, seq_length = input_ids.size()
+    if seq_length <= window_size:
+        return model(input_ids=input_ids, output_hidden_states=True).hidden_states[-1]
+    all_hidden_states = torch.zeros((batch_size, seq_length, model.config.hidden_size), device=input_ids.device)
+    for start_idx in range(0, seq_length, stride):
+        end_idx = min(start_idx + window_size, seq_length)
+        window_hidden_states = model(input_ids=input_ids[:, start_idx:end_idx],
+                                     output_hidden_states=True).hidden_states[-1]
+        if start_idx == 0:
+            valid_end_idx = min(stride, end_idx)
+            all_hidden_states[:, :valid_end_idx] = window_hidden_states[:, :valid_end_idx]
+        elif end_idx == seq_length:
+            last_valid_idx = start_idx
+            all_hidden_states[:, last_valid_idx:] = window_hidden_states[:, -(seq_length - last_valid_idx):]
+        else:
+            valid_start_idx, valid_end_idx = start_idx, min(start_idx + stride, end_idx)
+            all_hidden_states[:, valid_start_idx:valid_end_idx] = \
+                window_hidden_states[:, valid_start_idx - start_idx:valid_end_idx - start_idx]
+    return all_hidden_states

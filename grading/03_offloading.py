@@ -8,18 +8,22 @@ import torch
 
 from course_utils.grade import Case, Check, Code, FunctionExercise, ValueExercise, number
 
-
 # ---------------------------------------------------------------- soluções de referência
 
 PCIE_SECONDS = 12.55 * 2**30 / 12e9  # 12,55 GiB de pesos fp16 a 12 GB/s
 
 
 def fill_map(sizes_mb, budget_mb):
-    """A regra do infer_auto_device_map com um dispositivo: em ordem, até estourar; depois, tudo no disco."""
-    out, used, full = {}, 0.0, False
-    for name, size in sizes_mb.items():
-        if not full and used + size <= budget_mb:
-            out[name], used = "cpu", used + size
+    """A regra do infer_auto_device_map (accelerate 1.x) com um dispositivo principal (a CPU) e o disco.
+
+    Em ordem; um módulo fica na CPU se o acumulado couber no orçamento MENOS a reserva para a maior camada que ainda
+    vem depois (max_layer_size, o espaço para trazer uma camada do disco); do primeiro que não cabe em diante, disco.
+    """
+    names, out, used, full = list(sizes_mb), {}, 0.0, False
+    for i, name in enumerate(names):
+        reserve = max((sizes_mb[n] for n in names[i + 1:]), default=0.0)
+        if not full and used + sizes_mb[name] <= budget_mb - reserve:
+            out[name], used = "cpu", used + sizes_mb[name]
         else:
             out[name], full = "disk", True
     return out
@@ -66,7 +70,7 @@ def same_inputs(got, expected, where="saída"):
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return False, f"{where} deveria ser uma sequência com {len(expected)} item(ns)"
-        for k, (g, e) in enumerate(zip(got, expected)):
+        for k, (g, e) in enumerate(zip(got, expected, strict=True)):
             ok, message = same_inputs(g, e, f"{where}[{k}]")
             if not ok:
                 return ok, message
@@ -101,8 +105,9 @@ CPU_FP64 = Code("torch.nn.Linear(4, 4, dtype=torch.float64)")
 
 EXERCISES = [
     FunctionExercise("03.1", answer="montar_mapa", reference=fill_map, compare=same_map, cases=[
-        Case(({"emb": 50.0, "l0": 20.0, "l1": 20.0, "l2": 20.0, "head": 50.0}, 90.0), 1, "cabe exatamente"),
-        Case(({"a": 1.5, "b": 2.5, "c": 1.0, "d": 0.5}, 4.0), 1, "sem voltar atrás"),
+        Case(({"emb": 50.0, "l0": 20.0, "l1": 20.0, "l2": 20.0, "head": 50.0}, 160.0), 1, "cabe exatamente"),
+        Case(({"emb": 50.0, "l0": 20.0, "l1": 20.0, "l2": 20.0, "head": 10.0}, 100.0), 1, "reserva da maior camada"),
+        Case(({"a": 1.5, "b": 2.5, "c": 1.0, "d": 0.5}, 5.0), 1, "sem voltar atrás"),
         Case(({"a": 0.0, "b": 3.0}, 0.0), 1, "orçamento zero"),
         Case(({"x": 10.0}, 5.0), 0.5, "nada cabe"),
         Case(({}, 10.0), 0.5, "modelo vazio"),

@@ -8,7 +8,6 @@ import torch
 
 from course_utils.grade import Case, Check, FunctionExercise, ValueExercise, close, number, same_tensor
 
-
 # ---------------------------------------------------------------- soluções de referência
 
 MISTRAL_RECEPTIVE_FIELD = 32 * 4096  # L camadas x janela W (a conta exata L*(W-1)+1 também vale: 0,2%)
@@ -73,3 +72,48 @@ EXERCISES = [
         Case((causal_attention(2, 1, 20, seed=43, sink=0.0),), 1, "sem sumidouro"),
     ]),
 ]
+
+
+# ---------------------------------------------------------------- 04.4 (despejo em blocos)
+
+def evict_in_blocks(keys, values, sinks, window, block, inv_freq):
+    """Tira o menor múltiplo de `block` tokens (depois dos sinks) que deixa o cache com <= sinks + window; as chaves
+    que ficam giram -removidos posições pelo RoPE; os valores só são cortados."""
+    import math
+
+    from course_utils.streaming import shift_rotary
+
+    n = keys.shape[-2]
+    if n <= sinks + window:
+        return keys, values
+    removed = min(math.ceil((n - sinks - window) / block) * block, n - sinks)
+    recent = slice(sinks + removed, None)
+    return (torch.cat([keys[..., :sinks, :], shift_rotary(keys[..., recent, :], -removed, inv_freq)], dim=-2),
+            torch.cat([values[..., :sinks, :], values[..., recent, :]], dim=-2))
+
+
+def same_kv(got, expected):
+    if not (isinstance(got, (tuple, list)) and len(got) == 2 and all(isinstance(t, torch.Tensor) for t in got)):
+        return False, "devolva uma tupla (keys, values) de tensores"
+    for name, g, e in (("keys", got[0], expected[0]), ("values", got[1], expected[1])):
+        if g.shape != e.shape:
+            return False, f"{name} com formato {list(g.shape)}, diferente do esperado"
+        if not torch.allclose(g.float(), e.float(), atol=1e-4):
+            return False, f"{name} com valores diferentes do esperado"
+    return True, "correto"
+
+
+def kv_inputs(seed, n, dim=8, heads=2):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(1, heads, n, dim, generator=gen), torch.randn(1, heads, n, dim, generator=gen)
+
+
+FREQ8 = 1.0 / (10000 ** (torch.arange(0, 8, 2, dtype=torch.float32) / 8))
+
+EXERCISES.append(
+    FunctionExercise("04.4", answer="despejar_em_blocos", reference=evict_in_blocks, compare=same_kv, cases=[
+        Case((*kv_inputs(401, 20), 4, 8, 4, FREQ8), 1, "S=4, janela 8, bloco 4"),
+        Case((*kv_inputs(402, 11), 1, 6, 3, FREQ8), 1, "bloco que não divide o excesso"),
+        Case((*kv_inputs(403, 7), 2, 6, 2, FREQ8), 0.5, "cabe: nada sai"),
+        Case((*kv_inputs(404, 12), 0, 5, 2, FREQ8), 1, "sem sinks"),
+    ]))

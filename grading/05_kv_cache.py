@@ -6,23 +6,32 @@ recalcula as notas; mudar as entradas dos casos faz o corretor executar as entre
 
 import torch
 
-from course_utils.grade import Case, Check, FunctionExercise, ValueExercise, number
-
+from course_utils.grade import Case, Check, Code, FunctionExercise, ValueExercise, number
 
 # ---------------------------------------------------------------- soluções de referência
 
-# K e V x 32 camadas x 32 cabeças KV x dimensão 128 x 2 bytes (fp16) x 4.096 tokens, em GiB
-KV_LLAMA2_7B_GIB = 2 * 32 * 32 * 128 * 2 * 4096 / 2**30
-GQA_RATIO = 9 / 3  # SmolLM2-135M: 9 cabeças de consulta, 3 cabeças KV
+# K e V x 32 camadas x 8 cabeças KV x dimensão 128 x 2 bytes (fp16) x 8.192 tokens x lote 4, em GiB
+KV_GQA_BATCH_GIB = 2 * 32 * 8 * 128 * 2 * 8192 * 4 / 2**30
 
 
-def top_p(logits, p):
-    """Mantém o menor conjunto de tokens (em ordem de probabilidade) cuja soma chega a p; o resto vira -inf."""
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-    probs = torch.softmax(sorted_logits.float(), dim=-1)
-    remove = (probs.cumsum(-1) - probs) > p  # a massa ANTES do token já passou de p
-    remove[..., 0] = False
-    return logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
+def min_p(logits, p_min):
+    """Min-p: fica o token cuja probabilidade é >= p_min vezes a do mais provável da sua linha; o resto vira -inf."""
+    probs = torch.softmax(logits.float(), dim=-1)
+    keep = probs >= p_min * probs.max(dim=-1, keepdim=True).values
+    return logits.masked_fill(~keep, float("-inf"))
+
+
+def decode_step(model, token, cache):
+    """Um passo de decode: só o token novo entra no modelo; K e V do contexto vêm do cache, que cresce um token."""
+    return model(token, past_key_values=cache, use_cache=True).logits[:, -1]
+
+
+def close_logits(got, expected):
+    if not isinstance(got, torch.Tensor) or got.numel() != expected.numel():
+        return False, "devolva os logits da última posição, formato [1, vocabulário]"
+    if not torch.allclose(got.reshape(expected.shape).float(), expected.float(), atol=1e-4):
+        return False, "os logits não conferem com os do modelo com o contexto inteiro"
+    return True, "correto"
 
 
 def same_filter(got, expected):
@@ -47,17 +56,25 @@ def logits(rows, vocab, seed, temperature=3.0):
     return torch.randn(rows, vocab, generator=gen) * temperature
 
 
+TINY = "__import__('course_utils.models', fromlist=['tiny_model']).tiny_model(seed={seed})"
+PREFILLED = ("(lambda m, ids: m(ids, past_key_values=__import__('transformers').DynamicCache(config=m.config), "
+             "use_cache=True).past_key_values)(" + TINY + ", torch.tensor([{ids}]))")
+
 EXERCISES = [
-    ValueExercise("05.1", answer="resposta_1", reference=KV_LLAMA2_7B_GIB, checks=[
-        Check("GiB do cache KV do Llama-2-7B com 4.096 tokens", 2, number(KV_LLAMA2_7B_GIB, rel_tol=0.01)),
+    ValueExercise("05.1", answer="resposta_1", reference=KV_GQA_BATCH_GIB, checks=[
+        Check("GiB do cache KV (32 camadas, 8 cabeças KV, lote 4, 8.192 tokens)", 2,
+              number(KV_GQA_BATCH_GIB, rel_tol=0.01)),
     ]),
-    FunctionExercise("05.2", answer="meu_top_p", reference=top_p, compare=same_filter, cases=[
-        Case((logits(3, 50, seed=201), 0.3), 1, "p=0,3"),
-        Case((logits(2, 100, seed=202), 0.8), 1, "p=0,8, vocabulário maior"),
-        Case((logits(5, 20, seed=203, temperature=1.0), 0.95), 1, "distribuição achatada"),
-        Case((logits(1, 10, seed=204), 1e-4), 1, "p minúsculo: só o mais provável"),
+    FunctionExercise("05.2", answer="meu_min_p", reference=min_p, compare=same_filter, cases=[
+        Case((logits(3, 50, seed=201), 0.1), 1, "p_min=0,1"),
+        Case((logits(2, 100, seed=202), 0.02), 1, "p_min pequeno, vocabulário maior"),
+        Case((logits(5, 20, seed=203, temperature=1.0), 0.5), 1, "distribuição achatada"),
+        Case((logits(1, 10, seed=204), 1.0), 1, "p_min=1: só o mais provável"),
     ]),
-    ValueExercise("05.3", answer="resposta_3", reference=GQA_RATIO, checks=[
-        Check("quantas vezes o GQA encolhe o cache do SmolLM2-135M", 2, number(GQA_RATIO)),
+    FunctionExercise("05.3", answer="passo_com_cache", reference=decode_step, compare=close_logits, cases=[
+        Case((Code(TINY.format(seed=11)), torch.tensor([[7]]), Code(PREFILLED.format(seed=11, ids=[5, 9, 200, 31]))),
+             1.5, "prompt de 4 tokens"),
+        Case((Code(TINY.format(seed=12)), torch.tensor([[250]]), Code(PREFILLED.format(seed=12, ids=[1]))),
+             1.5, "prompt de 1 token"),
     ]),
 ]

@@ -63,6 +63,7 @@ def test_table_marks_stale_and_current_evidence(tmp_path):
     assert "| t4 | `a` | ok | 1 ok, 1 puladas | 2026-12-01 | GPU X, 1.0 | 2.11, ? | atual |" in table
     assert "| t4 | `b` |" in table and table.rstrip().endswith("versão anterior |")
     readme = f"antes\n{evidence.README_START}\nvelho\n{evidence.README_END}\ndepois\n"
-    assert evidence.readme_with_table(readme, table) == f"antes\n{evidence.README_START}\n{table}\n{evidence.README_END}\ndepois\n"
+    expected = f"antes\n{evidence.README_START}\n{table}\n{evidence.README_END}\ndepois\n"
+    assert evidence.readme_with_table(readme, table) == expected
     with pytest.raises(ValueError, match="marcadores"):
         evidence.readme_with_table("sem marcadores", table)

@@ -94,7 +94,7 @@ def test_diretorio_local_carrega(tmp_path, tiny, reference_tokenizer):
     reference_tokenizer.save_pretrained(tmp_path)
     loaded = models.load_model(str(tmp_path), device="cpu")
     assert not loaded.training
-    for (name, a), (_, b) in zip(tiny.state_dict().items(), loaded.state_dict().items()):
+    for (name, a), (_, b) in zip(tiny.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     tok = models.load_tokenizer(str(tmp_path))
     assert tok("ação")["input_ids"] == reference_tokenizer("ação")["input_ids"]
@@ -150,7 +150,7 @@ def test_hub_available_respeita_hf_hub_offline_sem_tocar_na_rede(monkeypatch):
 def test_tiny_model_e_deterministico_e_pequeno():
     a, b = models.tiny_model(seed=3), models.tiny_model(seed=3)
     c = models.tiny_model(seed=4)
-    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
     assert not torch.equal(a.model.embed_tokens.weight, c.model.embed_tokens.weight)
     assert a.lm_head.weight is a.model.embed_tokens.weight
     assert not a.training

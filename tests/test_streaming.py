@@ -5,8 +5,14 @@ import torch
 from transformers import DynamicCache
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-from course_utils.streaming import (evict_to_sinks_and_window, full_context_nll, nll_to_perplexity,
-                                    rotary_inv_freq, shift_rotary, stepwise_nll)
+from course_utils.streaming import (
+    evict_to_sinks_and_window,
+    full_context_nll,
+    nll_to_perplexity,
+    rotary_inv_freq,
+    shift_rotary,
+    stepwise_nll,
+)
 
 
 def _rope(x, positions, inv_freq):
@@ -74,3 +80,74 @@ def test_entradas_invalidas_dao_mensagem_clara(tiny):
         stepwise_nll(tiny, torch.zeros(1, 5, dtype=torch.long), window=0, progress=False)
     with pytest.raises(ValueError, match="RoPE"):
         rotary_inv_freq(torch.nn.Linear(2, 2))
+
+
+def _visible_tokens(t, sinks, window):
+    """Os tokens no cache (mais o próprio t) quando o stepwise_nll lê o token t com sinks + janela."""
+    recent = max(min(sinks, t), t - (window - 1))
+    return list(range(min(sinks, t))) + list(range(recent, t + 1))
+
+
+@torch.inference_mode()
+def _brute_force_nll(model, ids, sinks, window):
+    """Referência por força bruta: a cada passo, uma passada NOVA só com os tokens visíveis, nas posições 0..k-1."""
+    out = []
+    for t in range(ids.shape[1] - 1):
+        visible = ids[:, _visible_tokens(t, sinks, window)]
+        logprobs = torch.log_softmax(model(visible).logits[0, -1].float(), -1)
+        out.append(-logprobs[ids[0, t + 1]].item())
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("sinks,window", [(2, 6), (0, 8), (4, 3)])
+def test_stepwise_nll_bate_com_a_forca_bruta_token_a_token(single_thread, sinks, window):
+    """Com uma camada só, K e V de cada token dependem só do token e da posição: o cache re-posicionado tem de dar
+    exatamente o que uma passada nova com os tokens visíveis nas posições 0..k-1 dá (qualquer erro de posição falha)."""
+    from course_utils.models import tiny_model
+
+    model = tiny_model(num_layers=1, seed=7).eval()
+    ids = torch.randint(0, 256, (1, 40), generator=torch.Generator().manual_seed(4))
+    got = stepwise_nll(model, ids, sinks=sinks, window=window, progress=False)["nll"]
+    expected = _brute_force_nll(model, ids, sinks, window)
+    assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
+
+
+def test_prefill_da_o_mesmo_que_token_a_token(tiny, single_thread):
+    ids = torch.randint(0, 256, (1, 30), generator=torch.Generator().manual_seed(5))
+    full = full_context_nll(tiny, ids)
+    for prefill in (1, 7, 29):
+        assert torch.allclose(stepwise_nll(tiny, ids, prefill=prefill, progress=False)["nll"], full, atol=1e-4)
+    with_window = stepwise_nll(tiny, ids, sinks=2, window=6, prefill=5, progress=False)
+    assert torch.allclose(with_window["nll"], stepwise_nll(tiny, ids, sinks=2, window=6, progress=False)["nll"],
+                          atol=1e-4)
+    with pytest.raises(ValueError, match="prefill"):
+        stepwise_nll(tiny, ids, prefill=30, progress=False)
+    with pytest.raises(ValueError, match="prefill"):
+        stepwise_nll(tiny, ids, sinks=1, window=3, prefill=5, progress=False)
+
+
+def test_cache_fp8_calibrado_no_prefill_fica_finito_e_menor(tiny, single_thread):
+    from transformers import QuantizedCache
+
+    from course_utils.generation import cache_nbytes
+
+    try:
+        fp8 = QuantizedCache("fp8", tiny.config)
+    except ValueError:
+        pytest.skip("este transformers não tem o backend fp8")
+    ids = torch.randint(0, 256, (1, 30), generator=torch.Generator().manual_seed(6))
+    dyn = DynamicCache(config=tiny.config)
+    ref = stepwise_nll(tiny, ids, cache=dyn, prefill=10, progress=False)["nll"]
+    got = stepwise_nll(tiny, ids, cache=fp8, prefill=10, progress=False)["nll"]
+    assert torch.isfinite(got).all() and torch.allclose(got[:10], ref[:10], atol=1e-4)  # o prefill não é quantizado
+    assert cache_nbytes(fp8) <= 0.55 * cache_nbytes(dyn)
+
+
+def test_costura_do_material_antigo_da_a_cada_posicao_menos_contexto(tiny, single_thread):
+    from course_utils.streaming import seed_sliding_window_hidden_states
+
+    ids = torch.randint(0, 256, (1, 24), generator=torch.Generator().manual_seed(8))
+    with torch.inference_mode():
+        stitched = seed_sliding_window_hidden_states(tiny, ids, window_size=8, stride=4)
+        alone = tiny(ids[:, 20:], output_hidden_states=True).hidden_states[-1]   # a janela de 4 tokens do fim
+    assert torch.allclose(stitched[:, 20:], alone, atol=1e-5), "a cauda vem da última janela, a menor"

@@ -161,7 +161,8 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prof
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except Exception as exc:
-        entry["error"] = f"notebook inválido ({type(exc).__name__}: {str(exc)[:300]}); abra-o no Jupyter e salve de novo"
+        entry["error"] = (f"notebook inválido ({type(exc).__name__}: {str(exc)[:300]}); "
+                          "abra-o no Jupyter e salve de novo")
         return entry
     entry["parameters"] = parameters if parameters is not None else notebook_parameters(profile, nb, smoke)
     reason = _skip_reason(nb)
@@ -187,8 +188,9 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prof
 
 
 def write_markdown(summary: dict, path: Path) -> None:
-    lines = ["# Resultados do curso", "", f"Perfil `{summary['profile']}`" + (" (SMOKE)" if summary["smoke"] else "")
-             + ".", "", "| Notebook | Status | Segundos | Data | Ambiente | Afirmações | Erro |", "|---|---|---|---|---|---|---|"]
+    smoke = " (SMOKE)" if summary["smoke"] else ""
+    lines = ["# Resultados do curso", "", f"Perfil `{summary['profile']}`{smoke}.", "",
+             "| Notebook | Status | Segundos | Data | Ambiente | Afirmações | Erro |", "|---|---|---|---|---|---|---|"]
     for name, entry in summary["notebooks"].items():
         env = entry.get("environment", {})
         where = f"{env.get('device', '?')}, torch {env.get('torch', '?')}"

@@ -4,19 +4,41 @@ import torch
 
 from . import _judge_number, exercise
 
+# Casos públicos do 03.1: (tamanhos em MiB, orçamento em MiB, mapa que o infer_auto_device_map do accelerate 1.15
+# devolveu para módulos desses tamanhos). Só dados: a solução não mora no pacote do aluno.
+_MAP_CASES = [
+    ({"embed": 100.0, "l0": 10.0, "l1": 10.0, "l2": 10.0, "head": 5.0}, 125.0,
+     {"embed": "cpu", "l0": "cpu", "l1": "disk", "l2": "disk", "head": "disk"}),
+    ({"embed": 100.0, "l0": 10.0, "l1": 10.0, "l2": 10.0, "head": 5.0}, 140.0,
+     {"embed": "cpu", "l0": "cpu", "l1": "cpu", "l2": "cpu", "head": "cpu"}),
+    ({"a": 5.0, "b": 5.0, "c": 5.0}, 15.0, {"a": "cpu", "b": "cpu", "c": "cpu"}),
+    ({"a": 1.0, "b": 30.0, "c": 2.0}, 33.0, {"a": "cpu", "b": "cpu", "c": "cpu"}),
+    ({"a": 2.0, "b": 2.0, "c": 1.0, "d": 3.0}, 7.0, {"a": "cpu", "b": "cpu", "c": "disk", "d": "disk"}),
+    ({"grande": 200.0, "pequeno": 1.0}, 100.0, {"grande": "disk", "pequeno": "disk"}),
+]
 
-def _fill_map(sizes, budget, strict=False, backfill=False):
-    """Mapa de referência (e variantes erradas comuns) para o exercício 03.1."""
-    out, used, full = {}, 0.0, False
-    for name, size in sizes.items():
-        fits = (used + size < budget) if strict else (used + size <= budget)
-        if fits and (backfill or not full):
-            out[name] = "cpu"
-            used += size
-        else:
-            out[name] = "disk"
-            full = True
-    return out
+
+def _map_hint(sizes, budget, got):
+    """Dica a partir das propriedades do mapa do aluno (sem calcular o mapa certo)."""
+    names = list(sizes)
+    devs = [got[n] for n in names]
+    if "disk" in devs and "cpu" in devs[devs.index("disk"):]:
+        return ("depois do primeiro módulo que não coube, todos vão para o disco: o accelerate preenche em ordem e "
+                "não volta atrás para encaixar módulos menores.")
+    on_cpu = sum(sizes[n] for n in names if got[n] == "cpu")
+    if on_cpu > budget:
+        return "o que ficou na CPU passa do orçamento: some os tamanhos em ordem e pare quando estourar."
+    used = 0.0
+    for i, name in enumerate(names):
+        if got[name] != "cpu":
+            break
+        used += sizes[name]
+        later = [sizes[n] for n in names[i + 1:]]
+        if later and used > budget - max(later):
+            return ("o accelerate não enche a CPU até a borda: ele deixa livre o espaço da maior camada que ainda vem "
+                    "depois (max_layer_size), para poder trazer do disco uma camada de cada vez.")
+    return ("um módulo que cabia foi para o disco: confira a comparação (um módulo que cabe exatamente ainda cabe) e "
+            "a reserva, que é a maior camada que vem DEPOIS do módulo, não a maior de todas.")
 
 
 @exercise("03.1", "mapa de dispositivos para um orçamento",
@@ -24,14 +46,7 @@ def _fill_map(sizes, budget, strict=False, backfill=False):
 def _device_map_budget(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
-    cases = [
-        ({"embed": 100.0, "l0": 10.0, "l1": 10.0, "l2": 10.0, "head": 5.0}, 125.0),
-        ({"a": 5.0, "b": 5.0, "c": 5.0}, 10.0),
-        ({"a": 50.0, "b": 1.0}, 0.0),
-        ({"a": 1.0, "b": 2.0, "c": 3.0}, 1000.0),
-        ({"grande": 200.0, "pequeno": 1.0}, 100.0),
-    ]
-    for sizes, budget in cases:
+    for sizes, budget, expected in _MAP_CASES:
         got = answer(dict(sizes), budget)
         if got is None:
             return False, "a função ainda devolve None: escreva o corpo e devolva o dict."
@@ -42,18 +57,10 @@ def _device_map_budget(answer):
         bad = [v for v in got.values() if v not in ("cpu", "disk")]
         if bad:
             return False, f"os valores devem ser 'cpu' ou 'disk' (veio {bad[0]!r})."
-        if got == _fill_map(sizes, budget):
-            continue
-        on_cpu = sum(sizes[n] for n, v in got.items() if v == "cpu")
-        if on_cpu > budget:
-            return False, "o que ficou na CPU passa do orçamento: some os tamanhos em ordem e pare quando estourar."
-        if got == _fill_map(sizes, budget, backfill=True):
-            return False, ("depois do primeiro módulo que não coube, todos vão para o disco: o accelerate preenche "
-                           "em ordem e não volta atrás para encaixar módulos menores.")
-        if got == _fill_map(sizes, budget, strict=True):
-            return False, "um módulo que cabe exatamente no que sobra ainda cabe: compare com <=, não <."
-        return False, "o mapa não confere: percorra os módulos na ordem do dict, acumulando os tamanhos."
-    return True, "correto! É a regra do infer_auto_device_map com um dispositivo: em ordem, sem voltar atrás."
+        if got != expected:
+            return False, _map_hint(sizes, budget, got)
+    return True, ("correto! É a regra do infer_auto_device_map com a CPU e o disco: em ordem, reservando a maior "
+                  "camada que falta, sem voltar atrás.")
 
 
 @exercise("03.2", "segundos por token para copiar um 7B fp16 pela PCIe", "um número (segundos, float)")
@@ -84,13 +91,15 @@ def _align_inputs(answer):
         if out is None:
             return False, "a função ainda devolve None: devolva a tupla (args, kwargs)."
         if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[1], dict)):
-            return False, "devolva uma tupla (args, kwargs), com kwargs um dict (é o que o pre-hook com with_kwargs devolve)."
+            return False, ("devolva uma tupla (args, kwargs), com kwargs um dict (é o que o pre-hook com with_kwargs "
+                           "devolve).")
         args, kwargs = out
         if not isinstance(args, (tuple, list)) or len(args) != 2:
             return False, "args deve continuar sendo uma tupla com as mesmas duas entradas."
         if not all(isinstance(t, torch.Tensor) for t in (args[0], args[1], kwargs.get("attention_mask"))):
             return False, "as entradas que eram tensores devem continuar sendo tensores."
-        if args[0].device.type != device or args[1].device.type != device or kwargs["attention_mask"].device.type != device:
+        moved = (args[0], args[1], kwargs["attention_mask"])
+        if any(t.device.type != device for t in moved):
             return False, "todo tensor precisa ir para o dispositivo do peso (module.weight.device)."
         if args[1].dtype != torch.int64 or kwargs["attention_mask"].dtype != torch.bool:
             return False, ("inteiros (ids de tokens) e booleanos (máscaras) não podem mudar de dtype: converta só os "

@@ -73,3 +73,55 @@ def _attention_mass_on_first(answer):
             return False, "pedimos a média (uma fração entre 0 e 1), não a soma."
         return False, "o valor não confere: é attn[..., q, 0] com a média sobre lote, cabeças e consultas q >= 1."
     return True, "correto!"
+
+
+def _rope_freq(dim):
+    return 1.0 / (10000 ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+
+
+# casos públicos do 04.4: (semente, tokens no cache, sinks, janela, bloco) e quantos tokens devem sair
+_EVICT_CASES = [(1, 10, 2, 4, 1, 4), (2, 10, 2, 4, 3, 6), (3, 6, 2, 4, 2, 0), (4, 13, 1, 5, 4, 8), (5, 9, 0, 4, 2, 6)]
+
+
+@exercise("04.4", "despejo em blocos com sinks e re-rotação das chaves",
+          "uma função f(keys, values, sinks, window, block, inv_freq) -> (keys, values)")
+def _evict_in_blocks(answer):
+    from ..streaming import shift_rotary
+
+    if not callable(answer):
+        return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    dim = 8
+    inv_freq = _rope_freq(dim)
+    for seed, n, sinks, window, block, removed in _EVICT_CASES:
+        gen = torch.Generator().manual_seed(seed)
+        keys, values = torch.randn(1, 2, n, dim, generator=gen), torch.randn(1, 2, n, dim, generator=gen)
+        out = answer(keys.clone(), values.clone(), sinks, window, block, inv_freq)
+        if out is None:
+            return False, "a função ainda devolve None: devolva a tupla (keys, values)."
+        if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+            return False, "devolva uma tupla (keys, values) de tensores."
+        got_k, got_v = out
+        if got_k.shape != got_v.shape or got_k.shape[:2] != keys.shape[:2] or got_k.shape[-1] != dim:
+            return False, "keys e values devem manter lote, cabeças e dimensão; só o número de tokens (dim=-2) muda."
+        kept = got_k.shape[-2]
+        if removed == 0 and kept != n:
+            return False, "com o cache dentro de sinks + janela, nada sai: devolva os tensores como vieram."
+        if kept != n - removed:
+            if kept == sinks + window:
+                return False, ("o despejo é em blocos: tire o menor múltiplo de `block` que deixa o cache com no "
+                               "máximo sinks + janela tokens (pode sobrar menos que isso).")
+            return False, "o número de tokens que ficou não confere: conte quantos passam de sinks + janela."
+        if not torch.equal(got_k[..., :sinks, :], keys[..., :sinks, :]) or \
+                not torch.equal(got_v[..., :sinks, :], values[..., :sinks, :]):
+            return False, "os sinks (os primeiros tokens) ficam no cache, sem mudar nada."
+        if not torch.equal(got_v[..., sinks:, :], values[..., sinks + removed:, :]):
+            return False, "os valores que ficam são os mais recentes, na ordem; valores não têm posição: só corte."
+        recent, original = got_k[..., sinks:, :], keys[..., sinks + removed:, :]
+        if removed and torch.allclose(recent, original, atol=1e-5):
+            return False, ("as chaves recentes andaram para trás no cache: gire-as pelo RoPE (shift_rotary) tantas "
+                           "posições quantas saíram.")
+        if removed and torch.allclose(shift_rotary(recent, -removed, inv_freq), original, atol=1e-5):
+            return False, "a rotação está no sentido errado: as chaves vão para posições MENORES (delta negativo)."
+        if not torch.allclose(shift_rotary(recent, removed, inv_freq), original, atol=1e-4):
+            return False, "as chaves recentes não conferem: cada uma deve girar exatamente o número de tokens que saiu."
+    return True, "correto! É o despejo do StreamingLLM, em blocos (menos cópias do cache)."

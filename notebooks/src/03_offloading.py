@@ -3,27 +3,28 @@
 #
 # **Objetivos.** Ao fim deste notebook você vai saber:
 # - dizer, antes de carregar, se um modelo cabe (o planejador de memória do curso) e o que fazer quando não cabe;
-# - escrever um offload *just in time* com ganchos de forward, sem os dois erros do material antigo
-#   (saída no dispositivo errado e `torch.cuda.empty_cache()` a cada chamada);
+# - escrever um offload *just in time* com ganchos de forward, e reconhecer os erros do material antigo (blocos que
+#   ele não acha, pesos copiados de volta, um arquivo só para todos os blocos, marcadores que quebram a recarga);
 # - usar a maquinaria do `accelerate`: `infer_auto_device_map` com `max_memory`, `device_map="auto"`, `offload_folder`,
 #   `cpu_offload` e `dispatch_model`, lendo o mapa de dispositivos que ele escolhe;
 # - medir, cada configuração no seu próprio processo, quanto de RAM o offload para o disco economiza e quanto ele custa
 #   em tempo por token — e explicar a lentidão com números;
 # - com GPU: deixar parte das camadas na CPU sob um orçamento `max_memory`, medir o tempo por token em função do número
-#   de camadas offloaded, e combinar INT8 do bitsandbytes com `llm_int8_enable_fp32_cpu_offload`.
+#   de camadas na CPU, e combinar INT8 do bitsandbytes com `llm_int8_enable_fp32_cpu_offload`.
 #
-# **Pré-requisitos.** Notebook 01 (medidas de memória, bitsandbytes) e 05 (geração com `generate`).
+# **Pré-requisitos.** Notebook 01 (medidas de memória, bitsandbytes). Usamos o `model.generate` do transformers como
+# caixa-preta para medir tempo por token; o notebook 05 abre essa caixa (o laço de geração e o cache KV).
 # **Tempo estimado.** 35 minutos de leitura; a execução leva uns 2 minutos numa CPU de 2 núcleos (mais uns 2 minutos
 # nas seções de GPU).
 # **Hardware.** CPU serve: o offload para o disco e os ganchos rodam na CPU. As seções de offload CPU↔GPU e de INT8 com
-# offload só rodam com GPU (T4 no Colab); sem GPU elas avisam e pulam.
+# offload só rodam com GPU (o notebook pede uma T4 ao Colab); num runtime de CPU elas avisam e pulam.
 #
 # Todo número impresso aqui é medido agora, nesta execução. Números de artigos aparecem sempre com a fonte.
 
 # %% [markdown]
 # ## Parâmetros
-# `SMOKE=True` reduz as cargas para a CI (menos tokens por medida, menos pontos na varredura da GPU); as afirmações
-# continuam sendo conferidas.
+# `SMOKE=True` é uma versão rápida de cada experimento (menos tokens por medida, menos pontos na varredura da GPU);
+# as afirmações continuam sendo conferidas.
 
 # %% tags=["parameters"]
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -38,7 +39,12 @@ GPU_OFFLOAD_LAYERS = [0, 6, 12, 18, 24, 30]   # (GPU) quantas camadas tentar dei
 GPU_NEW_TOKENS = 32                  # (GPU) tokens gerados em cada ponto da varredura
 
 # %%
-import gc, inspect, shutil, tempfile, time
+import copy
+import gc
+import inspect
+import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -48,12 +54,26 @@ from safetensors import safe_open
 from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
 from transformers.utils import logging as hf_logging
 
+from course_utils.display import explore, show_source
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.measure import measure_latency, model_footprint
 from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer, resolve_model
-from course_utils.offload import (count_layers_on, jit_offload, measure_isolated, resident_bytes,
-                                  summarize_device_map, to_device)
+from course_utils.offload import (
+    SeedCPUOffloadModule,
+    SeedDiskOffloadModule,
+    bytes_by_device,
+    checkpoint_offload_index,
+    count_layers_on,
+    device_map_for_budget,
+    fp32_checkpoint,
+    host_to_device_gbps,
+    jit_offload,
+    measure_isolated,
+    resident_bytes,
+    seed_apply_cpu_offloading,
+    summarize_device_map,
+)
 from course_utils.planner import plan_presets, verdict_table, weight_bytes
 from course_utils.plotting import plot_bars, plot_lines
 from course_utils.results import claim, claim_skipped, record
@@ -76,12 +96,7 @@ workdir = Path(tempfile.mkdtemp(prefix="curso03_"))     # arquivos de offload de
 tokenizer = load_tokenizer(MODEL_ID)
 model = load_model(MODEL_ID, device="cpu", dtype=torch.float32)   # a cópia "mestra" fica na CPU, em fp32
 # um checkpoint local em safetensors (fp32): os processos de medida e o offload para o disco leem daqui
-source = Path(resolve_model(MODEL_ID))
-if (source / "model.safetensors").exists() and model.config.dtype == torch.float32:
-    ckpt_dir = source                    # a cópia offline do curso já é um safetensors fp32
-else:
-    ckpt_dir = workdir / "checkpoint"    # do Hub: salvamos em fp32 aqui
-    model.save_pretrained(ckpt_dir)
+ckpt_dir = fp32_checkpoint(model, resolve_model(MODEL_ID), workdir / "checkpoint")
 ckpt_file = str(ckpt_dir / "model.safetensors")
 PROMPT = "The history of clocks begins"
 prompt_ids = tokenizer(PROMPT, return_tensors="pt").input_ids
@@ -119,7 +134,7 @@ print(plans["laptop_cpu"]["fp16"].explanation)
 # %% [markdown]
 # Offload quer dizer: os pesos que não cabem no dispositivo de computação moram num lugar maior e mais lento
 # (a RAM, ou o disco) e são trazidos **camada por camada, a cada passada**. O modelo roda, mas cada token paga a cópia de
-# todos os pesos offloaded. O resto do notebook mostra como fazer isso e mede o preço.
+# todos os pesos que estão fora do dispositivo. O resto do notebook mostra como fazer isso e mede o preço.
 
 # %% [markdown]
 # ## 2. Offload à mão, com ganchos de forward
@@ -132,22 +147,57 @@ print(plans["laptop_cpu"]["fp16"].explanation)
 #   na inferência os pesos não mudam — e a cópia no dispositivo é liberada. **A saída fica no dispositivo de computação**:
 #   é lá que o próximo bloco vai rodar.
 #
-# O material antigo deste curso fazia isso embrulhando cada bloco numa classe e tinha dois erros:
-#
-# 1. **Saída no dispositivo errado.** O embrulho devolvia a saída na CPU (junto com os pesos). O próximo bloco recebia
-#    um tensor na CPU: ou quebrava ("Expected all tensors to be on the same device"), ou cada fronteira entre blocos
-#    ganhava uma ida e volta GPU→CPU→GPU das ativações, com sincronização.
-# 2. **`torch.cuda.empty_cache()` a cada chamada.** O alocador do PyTorch guarda blocos de memória liberados para
-#    reusá-los; como todos os blocos do transformer têm os mesmos formatos, os pesos do próximo bloco cabem exatamente
-#    no espaço que o anterior deixou. Esvaziar o cache a cada chamada devolve essa memória ao driver (`cudaFree`) e obriga
-#    a pedir de novo (`cudaMalloc`), o que sincroniza a GPU a cada bloco; e não baixa o pico de memória alocada, porque
-#    os pesos do bloco precisam estar lá de qualquer jeito. Com GPU, a seção abaixo mede as duas coisas.
-#
 # Ganchos (`register_forward_pre_hook` / `register_forward_hook` com `with_kwargs=True`) evitam a cirurgia no modelo: os
 # blocos continuam os mesmos objetos, e tirar os ganchos devolve o modelo original. O código inteiro:
 
 # %%
-print(inspect.getsource(jit_offload))
+show_source(jit_offload)
+
+# %% [markdown]
+# Linha a linha: `slots` guarda, para cada parâmetro do bloco, o submódulo dono e o nome, para poder trocar o
+# `Parameter` (`_put`); com `storage` = pasta, `save_file` grava **um arquivo por bloco** e os parâmetros viram tensores
+# vazios (do mesmo dtype: o formato não importa, porque o pre-hook troca o `Parameter` inteiro). O `pre_hook` lê o
+# arquivo (ou a cópia na RAM), leva ao dispositivo de computação e alinha as entradas; o `post_hook` só troca as
+# referências de volta: nada é copiado nem gravado, e a saída fica onde o próximo bloco roda.
+#
+# ### O material antigo deste curso, rodado
+# Ele embrulhava cada bloco numa classe (`CPUOffloadModule`, `DiskOffloadModule`). O código dele, copiado em
+# `course_utils.offload` (`seed_apply_cpu_offloading`, `SeedCPUOffloadModule`, `SeedDiskOffloadModule`), tem quatro erros:
+#
+# 1. **Não acha os blocos.** `apply_cpu_offloading` procura `model.layers`; num causal LM do Hugging Face os blocos
+#    estão em `model.model.layers`. O `hasattr(model, "layers")` dá `False` e o modelo volta **sem nenhuma mudança**,
+#    sem aviso (e, sem GPU e sem `layer_indices`, ele nem tenta: "Se não houver GPU, não aplicar offloading").
+# 2. **Copia de volta pesos que não mudaram.** Depois do forward, `self.module.to(self.cpu_device)` copia todos os pesos
+#    do bloco da GPU para a CPU (uma cópia nova na RAM, a cada chamada), seguido de `torch.cuda.empty_cache()`. Na
+#    inferência os pesos não mudam: basta voltar a apontar para a cópia que já estava na RAM.
+# 3. **Um arquivo para todos os blocos.** `DiskOffloadModule` grava em `os.path.join(temp_dir, "module.pt")`: todo bloco
+#    embrulhado escreve **o mesmo arquivo**, e o último apaga os outros; e `_save_to_disk` roda de novo depois de cada
+#    forward, regravando no disco pesos que não mudaram.
+# 4. **O marcador quebra a recarga.** `param.data = torch.zeros(1)` troca o formato do parâmetro para `[1]`; o
+#    `load_state_dict` do forward seguinte compara formatos e falha com *size mismatch*.
+#
+# Rodamos os erros 1, 3 e 4 aqui (na CPU dá; o 2 precisa de GPU e é medido na seção seguinte), em cópias dos blocos:
+
+# %%
+seed_model = seed_apply_cpu_offloading(model, layer_indices=range(n_layers))
+wrapped = sum(isinstance(m, SeedCPUOffloadModule) for m in seed_model.modules())
+print(f"hasattr(model, 'layers') = {hasattr(model, 'layers')}; hasattr(model.model, 'layers') = "
+      f"{hasattr(model.model, 'layers')}; blocos embrulhados pelo código antigo: {wrapped} de {n_layers}")
+claim("material antigo: apply_cpu_offloading não embrulha nenhum bloco de um causal LM do HF", wrapped == 0,
+      measured=wrapped)
+seed_dir = workdir / "antigo"
+seed_blocks = [SeedDiskOffloadModule(copy.deepcopy(model.model.layers[i]), temp_dir=str(seed_dir)) for i in (0, 1)]
+seed_files = sorted(p.name for p in seed_dir.iterdir())
+print(f"dois blocos embrulhados -> arquivos na pasta: {seed_files}")
+try:
+    seed_blocks[0]._load_from_disk()   # o que o forward faz primeiro
+    seed_error = None
+except RuntimeError as exc:
+    seed_error = next(line.strip() for line in str(exc).splitlines() if "size mismatch" in line)
+print(f"recarregar o bloco 0: {seed_error}")
+claim("material antigo: DiskOffloadModule grava os blocos no mesmo arquivo e não consegue recarregá-los",
+      len(seed_files) == 1 and seed_error is not None, measured=len(seed_files))
+del seed_blocks, seed_model
 
 # %% [markdown]
 # Sem GPU, o "dispositivo de computação" é a própria CPU; para o offload ter efeito, o armazenamento é o **disco**: cada
@@ -159,7 +209,7 @@ print(inspect.getsource(jit_offload))
 lat_ref_ms = measure_latency(lambda: model(prompt_ids), warmup=1, repeats=2)["median_ms"]  # tudo na RAM, na CPU
 blocks = model.model.layers
 storage = "cpu" if on_gpu else workdir / "jit"
-resident_before = resident_bytes(model)
+resident_before, blocks_bytes = resident_bytes(model), resident_bytes(blocks)
 remove_jit = jit_offload(blocks, device, storage)
 if on_gpu:  # o que não é bloco (embeddings, norma final, RoPE, lm_head) é pequeno e usado sempre: vai inteiro
     for part in (model.model.embed_tokens, model.model.norm, model.model.rotary_emb, model.lm_head):
@@ -176,52 +226,59 @@ where = "na GPU" if on_gpu else "na RAM"
 print(f"parâmetros residentes {where} entre chamadas: {resident_jit / 2**20:.0f} MiB (antes: {resident_before / 2**20:.0f} MiB)")
 print(f"saída igual ao modelo inteiro (diferença máxima {jit_max_diff:.1e}), no dispositivo {jit_logits.device}")
 print(f"forward de {prompt_ids.shape[1]} tokens: {lat_jit_ms:.0f} ms com offload à mão | {lat_ref_ms:.0f} ms com tudo na RAM (CPU)")
-if not on_gpu:
-    assert resident_jit < 0.3 * resident_before, "com os blocos no disco, a RAM deveria guardar bem menos de 30% dos pesos"
-    print("Entre chamadas sobram na RAM só as embeddings (amarradas ao lm_head) e as normas; os blocos são lidos "
-          "do disco a cada forward.")
+claim("offload à mão: entre chamadas, no dispositivo só fica o que não é bloco",
+      resident_jit == resident_before - blocks_bytes, measured=resident_jit / resident_before)
+print(f"os blocos são {blocks_bytes / resident_before:.0%} dos pesos deste modelo; o resto (embeddings, lm_head, normas) "
+      f"fica {where} o tempo todo, e os blocos chegam {'da RAM' if on_gpu else 'do disco'} a cada forward.")
 
 # %% [markdown]
-# Com GPU, medimos também os dois erros: `empty_cache()` a cada bloco (tempo por token e pico de memória alocada) e a saída
-# devolvida na CPU (que quebra na norma final, que está na GPU).
+# Com GPU, medimos o erro 2 (o embrulho antigo num bloco: a cópia dos pesos na RAM é **outra** depois de cada forward)
+# e o `empty_cache()` a cada bloco: quanto tempo custa e o que ele muda na memória **reservada** pelo alocador do PyTorch
+# (a alocada, os tensores vivos, é a mesma: os pesos do bloco precisam estar lá de qualquer jeito). O alocador guarda os
+# blocos de memória liberados para reusá-los; como todos os blocos do transformer têm os mesmos formatos, os pesos do
+# próximo bloco cabem no espaço que o anterior deixou. `empty_cache()` devolve essa memória ao driver, e ela precisa ser
+# pedida de novo no bloco seguinte.
 
 # %%
 jit_empty_cache_ratio = None
 if on_gpu:
-    def jit_ms_and_peak():
-        torch.cuda.reset_peak_memory_stats()
-        ms = ms_per_token(model, GPU_NEW_TOKENS)
-        return ms, torch.cuda.max_memory_allocated() / 2**20
+    block0 = type(blocks[0])(model.config, layer_idx=0).eval()   # um bloco novo (sem os ganchos da seção 2)
+    seed_wrapped = SeedCPUOffloadModule(block0)
+    original = block0.mlp.up_proj.weight.data        # mantida viva: uma cópia nova não pode cair no mesmo endereço
+    hidden = torch.randn(1, prompt_ids.shape[1], model.config.hidden_size, device=device)
+    pos = model.model.rotary_emb(hidden, torch.arange(prompt_ids.shape[1], device=device)[None])
+    with torch.inference_mode():
+        seed_wrapped(hidden, position_embeddings=pos)
+    copied_back = (block0.mlp.up_proj.weight.device.type == "cpu"
+                   and block0.mlp.up_proj.weight.data_ptr() != original.data_ptr())
+    print(f"embrulho antigo: depois do forward o peso está em {block0.mlp.up_proj.weight.device}, numa cópia nova "
+          f"na RAM: {copied_back}")
+    claim("(GPU) material antigo: o embrulho copia os pesos de volta para a RAM a cada forward", copied_back,
+          measured=int(copied_back))
+    del block0, seed_wrapped, original
 
-    jit_ms_plain, peak_plain = jit_ms_and_peak()
+    def jit_ms_and_reserved():
+        ms = ms_per_token(model, GPU_NEW_TOKENS)
+        return ms, torch.cuda.memory_reserved() / 2**20
+
+    jit_ms_plain, reserved_plain = jit_ms_and_reserved()
     remove_jit("cpu")
-    remove_jit = jit_offload(blocks, device, "cpu", empty_cache_each_call=True)  # o erro antigo, de propósito
-    jit_ms_empty, peak_empty = jit_ms_and_peak()
+    remove_jit = jit_offload(blocks, device, "cpu", empty_cache_each_call=True)  # o hábito antigo, de propósito
+    jit_ms_empty, reserved_empty = jit_ms_and_reserved()
     remove_jit("cpu")
     jit_empty_cache_ratio = jit_ms_empty / jit_ms_plain
-    print(f"offload à mão: {jit_ms_plain:.1f} ms/token, pico alocado {peak_plain:.0f} MiB")
+    print(f"offload à mão: {jit_ms_plain:.1f} ms/token, memória reservada no fim {reserved_plain:.0f} MiB")
     print(f"com empty_cache() a cada bloco: {jit_ms_empty:.1f} ms/token ({jit_empty_cache_ratio:.2f}x o tempo), "
-          f"pico alocado {peak_empty:.0f} MiB")
-    assert peak_empty >= 0.95 * peak_plain, "empty_cache() não deveria baixar o pico de memória alocada"
-
-    # o outro erro: devolver a saída de cada bloco na CPU, como o embrulho antigo
-    remove_jit = jit_offload(blocks, device, "cpu")
-    wrong = [b.register_forward_hook(lambda mod, args, out: to_device(out, "cpu")) for b in blocks]
-    try:
-        with torch.inference_mode():
-            model(prompt_ids.to(device))
-        wrong_device_error = None
-    except RuntimeError as exc:
-        wrong_device_error = str(exc).splitlines()[0]
-    for h in wrong:
-        h.remove()
-    print(f"saída devolvida na CPU: {wrong_device_error}")
-    assert wrong_device_error is not None, "com a saída na CPU, a norma final (na GPU) deveria recusar a entrada"
-    remove_jit("cpu")
+          f"reservada no fim {reserved_empty:.0f} MiB")
+    print("O tempo extra medido aqui é o custo de devolver e pedir de novo a memória a cada bloco; numa GPU rápida e "
+          "com blocos pequenos ele pode ficar no ruído. O que o empty_cache() não faz é baixar o pico: os pesos do "
+          "bloco precisam estar na GPU de qualquer jeito.")
     model.to("cpu")
 else:
     remove_jit("cpu")
-    print("Sem GPU: os dois erros do material antigo só aparecem com dois dispositivos (CPU e GPU). "
+    claim_skipped("(GPU) material antigo: o embrulho copia os pesos de volta para a RAM a cada forward",
+                  "sem GPU nesta execução")
+    print("Sem GPU: o erro 2 e o custo do empty_cache() só aparecem com dois dispositivos (CPU e GPU). "
           "Rode este notebook no Colab com GPU para medi-los.")
 
 # %% [markdown]
@@ -230,10 +287,14 @@ else:
 # O `accelerate` faz o mesmo com ganchos (`AlignDevicesHook`) e decide sozinho onde cada módulo mora:
 #
 # - `infer_auto_device_map(modelo, max_memory=...)` percorre os módulos **em ordem** e enche cada dispositivo até o
-#   orçamento; o que não cabe vai para o próximo (GPU → CPU → disco). Blocos listados em `no_split_module_classes`
+#   orçamento; o que não cabe vai para o próximo (GPU → CPU → disco), e ele não volta atrás. Em cada dispositivo
+#   principal (as GPUs **e a CPU**) ele não usa o orçamento inteiro: reserva o tamanho da maior camada que ainda falta
+#   distribuir (`max_layer_size`), o espaço para trazer uma camada de fora quando ela for usada. Um módulo fica no
+#   dispositivo se `usado + tamanho <= orçamento - max_layer_size`
+#   ([o código do accelerate](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#accelerate-device-map)). Blocos listados em `no_split_module_classes`
 #   (os `_no_split_modules` do modelo) nunca são partidos. Funciona num modelo no dispositivo `meta`: nenhum peso é lido.
-# - `device_map="auto"` no `from_pretrained` faz essa conta e carrega cada peso direto no lugar; `offload_folder` é a pasta
-#   do disco.
+# - `device_map="auto"` no `from_pretrained` faz essa distribuição e carrega cada peso direto no dispositivo escolhido;
+#   `offload_folder` é a pasta do disco.
 # - `dispatch_model(modelo, device_map)` aplica um mapa a um modelo já carregado; `cpu_offload(modelo, execution_device)`
 #   deixa todos os pesos na RAM e os leva ao dispositivo de execução a cada forward.
 #
@@ -258,7 +319,24 @@ for dev, names in summarize_device_map(auto_map).items():
 
 # %% [markdown]
 # Repare na ordem: as embeddings vêm primeiro, então são elas que ocupam o orçamento; os blocos seguintes vão para o
-# próximo dispositivo assim que um deles não cabe, e o `accelerate` não volta atrás para encaixar módulos menores depois.
+# próximo dispositivo assim que um deles não cabe (contando a reserva de um bloco), e o `accelerate` não volta atrás
+# para encaixar módulos menores depois. Mexa no orçamento para ver o mapa mudar (no Colab/Jupyter o controle
+# deslizante recalcula; aqui embaixo sai o valor padrão):
+
+# %%
+def show_map(fraction=DISK_BUDGET_FRACTION):
+    """Mapa do accelerate para um orçamento de RAM = `fraction` do modelo, e quanto fica em cada lugar."""
+    dm = device_map_for_budget(meta_model, int(fraction * size_mb * 2**20))
+    per_device = bytes_by_device(meta_model, dm)
+    print(f"orçamento {fraction * size_mb:.0f} MiB ({fraction:.0%} do modelo):")
+    for dev, names in summarize_device_map(dm).items():
+        print(f"  {dev!s:>5}: {per_device.get(dev, 0) / 2**20:6.0f} MiB  {names or '(o modelo inteiro)'}")
+    print(f"  lidos do disco a cada token: {per_device.get('disk', 0) / 2**20:.0f} MiB")
+
+
+explore(show_map, fraction=(0.05, 1.2, 0.05))
+
+# %% [markdown]
 #
 # Agora aplicamos esse mapa ao modelo carregado com `dispatch_model`. Para os módulos no disco, em vez de deixar o
 # `accelerate` regravar os pesos numa pasta (`offload_dir`, um arquivo `.dat` por tensor), passamos um `offload_index`
@@ -267,11 +345,7 @@ for dev, names in summarize_device_map(auto_map).items():
 # inteiro.
 
 # %%
-with safe_open(ckpt_file, framework="pt") as f:
-    ckpt_keys = list(f.keys())
-disk_modules = [name for name, dev in auto_map.items() if dev == "disk"]
-offload_index = {k: {"safetensors_file": ckpt_file, "weight_name": k} for k in ckpt_keys
-                 if any(n == "" or k.startswith(n + ".") for n in disk_modules)}
+offload_index = checkpoint_offload_index(ckpt_file, auto_map)   # {tensor: onde ele está no .safetensors}
 dispatched = dispatch_model(load_model(MODEL_ID, device="cpu", dtype=torch.float32), device_map=auto_map,
                             offload_index=offload_index or None)
 start = time.perf_counter()
@@ -284,26 +358,27 @@ print(f"dispatch_model: mesma saída; um forward em {lat_dispatch_ms:.0f} ms (tu
 del dispatched
 gc.collect()
 
-offloaded = cpu_offload(load_model(MODEL_ID, device="cpu", dtype=torch.float32), execution_device=device)
+on_demand = cpu_offload(load_model(MODEL_ID, device="cpu", dtype=torch.float32), execution_device=device)
 start = time.perf_counter()
 with torch.inference_mode():
-    logits_cpu_offload = offloaded(prompt_ids.to(device)).logits
+    logits_cpu_offload = on_demand(prompt_ids.to(device)).logits
 lat_cpu_offload_ms = 1000 * (time.perf_counter() - start)
 assert torch.allclose(logits_cpu_offload.float().cpu(), ref_logits, atol=TOL), "cpu_offload deveria dar a mesma saída"
 print(f"cpu_offload (execução em {device}): mesma saída; um forward em {lat_cpu_offload_ms:.0f} ms")
 if on_gpu:
-    lat_accel_ms = measure_latency(lambda: offloaded(prompt_ids.to(device)), warmup=1, repeats=3)["median_ms"]
+    lat_accel_ms = measure_latency(lambda: on_demand(prompt_ids.to(device)), warmup=1, repeats=3)["median_ms"]
     print(f"forward de {prompt_ids.shape[1]} tokens: cpu_offload {lat_accel_ms:.1f} ms | offload à mão (seção 2) "
           f"{lat_jit_ms:.1f} ms")
 else:
     print("Aqui execução e armazenamento são a mesma RAM: o cpu_offload só mostra a API. Com GPU ele leva cada "
           "módulo à GPU na hora do forward.")
-del offloaded
+on_demand = None   # libera o modelo
 gc.collect()
 
 # e o próprio accelerate? Conferimos no código da versão instalada se os ganchos esvaziam o cache da GPU
 from accelerate.hooks import AlignDevicesHook
 from accelerate.utils import set_module_tensor_to_device
+
 clears = inspect.signature(set_module_tensor_to_device).parameters["clear_cache"].default
 hook_keeps_default = "clear_cache" not in inspect.getsource(AlignDevicesHook.pre_forward)
 print(f"accelerate: set_module_tensor_to_device(clear_cache={clears}) por padrão; "
@@ -334,7 +409,7 @@ if on_gpu:
     print(f"bloco 0 (GPU):  {type(on_gpu_proj).__name__}, peso {on_gpu_proj.weight.dtype}")
     print(f"bloco {n_layers - 1} (CPU): {type(on_cpu_proj).__name__}, peso {on_cpu_proj.weight.dtype}")
     assert on_gpu_proj.weight.dtype == torch.int8, "os blocos na GPU deveriam estar em int8"
-    assert on_cpu_proj.weight.dtype != torch.int8, "os blocos offloaded não são quantizados"
+    assert on_cpu_proj.weight.dtype != torch.int8, "os blocos na CPU não são quantizados"
     print(f"INT8 com {n_layers - split} blocos na CPU: {ms_per_token(q8, GPU_NEW_TOKENS):.1f} ms/token")
     int8_offload_ok = True
     del q8
@@ -350,7 +425,9 @@ else:
 # RAM e (2) com `device_map="auto"`, `max_memory={"cpu": orçamento}` e `offload_folder`. O pico de memória de um processo
 # (`VmHWM` no Linux) só sobe, e este notebook já carregou o modelo várias vezes: por isso **cada configuração roda num
 # processo Python novo** (`course_utils.offload.measure_isolated`), que importa as bibliotecas, carrega, gera, e devolve
-# o pico e o tempo. Os processos usam `ISOLATED_THREADS` thread(s) do torch: numa máquina compartilhada, duas threads
+# o pico e o tempo. Para separar o modelo das bibliotecas, cada processo importa torch, transformers e accelerate e
+# roda um `generate` num modelo minúsculo da mesma arquitetura **antes** da linha de base (`rss_baseline_mb`); o que
+# o pico ganha depois dela é do modelo (pesos, ativações, cache KV). Os processos usam `ISOLATED_THREADS` thread(s) do torch: numa máquina compartilhada, duas threads
 # disputando núcleos deixam o tempo muito mais ruidoso.
 
 # %%
@@ -369,11 +446,18 @@ rss_ratio = r_disk["rss_peak_mb"] / r_mem["rss_peak_mb"]
 disk_slowdown = r_disk["seconds_per_token"] / r_mem["seconds_per_token"]
 print(f"\nmesmos {NEW_TOKENS} tokens gerados; pico de RSS com disco = {rss_ratio:.0%} do pico em memória; "
       f"{disk_slowdown:.1f}x mais lento por token")
-model_ratio = (r_disk["rss_peak_mb"] - r_disk["rss_baseline_mb"]) / (r_mem["rss_peak_mb"] - r_mem["rss_baseline_mb"])
-print(f"descontando as bibliotecas, o modelo ocupou {model_ratio:.0%} do que ocupava em memória")
-# as bibliotecas (um torch com CUDA são centenas de MiB) pesam igual nos dois processos: só a parte do modelo compara
-claim("offload para o disco: a parte do modelo no pico de RSS < 60% da em memória", model_ratio < 0.60,
-      measured=model_ratio)
+model_mem = r_mem["rss_peak_mb"] - r_mem["rss_baseline_mb"]      # a parte do modelo no pico, tudo na RAM
+model_disk = r_disk["rss_peak_mb"] - r_disk["rss_baseline_mb"]    # a parte do modelo no pico, com disco
+model_ratio = model_disk / model_mem
+print(f"parte do modelo no pico (pico - linha de base): {model_mem:.0f} MiB na RAM | {model_disk:.0f} MiB com disco "
+      f"({model_ratio:.0%}); orçamento: {DISK_BUDGET_FRACTION:.0%} do modelo")
+# as bibliotecas (um torch com CUDA são centenas de MiB) pesam igual nos dois processos: só a parte do modelo compara.
+# Com disco, o modelo ocupa o orçamento mais o bloco que está sendo lido e as ativações: folga de 20% do modelo.
+claim("offload para o disco: a parte do modelo no pico de RSS <= orçamento + 20% do modelo",
+      model_ratio <= DISK_BUDGET_FRACTION + 0.20, measured=model_ratio)
+saved_over_disk = (r_mem["rss_peak_mb"] - r_disk["rss_peak_mb"]) / (r_disk["offloaded_bytes"] / 2**20)
+claim("offload para o disco: o pico de RSS cai >= 70% dos bytes que foram para o disco", saved_over_disk >= 0.70,
+      measured=saved_over_disk)
 claim("disco mais lento por token que a RAM", disk_slowdown > 1, measured=disk_slowdown)
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -386,7 +470,7 @@ plt.show()
 
 # %% [markdown]
 # **Por que fica mais lento, em números.** Cada token é uma passada pelo modelo inteiro, e cada módulo no disco é lido de
-# novo a cada passada. Medimos quantos bytes estão offloaded, quanto tempo leva ler esses tensores do checkpoint uma vez
+# novo a cada passada. Medimos quantos bytes estão no disco, quanto tempo leva ler esses tensores do checkpoint uma vez
 # (o que os ganchos fazem a cada token) e comparamos a soma "tempo em memória + leitura" com o tempo medido.
 
 # %%
@@ -395,7 +479,7 @@ disk_names = [name for name, dev in r_disk["device_map"].items() if dev == "disk
 with safe_open(ckpt_file, framework="pt") as f:
     disk_keys = [k for k in f.keys() if any(n == "" or k == n or k.startswith(n + ".") for n in disk_names)]
 
-def reload_offloaded():
+def reload_from_disk():
     """O que os ganchos fazem a cada passada: abrir o arquivo, pegar cada tensor e ler todos os seus bytes."""
     for k in disk_keys:
         with safe_open(ckpt_file, framework="pt") as f:
@@ -403,14 +487,14 @@ def reload_offloaded():
 
 threads_before = torch.get_num_threads()
 torch.set_num_threads(ISOLATED_THREADS)   # como nos processos de medida
-read_s = measure_latency(reload_offloaded, warmup=1, repeats=3)["median_ms"] / 1000
+read_s = measure_latency(reload_from_disk, warmup=1, repeats=3)["median_ms"] / 1000
 torch.set_num_threads(threads_before)
 offloaded_mb = r_disk["offloaded_bytes"] / 2**20
 read_gbps = r_disk["offloaded_bytes"] / read_s / 1e9
 extra_s = r_disk["seconds_per_token"] - r_mem["seconds_per_token"]
 print(f"pesos no disco: {offloaded_mb:.0f} MiB ({len(disk_keys)} tensores), relidos a cada token")
 print(f"pasta offload_folder: {len(offload_files)} arquivo(s) — "
-      + ("o transformers lê os módulos offloaded direto do safetensors do checkpoint (mesmo dtype, nada a converter)"
+      + ("o transformers lê os módulos do disco direto do safetensors do checkpoint (mesmo dtype, nada a converter)"
          if not offload_files else "o transformers gravou ali os pesos convertidos"))
 print(f"reler esses tensores uma vez: {read_s:.3f} s ({read_gbps:.2f} GB/s; o arquivo acabou de ser lido, então vem do "
       "cache de páginas do sistema, não do SSD)")
@@ -424,14 +508,14 @@ print(f"pico de RAM economizado: {saved_mb:.0f} MiB, para {offloaded_mb:.0f} MiB
 # parâmetros entre `meta` e os tensores lidos) e do mapeamento das páginas do arquivo de novo a cada token. Num disco
 # "frio" (arquivo fora do cache de páginas) a releitura seria limitada pela velocidade do SSD e tudo ficaria ainda mais
 # lento. Offload para o disco é o último recurso: ele permite **rodar** um modelo que não cabe, não
-# rodar rápido. A RAM economizada fica perto do tamanho dos pesos offloaded (compare as duas últimas contas acima): o que resta no
+# rodar rápido. A RAM economizada fica perto do tamanho dos pesos no disco (compare as duas últimas contas acima): o que resta no
 # pico é o Python com as bibliotecas (veja "só as bibliotecas" na seção 4), o que ficou no orçamento e o que está sendo
 # lido a cada passo.
 
 # %% [markdown]
-# ## 5. Com GPU: tempo por token × camadas offloaded
+# ## 5. Com GPU: tempo por token × camadas na CPU
 #
-# Na GPU, o offload é para a RAM: cada camada offloaded atravessa o barramento PCIe a cada token. Variamos o orçamento
+# Na GPU, o offload é para a RAM: cada camada na CPU atravessa o barramento PCIe a cada token. Variamos o orçamento
 # `max_memory` da GPU para deixar 0, algumas ou todas as camadas na CPU (o `accelerate` reserva espaço para a maior
 # camada que precisa trazer, então o número real pode diferir do pedido: usamos o que o mapa diz) e medimos o tempo por
 # token. Carregamos em fp16, como na GPU se faz.
@@ -442,7 +526,7 @@ if on_gpu:
     w16 = weight_bytes(model.config, "fp16", "fp16")        # planejador: bytes por bloco e do resto, em fp16
     layer_b, rest_b = w16["layer_stored"], w16["stored"] - n_layers * w16["layer_stored"]
     for k in GPU_OFFLOAD_LAYERS:
-        budget = rest_b + (n_layers - k + 1) * layer_b    # +1 bloco: o espaço para trazer um bloco offloaded
+        budget = rest_b + (n_layers - k + 1) * layer_b    # +1 bloco: a reserva max_layer_size do accelerate
         kw = {} if k == 0 else {"max_memory": {0: int(budget), "cpu": 8 * 2**30}}
         m = AutoModelForCausalLM.from_pretrained(ckpt_dir, dtype=torch.float16, device_map="auto", **kw).eval()
         # com tudo num dispositivo só, o transformers 5 só move o modelo e não cria hf_device_map
@@ -462,10 +546,15 @@ if on_gpu:
     claim("(GPU) mais camadas na CPU, mais tempo por token", ys[-1] > ys[0], measured=ys[-1] / ys[0])
     extra_s = (ys[-1] - ys[0]) / 1000
     pcie_gbps = xs[-1] * layer_b / extra_s / 1e9 if extra_s > 0 and xs[-1] > 0 else float("nan")
-    print(f"{xs[-1]} camadas na CPU = {xs[-1] * layer_b / 2**20:.0f} MiB copiados por token; +{1000 * extra_s:.1f} ms "
-          f"-> {pcie_gbps:.1f} GB/s efetivos pela PCIe (sem memória pinned: o accelerate copia da RAM comum)")
+    print(f"{xs[-1]} camadas na CPU = {xs[-1] * layer_b / 2**20:.0f} MiB por token; +{1000 * extra_s:.1f} ms por token "
+          f"-> {pcie_gbps:.1f} GB/s 'ponta a ponta' (bytes das camadas ÷ tempo extra: inclui ganchos, sincronizações e "
+          "a cópia; não é a banda da PCIe)")
+    copy_gbps = host_to_device_gbps(int(layer_b), device)   # só a cópia de um bloco, RAM comum e pinned
+    print(f"a cópia sozinha de {layer_b / 2**20:.0f} MiB RAM -> GPU: {copy_gbps['pageable']:.1f} GB/s da RAM comum | "
+          f"{copy_gbps['pinned']:.1f} GB/s da memória pinned (o accelerate copia da RAM comum)")
 else:
-    print("Sem GPU: a varredura de camadas offloaded para a CPU precisa de uma GPU (no Colab: Ambiente de execução > "
+    copy_gbps = None
+    print("Sem GPU: a varredura de camadas na CPU precisa de uma GPU (no Colab: Ambiente de execução > "
           "Alterar o tipo > GPU T4). Pulando.")
     claim_skipped("(GPU) mais camadas na CPU, mais tempo por token", "sem GPU nesta execução")
 
@@ -474,8 +563,10 @@ else:
 # ## Exercícios
 #
 # **Exercício 1.** Escreva `montar_mapa(tamanhos_mb, orcamento_mb)`, que recebe um dict ordenado {módulo: MiB} e devolve
-# {módulo: "cpu" ou "disk"} como o `accelerate` faria com um dispositivo só: preenche a CPU **na ordem** enquanto o
-# acumulado couber no orçamento (`<=`); do primeiro módulo que não cabe em diante, tudo vai para o disco.
+# {módulo: "cpu" ou "disk"} como o `infer_auto_device_map` do `accelerate` faria com a CPU (orçamento `orcamento_mb`)
+# e o disco: a regra da seção 3, com a reserva da maior camada que ainda vem depois do módulo. Confira a sua função
+# contra o `accelerate` de verdade: `device_map_for_budget` num modelo de módulos `torch.nn.Linear` dos tamanhos que
+# você quiser.
 
 # %% curso={"exercicio": "03.1", "resposta": "montar_mapa"} tags=["exercicio"]
 def montar_mapa(tamanhos_mb, orcamento_mb):
@@ -488,15 +579,16 @@ check("03.1", montar_mapa)
 # **Exercício 2.** Um Llama-2-7B em fp16 ocupa 12,55 GiB (`get_memory_footprint` medido numa H100,
 # [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#h100-7b)). Se **todas** as camadas ficassem na RAM, cada token copiaria todos os pesos pela PCIe.
 # Suponha 12 GB/s efetivos (1 GB = 10⁹ bytes). Quantos **segundos por token**, no mínimo, só de cópia?
-# Depois compare com a banda efetiva que este notebook mediu (seção 4, ou seção 5 com GPU).
+# Depois compare com a banda que este notebook mediu (a cópia RAM → GPU da seção 5, com GPU; a releitura do
+# checkpoint da seção 4, sem).
 
 # %% curso={"exercicio": "03.2", "resposta": "resposta_2"} tags=["exercicio"]
 resposta_2 = None  # substitua por um número (segundos)
 check("03.2", resposta_2)
 
 # %%
-measured_gbps = pcie_gbps if sweep else read_gbps
-source = "PCIe (seção 5)" if sweep else "leitura do checkpoint (seção 4)"
+measured_gbps = copy_gbps["pageable"] if copy_gbps else read_gbps
+source = "cópia RAM -> GPU (seção 5)" if copy_gbps else "leitura do checkpoint (seção 4)"
 print(f"banda efetiva medida aqui ({source}): {measured_gbps:.2f} GB/s -> os 12,55 GiB do 7B levariam "
       f"{12.55 * 2**30 / (measured_gbps * 1e9):.2f} s por token só para chegar ao dispositivo")
 
@@ -524,6 +616,7 @@ record("rss_peak_mb_in_memory", r_mem["rss_peak_mb"])
 record("rss_peak_mb_disk_offload", r_disk["rss_peak_mb"])
 record("rss_ratio_disk_over_memory", rss_ratio)
 record("rss_model_ratio_disk_over_memory", model_ratio)
+record("rss_saved_over_disk_bytes", saved_over_disk)
 record("seconds_per_token_in_memory", r_mem["seconds_per_token"])
 record("seconds_per_token_disk_offload", r_disk["seconds_per_token"])
 record("disk_slowdown", disk_slowdown)
@@ -538,11 +631,14 @@ if on_gpu:
     record("gpu_ms_per_token_max_offload", sweep[-1][1])
     record("gpu_layers_offloaded_max", sweep[-1][0])
     record("gpu_pcie_gbps_effective", pcie_gbps)
+    record("gpu_copy_gbps_pageable", copy_gbps["pageable"])
+    record("gpu_copy_gbps_pinned", copy_gbps["pinned"])
 shutil.rmtree(workdir, ignore_errors=True)
 
 # %% [markdown]
 # **Para levar.** (1) Offload troca memória por tempo: cada token relê tudo o que está fora do dispositivo. (2) À mão são
 # dois ganchos; os cuidados são deixar a saída onde o próximo bloco roda e não esvaziar o cache do alocador a cada
 # chamada. (3) O `accelerate` decide o mapa em ordem, com `max_memory`, e aplica com ganchos; com INT8, o que vai para a
-# CPU fica sem quantizar. (4) Meça picos de memória em processos novos. Próximo: **08 · Um modelo 7B no Colab**, onde o
-# planejador escolhe o formato para que o offload nem seja necessário.
+# CPU fica sem quantizar. (4) Meça picos de memória em processos novos, descontando as bibliotecas. Próximo:
+# **04 · Janela deslizante e attention sinks**, que limita a memória do contexto; o notebook 08 junta tudo num 7B no
+# Colab, com o planejador escolhendo o formato para que o offload nem seja necessário.

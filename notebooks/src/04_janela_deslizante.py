@@ -4,20 +4,23 @@
 # **Objetivos.** Ao fim deste notebook você vai saber:
 # - medir a perplexidade de um texto mais longo que a janela do modelo do jeito certo (janela, passo e quais tokens
 #   são avaliados), e quanto isso custa;
-# - explicar a atenção com janela deslizante do Mistral: a máscara, o cache circular que guarda só os últimos W tokens
-#   e o campo receptivo que cresce camada a camada (medido com gradientes);
+# - explicar a atenção com janela deslizante do Mistral: a máscara, o cache que guarda só os últimos W tokens e o
+#   campo receptivo que cresce camada a camada (medido com gradientes);
 # - reproduzir o achado do StreamingLLM: com um cache de tamanho fixo, jogar fora os primeiros tokens faz a
 #   perplexidade explodir, e guardar só 4 deles (os *attention sinks*) resolve — com um cache escrito por nós.
 #
-# **Pré-requisitos.** Notebook 05 (cache KV); RoPE em linhas gerais (a posição entra girando consultas e chaves).
+# **Pré-requisitos.** Notebook 01 (medidas); saber o que é atenção (consultas, chaves, valores). O pouco que usamos do
+# cache KV é explicado na seção 2 (o notebook 05 o abre por inteiro); o RoPE é explicado na seção 4.
 # **Tempo estimado.** 40 minutos de leitura; a execução completa leva uns 12 minutos numa CPU de 2 núcleos.
-# **Hardware.** CPU serve. Com GPU (T4 no Colab) tudo roda igual, mais rápido.
+# **Hardware.** CPU serve: num runtime de CPU (o padrão do Colab para este notebook) tudo roda. Com GPU (T4 no Colab)
+# tudo roda igual, mais rápido.
 #
 # Todo número impresso aqui é medido agora, nesta execução.
 
 # %% [markdown]
 # ## Parâmetros
-# `SMOKE=True` encurta os textos para a CI; as afirmações do notebook continuam sendo conferidas no que for medido.
+# `SMOKE=True` é uma versão rápida de cada experimento (textos mais curtos); as afirmações continuam sendo conferidas no
+# que for medido.
 
 # %% tags=["parameters"]
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -34,20 +37,28 @@ SINKS = 4                        # attention sinks: os primeiros tokens, que nun
 # %%
 import math
 import time
+
 import matplotlib.pyplot as plt
 import torch
 from transformers import DynamicCache, MistralConfig, MistralForCausalLM
 from transformers.masking_utils import sliding_window_causal_mask_function
 
 from course_utils.data import text_token_ids
+from course_utils.display import explore, show_source
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.generation import cache_nbytes, kv_cache_bytes
-from course_utils.measure import perplexity
 from course_utils.models import load_model, load_tokenizer
 from course_utils.plotting import plot_bars, plot_lines
-from course_utils.results import claim, record
-from course_utils.streaming import full_context_nll, nll_to_perplexity, shift_rotary, stepwise_nll
+from course_utils.results import claim, claim_skipped, record
+from course_utils.streaming import (
+    evict_to_sinks_and_window,
+    full_context_nll,
+    nll_to_perplexity,
+    seed_sliding_window_hidden_states,
+    shift_rotary,
+    stepwise_nll,
+)
 
 if SMOKE:
     EVAL_TOKENS, STRIDES, STREAM_TOKENS, CACHE_SIZE = 2048, [1024, 256], 1024, 64
@@ -77,11 +88,16 @@ print(f"texto de avaliação: {ids.shape[1]} tokens (inglês, escrito para o cur
 #   janela são avaliados; os `janela - s` anteriores servem só de contexto. Cada token é avaliado **uma vez**, com pelo
 #   menos `janela - s` tokens de contexto. O custo é ⌈(n - janela)/s⌉ + 1 passadas de `janela` tokens.
 #
+# Um detalhe que muda a comparação: o primeiro token de uma janela não tem nada antes dele *na janela*, então não é
+# avaliado. Com janelas disjuntas isso acontece no começo de cada janela; com passo menor, só no começo do texto. Para
+# comparar igual com igual, calculamos o -log p de cada token e tiramos a média **sobre os mesmos tokens** em todos os
+# passos (os que todas as configurações avaliam).
+#
 # O desenho mostra as primeiras janelas com passo 512: cinza é contexto, azul é o que é avaliado.
 
 # %%
 def window_plan(n, window, stride):
-    """(início, fim, primeiro avaliado) de cada janela, a mesma regra de course_utils.measure.perplexity."""
+    """(início, fim, primeiro avaliado) de cada janela: avalia de `primeiro` a `fim - 1`, cada token uma vez."""
     plan, scored_until, begin = [], 1, 0
     while True:
         end = min(begin + window, n)
@@ -101,6 +117,22 @@ ax.set_title(f"Janela {PPL_WINDOW}, passo 512: contexto (cinza) e tokens avaliad
 plt.show()
 
 # %% [markdown]
+# O -log p de cada token avaliado, janela a janela (NaN nos que a regra não avalia): o token `t` é previsto pelos
+# logits da posição `t - 1` da mesma janela.
+
+# %%
+def strided_nll(model, ids, window, stride):
+    """-log p(x_t | janela) de cada token t = 1..n-1 (NaN nos não avaliados), como full_context_nll."""
+    nll = torch.full((ids.shape[1] - 1,), float("nan"), dtype=torch.float64)
+    for begin, end, first in window_plan(ids.shape[1], window, stride):
+        with torch.inference_mode():
+            logits = model(ids[:, begin:end].to(device)).logits[0, first - begin - 1:end - begin - 1].float()
+        targets = ids[0, first:end].to(device)
+        nll[first - 1:end - 1] = -torch.log_softmax(logits, -1).gather(1, targets[:, None])[:, 0].double().cpu()
+    return nll
+
+
+# %% [markdown]
 # Agora a medida: para cada passo, a perplexidade, o número de passadas (contado com um *hook* no modelo, não pela
 # fórmula) e o tempo. Como referência, o mesmo texto numa passada só com atenção completa — o modelo aceita até
 # 8.192 posições, então aqui dá para calcular a resposta "sem janela" e ver quem chega perto dela.
@@ -111,19 +143,25 @@ hook = model.register_forward_pre_hook(lambda module, args, kwargs: calls.append
 eval_ids = ids[:, :EVAL_TOKENS]
 with torch.inference_mode():
     model(eval_ids[:, :PPL_WINDOW].to(device))  # aquecimento: a primeira passada paga inicializações
-strided = {}
+strided, nlls = {}, {}
 for stride in STRIDES:
     calls.clear()
     start = time.perf_counter()
-    ppl = perplexity(model, eval_ids, window=PPL_WINDOW, stride=stride, progress=False)
+    nlls[stride] = strided_nll(model, eval_ids, PPL_WINDOW, stride)
     seconds = time.perf_counter() - start
-    strided[stride] = {"ppl": ppl, "passes": len(calls), "seconds": seconds}
+    strided[stride] = {"passes": len(calls), "seconds": seconds, "scored": int(nlls[stride].isfinite().sum())}
     expected_passes = math.ceil((EVAL_TOKENS - PPL_WINDOW) / stride) + 1
     assert len(calls) == expected_passes, (len(calls), expected_passes)
-    print(f"passo {stride:5d}: perplexidade {ppl:6.2f}  {len(calls):3d} passadas  {seconds:6.1f} s")
 hook.remove()
-ppl_full_eval = nll_to_perplexity(full_context_nll(model, eval_ids))
-print(f"contexto inteiro ({EVAL_TOKENS} tokens numa passada): perplexidade {ppl_full_eval:.2f}")
+nll_full_eval = full_context_nll(model, eval_ids)
+common = torch.stack([nlls[s].isfinite() for s in STRIDES]).all(0)   # tokens que todos os passos avaliam
+for stride in STRIDES:
+    strided[stride]["ppl"] = nll_to_perplexity(nlls[stride][common])
+    print(f"passo {stride:5d}: perplexidade {strided[stride]['ppl']:6.2f}  {strided[stride]['passes']:3d} passadas  "
+          f"{strided[stride]['seconds']:6.1f} s  ({strided[stride]['scored']} tokens avaliados)")
+ppl_full_eval = nll_to_perplexity(nll_full_eval[common])
+print(f"contexto inteiro ({EVAL_TOKENS} tokens numa passada): perplexidade {ppl_full_eval:.2f}; médias sobre os mesmos "
+      f"{int(common.sum())} tokens")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 plot_bars([str(s) for s in STRIDES], [strided[s]["ppl"] for s in STRIDES],
@@ -138,17 +176,50 @@ plt.tight_layout()
 plt.show()
 
 smallest, disjoint = min(STRIDES), PPL_WINDOW
-assert strided[smallest]["ppl"] < strided[disjoint]["ppl"], "mais contexto por token deveria baixar a perplexidade"
-assert abs(strided[smallest]["ppl"] - ppl_full_eval) < abs(strided[disjoint]["ppl"] - ppl_full_eval)
-assert strided[smallest]["passes"] > strided[disjoint]["passes"]
+claim("passo menor: perplexidade menor e mais perto do contexto inteiro (mesmos tokens)",
+      ppl_full_eval <= strided[smallest]["ppl"] < strided[disjoint]["ppl"] * 0.99,
+      measured=strided[smallest]["ppl"] / strided[disjoint]["ppl"])
 if not device.startswith("cuda"):  # na GPU cada passada leva milissegundos e o ruído do relógio domina
-    assert strided[smallest]["seconds"] > strided[disjoint]["seconds"]
+    claim("CPU: passo menor custa mais tempo", strided[smallest]["seconds"] > 1.5 * strided[disjoint]["seconds"],
+          measured=strided[smallest]["seconds"] / strided[disjoint]["seconds"])
+else:
+    claim_skipped("CPU: passo menor custa mais tempo", "na GPU cada passada leva milissegundos")
 
 # %% [markdown]
 # O que a medida mostra: com janelas disjuntas a perplexidade sai mais alta, porque uma parte dos tokens é avaliada quase
 # sem contexto; diminuindo o passo, ela se aproxima da resposta com o contexto inteiro, e o custo cresce na proporção do
 # número de passadas. Compare no gráfico quanto da melhora já vem com o passo de metade da janela e quanto custa ir além.
 # **Sempre diga a janela e o passo** ao publicar uma perplexidade: números com configurações diferentes não se comparam.
+#
+# ### O erro do material antigo: costurar as posições com menos contexto
+#
+# O material antigo deste curso tinha uma função `sliding_window_attention` que costurava os estados ocultos de janelas
+# com passo (copiada em `course_utils.streaming.seed_sliding_window_hidden_states`):
+
+# %%
+show_source(seed_sliding_window_hidden_states)
+
+# %% [markdown]
+# De cada janela que começa em `start_idx`, ela guarda `window_hidden_states[:, 0:stride]`: as **primeiras** `stride`
+# posições da janela, as que têm menos contexto (a posição `start_idx` não vê nenhum token antes dela). O certo é o
+# contrário (o que `strided_nll` faz): guardar as **últimas** posições, que têm pelo menos `janela - passo` tokens antes.
+# E o laço não para quando uma janela chega ao fim do texto: as janelas seguintes, cada vez menores, reescrevem a cauda.
+# Resultado: cada posição fica com menos de `stride` tokens de contexto. Medimos com o `lm_head` sobre os estados
+# costurados:
+
+# %%
+seed_ids = eval_ids[:, :2 * PPL_WINDOW]
+with torch.inference_mode():
+    seed_hidden = seed_sliding_window_hidden_states(model, seed_ids.to(device), window_size=PPL_WINDOW, stride=512)
+    seed_logprobs = torch.log_softmax(model.lm_head(seed_hidden[0, :-1]).float(), -1)
+seed_nll = -seed_logprobs.gather(1, seed_ids[0, 1:, None].to(device))[:, 0].double().cpu()
+right_nll = strided_nll(model, seed_ids, PPL_WINDOW, 512)
+both = right_nll.isfinite()
+ppl_seed, ppl_right = nll_to_perplexity(seed_nll[both]), nll_to_perplexity(right_nll[both])
+print(f"{seed_ids.shape[1]} tokens, janela {PPL_WINDOW}, passo 512: costura antiga {ppl_seed:.2f} | últimas posições "
+      f"de cada janela {ppl_right:.2f}")
+claim("material antigo: costurar as primeiras posições de cada janela piora a perplexidade", ppl_seed > 1.05 * ppl_right,
+      measured=ppl_seed / ppl_right)
 
 # %% [markdown]
 # ## 2. Atenção com janela deslizante (Mistral)
@@ -163,7 +234,7 @@ q_idx, kv_idx = torch.arange(n_demo)[:, None], torch.arange(n_demo)[None, :]
 causal = kv_idx <= q_idx
 sliding = sliding_window_causal_mask_function(w_demo)(0, 0, q_idx, kv_idx)
 fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-for ax, mask, title in zip(axes, [causal, sliding], ["causal", f"janela deslizante (W={w_demo})"]):
+for ax, mask, title in zip(axes, [causal, sliding], ["causal", f"janela deslizante (W={w_demo})"], strict=True):
     ax.imshow(mask, cmap="Blues")
     ax.set_title(title)
     ax.set_xlabel("chave (posição)")
@@ -174,11 +245,18 @@ print(f"pares (consulta, chave) permitidos: causal {int(causal.sum())}, janela {
       f"(cresce como n·W em vez de n²/2)")
 
 # %% [markdown]
-# ### O cache circular
+# ### O cache KV, e o cache de uma janela
 #
-# Se nenhuma consulta olha mais de W-1 tokens para trás, o cache não precisa guardar mais que isso: o Mistral usa um
-# *rolling buffer* em que a posição i vai para o lugar i mod W, sobrescrevendo o token que acabou de sair da janela.
-# No transformers 5, um `DynamicCache` criado com a configuração de um modelo com `sliding_window` faz isso sozinho.
+# Ao gerar texto, cada token novo precisa das chaves $K$ e valores $V$ de todos os anteriores, em cada camada. Em vez de
+# recalculá-los a cada passo, o modelo os guarda num **cache KV**: a cada token, só o token novo passa pelo modelo, e
+# seus $K, V$ entram no cache (o notebook 05 mede quanto isso acelera e quanto ocupa).
+#
+# Se nenhuma consulta olha mais de W-1 tokens para trás, o cache não precisa guardar mais que isso. O artigo do Mistral
+# descreve um *rolling buffer* (o token i vai para o lugar i mod W, sobrescrevendo o que saiu da janela). O transformers
+# 5 faz de outro jeito, que dá o mesmo resultado: um `DynamicCache` criado com a configuração de um modelo com
+# `sliding_window` concatena o token novo e **corta** os tensores para os últimos W-1 tokens
+# (`keys[:, :, -W + 1:, :]`, em `DynamicSlidingWindowLayer`; [o código](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#hf-sliding-cache)), em ordem; cada
+# passo copia o que ficou.
 #
 # Para ver sem baixar nada, construímos um Mistral minúsculo com pesos aleatórios (4 camadas, janela W=8) e geramos
 # token a token com dois caches: o que corta na janela e um cache completo. O modelo é o mesmo e a máscara da janela é
@@ -204,11 +282,11 @@ with torch.inference_mode():
         # get_seq_length() conta posições já vistas; o que está guardado é o tamanho dos tensores
         sizes_rolling.append(rolling.layers[0].keys.shape[-2])
         sizes_full.append(full_cache.layers[0].keys.shape[-2])
-print(f"mesmos logits nos {tiny_ids.shape[1]} passos; tokens guardados no fim: circular {sizes_rolling[-1]}, "
+print(f"mesmos logits nos {tiny_ids.shape[1]} passos; tokens guardados no fim: janela {sizes_rolling[-1]}, "
       f"completo {sizes_full[-1]}")
-print(f"bytes no fim: circular {cache_nbytes(rolling):,}, completo {cache_nbytes(full_cache):,}")
+print(f"bytes no fim: janela {cache_nbytes(rolling):,}, completo {cache_nbytes(full_cache):,}")
 assert max(sizes_rolling) == W_TINY - 1
-plot_lines(range(1, len(sizes_full) + 1), {"cache completo": sizes_full, f"cache circular (W={W_TINY})": sizes_rolling},
+plot_lines(range(1, len(sizes_full) + 1), {"cache completo": sizes_full, f"cache da janela (W={W_TINY})": sizes_rolling},
            "Tokens guardados no cache durante a geração", "tokens gerados", "tokens no cache", marker=None)
 plt.show()
 
@@ -244,7 +322,7 @@ plt.show()
 
 # %% [markdown]
 # Alcance teórico não é memória garantida: a informação precisa sobreviver a L passos de mistura, e na prática ela se
-# dilui. Por isso o Mistral ainda é avaliado em tarefas de contexto longo, não só pela conta.
+# dilui. Por isso o Mistral ainda é avaliado em tarefas de contexto longo, não só pelo cálculo do alcance.
 #
 # ## 3. Por que os primeiros tokens importam: attention sinks
 #
@@ -265,8 +343,8 @@ mass_second = [a[0, :, 16:, 1].mean().item() for a in attentions]
 del eager, attentions
 fig, ax = plt.subplots(figsize=(10, 3.5))
 layers = range(len(mass_first))
-ax.bar([l - 0.2 for l in layers], mass_first, width=0.4, label="1º token")
-ax.bar([l + 0.2 for l in layers], mass_second, width=0.4, label="2º token")
+ax.bar([i - 0.2 for i in layers], mass_first, width=0.4, label="1º token")
+ax.bar([i + 0.2 for i in layers], mass_second, width=0.4, label="2º token")
 ax.axhline(uniform, color="k", ls="--", label="atenção uniforme")
 ax.set_yscale("log")
 ax.set_xlabel("camada")
@@ -277,10 +355,12 @@ plt.show()
 layers_with_sink = sum(m > 10 * uniform for m in mass_first)
 print(f"atenção uniforme daria {uniform:.4f} por token; o 1º token recebe mais de 10x isso em "
       f"{layers_with_sink} de {len(mass_first)} camadas (mediana {sorted(mass_first)[len(mass_first) // 2]:.3f})")
-assert layers_with_sink >= len(mass_first) // 2, "o primeiro token deveria ser um sumidouro na maioria das camadas"
+claim("1º token recebe > 10x a atenção uniforme em pelo menos metade das camadas",
+      layers_with_sink >= len(mass_first) / 2, measured=layers_with_sink / len(mass_first))
 
 # %% [markdown]
-# O primeiro token recebe muito mais atenção do que seu conteúdo justificaria, em quase todas as camadas. Agora imagine
+# O primeiro token recebe muito mais atenção do que seu conteúdo justificaria, na maior parte das camadas (a contagem
+# está acima). Agora imagine
 # um cache que guarda só os últimos W tokens: quando o texto passa de W tokens, o primeiro sai do cache, e a massa que
 # ia para ele precisa ir para outro lugar — a distribuição da atenção muda em todas as camadas ao mesmo tempo.
 #
@@ -293,8 +373,24 @@ assert layers_with_sink >= len(mass_first) // 2, "o primeiro token deveria ser u
 # **Posições dentro do cache** (como no artigo): o token novo entra sempre na posição len(cache), então as posições vão
 # de 0 a CACHE_SIZE-1 — nunca passam do que o modelo viu no treino, por mais longo que o texto seja. Quando um token da
 # janela sai, todos os que vieram depois andam uma posição para trás. As chaves guardadas já foram giradas pelo RoPE da
-# posição antiga; como rotações se compõem, basta girá-las por -1 (`shift_rotary`). Conferimos essa identidade
-# com o RoPE do próprio transformers:
+# posição antiga, e é preciso girá-las para a nova.
+#
+# **O RoPE.** Cada chave (e consulta) de dimensão $d$ é lida como $d/2$ pares de números; o par $i$ é um ponto no plano
+# que o RoPE gira por um ângulo proporcional à posição $p$, com frequência $\theta_i = b^{-2i/d}$ (`inv_freq`; $b$ é a
+# base, 10.000 no Llama):
+# $$\begin{pmatrix} k'_1 \\ k'_2 \end{pmatrix} = \begin{pmatrix} \cos p\theta_i & -\sin p\theta_i \\
+# \sin p\theta_i & \cos p\theta_i \end{pmatrix} \begin{pmatrix} k_1 \\ k_2 \end{pmatrix}.$$
+# No transformers o par $i$ é (coordenada $i$, coordenada $i + d/2$), e a rotação se escreve
+# $k' = k\cos(p\theta) + \text{rotate\_half}(k)\sin(p\theta)$, com `rotate_half`$(k_1, k_2) = (-k_2, k_1)$ nas duas
+# metades. Rotações se compõem, $R(p)R(\delta) = R(p + \delta)$: uma chave girada para a posição $p$ vai para
+# $p + \delta$ girando mais $\delta$ (com $\delta = -1$, uma posição para trás). É o que `shift_rotary` faz:
+
+# %%
+show_source(shift_rotary)
+
+# %% [markdown]
+# Conferimos a identidade com o RoPE do próprio transformers: girar por -97 chaves calculadas nas posições 100..105 dá
+# o mesmo que calculá-las nas posições 3..8.
 
 # %%
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
@@ -310,10 +406,31 @@ print("girar por -97 as chaves das posições 100..105 = calcular nas posições
       torch.allclose(shift_rotary(k_at_100, -97, rotary.inv_freq), k_at_3, atol=1e-4))
 assert torch.allclose(shift_rotary(k_at_100, -97, rotary.inv_freq), k_at_3, atol=1e-4)
 
-S_demo, size_demo = 2, 6
+
+# %% [markdown]
+# A regra de despejo do cache, com a rotação (a função que o `stepwise_nll` chama antes de cada token):
+
+# %%
+show_source(evict_to_sinks_and_window)
+
+# %% [markdown]
+# Linha a linha: em cada camada, `removed` é quantos tokens passam de `keep`; ficam os `sinks` primeiros e os que vêm
+# depois dos removidos (`recent`); as chaves de `recent` giram `-removed` posições (elas andaram esse tanto para trás),
+# os valores só são cortados (não têm posição). Mexa nos sinks e no tamanho do cache para ver quais tokens ficam e em
+# que posição:
+
+# %%
+def show_eviction(sinks=2, cache_size=6, token=12):
+    """Quais tokens do texto estão no cache (e em que posição) quando o token `token` é lido."""
+    sinks = min(sinks, cache_size - 1)
+    kept = list(range(min(sinks, token))) + list(range(max(sinks, token - (cache_size - sinks) + 1), token + 1))
+    print(f"S={sinks}, cache de {cache_size}: lendo o token {token:2d}, o cache tem os tokens {kept} "
+          f"nas posições {list(range(len(kept)))}")
+
+
 for t in (5, 6, 7, 12):
-    kept = list(range(S_demo)) + list(range(max(S_demo, t - (size_demo - S_demo) + 1), t + 1))
-    print(f"lendo o token {t:2d}: cache com os tokens {kept} nas posições {list(range(len(kept)))}")
+    show_eviction(token=t)
+explore(show_eviction, sinks=(0, 8, 1), cache_size=(2, 16, 1), token=(0, 40, 1))
 
 # %% [markdown]
 # Agora o experimento do artigo, na escala do nosso modelo: o texto é lido **um token por vez**, como num chat que não
@@ -366,9 +483,12 @@ plt.show()
 
 assert torch.allclose(window_only["nll"][:CACHE_SIZE - 1], nll_full[:CACHE_SIZE - 1], atol=1e-3), \
     "antes de o cache encher, o streaming deveria dar o mesmo que o contexto inteiro"
-claim("só janela >= 2x sinks + janela", ppl_window_only >= 2 * ppl_sinks_window,
-      measured=ppl_window_only / ppl_sinks_window)
-claim("sinks + janela <= 1,25x contexto inteiro", ppl_sinks_window <= 1.25 * ppl_full, measured=ppl_sinks_window / ppl_full)
+# o que os sinks recuperam do que a janela sozinha perde: 0 = nada, 1 = tudo (igual ao contexto inteiro)
+recovered = (ppl_window_only - ppl_sinks_window) / (ppl_window_only - ppl_full)
+print(f"só janela = {ppl_window_only / ppl_full:.2f}x o contexto inteiro; os sinks recuperam {recovered:.0%} dessa perda")
+claim("perder os primeiros tokens custa caro: só janela >= 1,5x o contexto inteiro", ppl_window_only >= 1.5 * ppl_full,
+      measured=ppl_window_only / ppl_full)
+claim("4 sinks recuperam >= 60% do que a janela sozinha perde", recovered >= 0.60, measured=recovered)
 claim("streaming avaliou mais de 1000 tokens", tokens_evaluated >= 1000, measured=tokens_evaluated)
 
 # %% [markdown]
@@ -441,6 +561,21 @@ def massa_no_primeiro(attn):
 check("04.3", massa_no_primeiro)
 
 # %% [markdown]
+# **Exercício 4.** O `evict_to_sinks_and_window` corta o cache a cada token: cada corte copia o cache inteiro
+# (`torch.cat`). Uma variante mais barata despeja **em blocos**: quando o cache passa de `sinks + window` tokens, tira de
+# uma vez o menor múltiplo de `block` tokens (os mais antigos depois dos sinks) que o deixa com no máximo
+# `sinks + window`. Escreva `despejar_em_blocos(keys, values, sinks, window, block, inv_freq)` para tensores
+# `[lote, cabeças, tokens, dimensão]`: devolve `(keys, values)` com os sinks e os tokens recentes, e as chaves recentes
+# giradas pelo RoPE para as posições novas (pode usar `shift_rotary`). Se o cache cabe, nada muda.
+
+# %% curso={"exercicio": "04.4", "resposta": "despejar_em_blocos"} tags=["exercicio"]
+def despejar_em_blocos(keys, values, sinks, window, block, inv_freq):
+    # seu código aqui
+    ...
+
+check("04.4", despejar_em_blocos)
+
+# %% [markdown]
 # ## Resumo
 
 # %%
@@ -454,6 +589,7 @@ record("attention_mass_first_token_median", sorted(mass_first)[len(mass_first) /
 record("ppl_full", ppl_full)
 record("ppl_window_only", ppl_window_only)
 record("ppl_sinks_window", ppl_sinks_window)
+record("sinks_recovered_fraction", recovered)
 record("window", WINDOW)
 record("sinks", SINKS)
 record("tokens_evaluated", tokens_evaluated)
@@ -464,4 +600,5 @@ record("ms_per_token_streaming", 1000 * seconds_stream / tokens_evaluated)
 # **Para levar.** (1) Perplexidade de texto longo depende de janela e passo: diga os dois. (2) Janela deslizante limita
 # o custo e o cache a W tokens por camada, e o alcance cresce com a profundidade (L·W). (3) Os primeiros tokens são
 # sumidouros de atenção: um cache de tamanho fixo precisa mantê-los, e com eles a perplexidade fica estável em textos
-# de qualquer tamanho. Próximo: **06 · ONNX Runtime**, para acelerar tudo isso fora do PyTorch.
+# de qualquer tamanho. Próximo: **05 · Cache KV**, que abre o cache usado aqui: o laço de geração, quanto o cache acelera
+# e quanto ocupa.

@@ -4,20 +4,23 @@
 # **Objetivos.** Ao fim deste notebook você vai saber:
 # - escrever o laço de geração de um LLM (guloso, temperatura, top-k, top-p, penalidade de repetição, parada no EOS) e
 #   conferir que ele reproduz o `model.generate` token a token;
-# - explicar por que o cache KV transforma cada passo de O(n) passadas em uma só, e medir o ganho;
+# - escrever o passo de decode com o cache KV e explicar por que ele troca o reprocessamento do texto inteiro por um
+#   token só, e medir o ganho (onde ele é grande e onde é pequeno);
 # - calcular quantos bytes o cache ocupa (e por que GQA ajuda) e conferir a fórmula contra o objeto de cache real;
 # - gerar em lote com padding à esquerda e medir a vazão por tamanho de lote.
 #
-# **Pré-requisitos.** Notebook 01 (medidas); saber o que é atenção (consultas, chaves, valores).
+# **Pré-requisitos.** Notebook 01 (medidas); saber o que é atenção (consultas, chaves, valores). O notebook 04 já usou
+# o cache KV por dentro (a janela e os sinks cortam o cache); aqui ele é aberto por inteiro.
 # **Tempo estimado.** 35 minutos de leitura; a execução completa leva uns 4 minutos numa CPU de 2 núcleos.
-# **Hardware.** CPU serve. Com GPU (T4 no Colab) tudo roda igual, mais rápido.
+# **Hardware.** CPU serve: num runtime de CPU (o padrão do Colab para este notebook) tudo roda. Com GPU (T4 no Colab)
+# tudo roda igual, mais rápido.
 #
 # Todo número impresso aqui é medido agora, nesta execução.
 
 # %% [markdown]
 # ## Parâmetros
-# `SMOKE=True` reduz as cargas para a CI; a medida de velocidade do cache continua com 256 tokens novos, porque é para esse
-# tamanho que a afirmação vale.
+# `SMOKE=True` é uma versão rápida de cada experimento; a medida de velocidade do cache continua com 256 tokens novos,
+# porque é para esse tamanho que a afirmação vale.
 
 # %% tags=["parameters"]
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -29,27 +32,40 @@ BATCH_SIZES = [1, 2, 4, 8]       # tamanhos de lote na medida de vazão
 BATCH_NEW_TOKENS = 32
 CACHE_NEW_TOKENS = 64            # tokens novos na comparação de tipos de cache
 TF_TOKENS = 256                  # tokens do texto na perplexidade passo a passo (cache quantizado)
+FP8_PREFILL = 64                 # tokens do prefill em que o cache fp8 calibra a escala
+LONG_PROMPT = None               # tokens do prompt longo (None: 1024 na CPU, 6144 na GPU)
 COMPILE = True                   # medir StaticCache + torch.compile (leva ~1,5 min para compilar na CPU)
 
 # %%
+import math
 import time
+
 import matplotlib.pyplot as plt
 import torch
 from transformers import DynamicCache, QuantizedCache
 
 from course_utils.data import text_token_ids
+from course_utils.display import explore, show_source
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
-from course_utils.generation import (apply_repetition_penalty, cache_nbytes, generate, kv_cache_bytes,
-                                     sample_next_token, top_k_filter, top_p_filter)
+from course_utils.generation import (
+    cache_nbytes,
+    fp8_per_token,
+    generate,
+    kv_cache_bytes,
+    per_token_fp8_cache,
+    top_p_filter,
+)
 from course_utils.measure import tokens_per_second
 from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer
+from course_utils.planner import weight_bytes
 from course_utils.plotting import plot_bars, plot_lines
 from course_utils.results import claim, claim_skipped, record
 from course_utils.streaming import nll_to_perplexity, stepwise_nll
 
 if SMOKE:
     BATCH_SIZES, BATCH_NEW_TOKENS, TF_TOKENS, COMPILE = [1, 4], 16, 128, False
+    FP8_PREFILL = min(FP8_PREFILL, TF_TOKENS // 4)
 
 quiet_libraries()
 torch.set_flush_denormal(True)
@@ -68,7 +84,23 @@ model = load_model(MODEL_ID, device=device, dtype=torch.float32)
 # 2. escolher um token (o mais provável, ou sortear);
 # 3. anexá-lo à sequência e voltar ao passo 1, até o EOS ou o limite.
 #
-# `course_utils.generation.generate` faz exatamente isso, em poucas linhas. Primeiro conferimos que, no modo guloso, ele
+# O passo que se repete, com o cache KV (a seção 3 explica por que ele é assim): só o token novo entra no modelo; as
+# chaves e os valores do texto anterior vêm do cache, que cresce um token a cada chamada.
+#
+# ```python
+# out = model(next_token[:, None], past_key_values=cache, use_cache=True)   # cache: DynamicCache, já com o prompt
+# next_token = out.logits[:, -1].argmax(-1)                                 # guloso
+# ```
+#
+# `course_utils.generation.generate` é esse laço com os detalhes (máscara, posições, amostragem, EOS):
+
+# %%
+show_source(generate)
+
+# %% [markdown]
+# Linha a linha: o prefill passa o prompt inteiro uma vez e enche o cache; a cada passo, `sample_next_token` escolhe o
+# token, ele é anexado, e só ele entra na passada seguinte (`step_ids`), com as posições continuando de onde o cache
+# parou. Sem cache (`use_cache=False`), cada passo passa a sequência inteira. Conferimos que, no modo guloso, o laço
 # produz **os mesmos tokens** que o `model.generate` do transformers.
 
 # %%
@@ -96,25 +128,76 @@ print(f"Conferido: {n_check} tokens iguais ao model.generate, com e sem cache.")
 # - **Penalidade de repetição** $r$: logits de tokens que já apareceram são divididos por $r$ (se positivos) ou
 #   multiplicados por $r$ (se negativos).
 #
-# Duas armadilhas do material antigo deste curso: no top-p, a máscara é calculada na ordem **ordenada** e precisa voltar
-# para as posições **originais** do vocabulário (`scatter`); e a penalidade não pode alterar os logits no lugar dentro do
-# laço (o tensor é compartilhado). Vejamos a primeira com números:
+# O código do material antigo deste curso filtrava o top-p assim (copiado do material, com `next_token_logits`
+# de formato [lote, vocabulário]):
+#
+# ```python
+# sorted_logits, sorted_indices = torch.sort(next_token_logits, descending=True)
+# cumulative_probs = torch.cumsum(F.softmax(sorted_logits, dim=-1), dim=-1)
+# sorted_indices_to_remove = cumulative_probs > top_p
+# sorted_indices_to_remove[..., 1:] = sorted_indices_to_remove[..., :-1].clone()
+# sorted_indices_to_remove[..., 0] = 0
+# indices_to_remove = sorted_indices[sorted_indices_to_remove]
+# next_token_logits[0, indices_to_remove] = -float("inf")
+# ```
+#
+# Com **uma** sequência ele está certo: `sorted_indices[máscara]` devolve as posições do vocabulário a remover. O erro
+# aparece com **lote > 1**: a máscara booleana achata todas as linhas numa lista só de posições, e
+# `next_token_logits[0, ...]` aplica as remoções de todas as linhas **na linha 0**; as outras linhas ficam sem filtro.
+# E `next_token.item()`, que o laço usa para conferir o EOS, falha com mais de um token. (A penalidade de repetição do
+# mesmo laço tem o mesmo defeito: `curr_input_ids[0]` e `next_token_logits[0, token_id]` só olham a linha 0.) Rodamos
+# o código antigo nos logits do modelo, com um lote de dois prompts diferentes:
 
 # %%
-logits = torch.tensor([[1.0, 3.0, 0.5, 2.5, -1.0]])
-probs = torch.softmax(logits, -1)
-kept = torch.isfinite(top_p_filter(logits, 0.8))
-print("probabilidades:", [round(v, 3) for v in probs[0].tolist()])
-print("top-p 0.8 mantém os tokens:", kept[0].nonzero().flatten().tolist())
+def seed_top_p(next_token_logits, top_p):
+    """O filtro top-p do material antigo, linha por linha como estava."""
+    next_token_logits = next_token_logits.clone()
+    sorted_logits, sorted_indices = torch.sort(next_token_logits, descending=True)
+    cumulative_probs = torch.cumsum(torch.softmax(sorted_logits, dim=-1), dim=-1)
+    sorted_indices_to_remove = cumulative_probs > top_p
+    sorted_indices_to_remove[..., 1:] = sorted_indices_to_remove[..., :-1].clone()
+    sorted_indices_to_remove[..., 0] = 0
+    indices_to_remove = sorted_indices[sorted_indices_to_remove]
+    next_token_logits[0, indices_to_remove] = -float("inf")
+    return next_token_logits
 
-# a versão com o bug: aplica a máscara calculada na ordem ordenada direto nos logits originais
-sorted_logits, order = torch.sort(logits, descending=True)
-cum = torch.softmax(sorted_logits, -1).cumsum(-1)
-remove_sorted = (cum - torch.softmax(sorted_logits, -1)) > 0.8
-buggy = logits.masked_fill(remove_sorted, float("-inf"))
-print("versão com bug mantém:", torch.isfinite(buggy)[0].nonzero().flatten().tolist())
-assert kept[0].nonzero().flatten().tolist() == [1, 3], "top-p 0.8 deveria manter os dois tokens mais prováveis"
-assert not torch.equal(torch.isfinite(buggy), kept), "o bug deveria escolher tokens errados"
+
+tokenizer.padding_side = "left"
+pair = tokenizer(["The capital of France is", "My favourite fruit is the"], return_tensors="pt", padding=True).to(device)
+with torch.inference_mode():
+    pair_logits = model(**pair).logits[:, -1].float()
+ours_kept = torch.isfinite(top_p_filter(pair_logits, 0.9)).sum(-1).tolist()
+seed_one = torch.isfinite(seed_top_p(pair_logits[1:], 0.9)).sum(-1).tolist()
+seed_kept = torch.isfinite(seed_top_p(pair_logits, 0.9)).sum(-1).tolist()
+print(f"tokens mantidos com top-p 0,9: top_p_filter {ours_kept} | antigo, linha 1 sozinha {seed_one} | "
+      f"antigo em lote {seed_kept} (de {pair_logits.shape[-1]})")
+claim("material antigo: top-p certo com uma sequência, errado em lote (a linha 1 fica sem filtro)",
+      seed_one == ours_kept[1:] and seed_kept[1] == pair_logits.shape[-1], measured=seed_kept[1])
+try:
+    torch.zeros(2, 1, dtype=torch.long).item()   # o `next_token.item()` do laço antigo, com lote 2
+except RuntimeError as exc:
+    print(f"next_token.item() com lote 2: {exc}")
+
+# %% [markdown]
+# Mexa na temperatura, no top-k e no top-p e veja quantos tokens continuam sorteáveis e com que probabilidade (para o
+# próximo token depois de "My favourite fruit is the"):
+
+# %%
+def show_sampling(temperature=1.0, top_k=0, top_p=1.0):
+    """Probabilidades depois de temperatura -> top-k -> top-p, a ordem do `sample_next_token`."""
+    from course_utils.generation import top_k_filter
+
+    filtered = top_p_filter(top_k_filter(pair_logits[1:] / temperature, top_k or None), top_p)
+    probs = torch.softmax(filtered, -1)[0]
+    top = probs.topk(5)
+    kept = int(torch.isfinite(filtered).sum())
+    words = ", ".join(f"{tokenizer.decode(int(i))!r} {float(v):.2f}"
+                      for v, i in zip(top.values, top.indices, strict=True))
+    print(f"T={temperature}, top-k={top_k or 'sem'}, top-p={top_p}: {kept} tokens sorteáveis; "
+          f"os 5 mais prováveis: {words}")
+
+
+explore(show_sampling, temperature=(0.1, 2.0, 0.1), top_k=(0, 100, 5), top_p=(0.05, 1.0, 0.05))
 
 # %%
 prompt = tokenizer("Once upon a time, in a small fishing town,", return_tensors="pt").input_ids.to(device)
@@ -155,17 +238,50 @@ if device == "cpu" and NEW_TOKENS >= 256:
     claim("CPU: cache KV >= 3x com 256 tokens novos ou mais", speedup >= 3, measured=speedup)
 elif device == "cpu":
     claim_skipped("CPU: cache KV >= 3x com 256 tokens novos ou mais", f"só {NEW_TOKENS} tokens novos")
-else:  # na GPU um modelo deste tamanho é limitado pelo lançamento de kernels, não pela conta
+else:
     claim_skipped("CPU: cache KV >= 3x com 256 tokens novos ou mais", "execução na GPU")
-    assert speedup > 1, "mesmo na GPU o cache não deveria deixar a geração mais lenta"
     print("Na GPU, com um modelo de 135 M parâmetros e poucas centenas de tokens, cada passo custa quase só o "
-          "lançamento dos kernels (com ou sem cache), então o ganho é menor; ele cresce com o modelo e o contexto.")
-late_ratio = (sum(t_nocache[-32:]) / 32) / (sum(t_cache[1:33]) / 32)
-print(f"no fim, um passo sem cache custa {late_ratio:.1f}x um passo com cache do começo")
+          "lançamento dos kernels: a CPU manda à GPU, uma a uma, as centenas de operações pequenas de uma passada, e "
+          "esse custo fixo por operação não depende de quantos tokens a passada processa. Com ou sem cache o passo "
+          "custa quase o mesmo; o ganho aparece com o prompt longo, logo abaixo.")
+k = min(32, len(t_cache) // 4)
+growth_cache = (sum(t_cache[-k:]) / k) / (sum(t_cache[1:k + 1]) / k)
+growth_nocache = (sum(t_nocache[-k:]) / k) / (sum(t_nocache[1:k + 1]) / k)
+print(f"do começo ao fim da geração o passo ficou {growth_nocache:.1f}x mais caro sem cache e {growth_cache:.2f}x com cache")
+if device == "cpu" and NEW_TOKENS >= 256:
+    claim("CPU: sem cache o passo cresce com o comprimento; com cache cresce >= 2x menos",
+          growth_nocache >= 2 * growth_cache, measured=growth_nocache / growth_cache)
+else:
+    claim_skipped("CPU: sem cache o passo cresce com o comprimento; com cache cresce >= 2x menos",
+                  "na GPU o passo é limitado pelo lançamento dos kernels" if device != "cpu" else "poucos tokens")
 
 # %% [markdown]
-# O tempo sem cache cresce com o comprimento (cada passo reprocessa tudo); com cache ele fica quase plano: o passo só
+# O tempo sem cache cresce com o comprimento (cada passo reprocessa tudo); com cache ele quase não cresce: o passo só
 # processa um token, e a atenção sobre o cache é barata perto das camadas lineares num modelo deste tamanho.
+#
+# **Onde o cache pesa de verdade: o prompt longo.** Com um prompt de milhares de tokens (um documento, uma conversa
+# longa), cada passo sem cache reprocessa o documento inteiro; com cache, continua sendo um token. Isso vale na GPU
+# também, porque aí a passada sem cache deixa de ser pequena:
+
+# %%
+long_len = LONG_PROMPT or (6144 if device.startswith("cuda") else 1024)
+doc = text_token_ids(tokenizer, "en", long_len).to(device)
+steps = 4
+for use_cache in (True, False):  # aquecimento neste comprimento
+    generate(model, doc, max_new_tokens=2, eos_token_id=None, use_cache=use_cache)
+_, long_cache = generate(model, doc, max_new_tokens=steps, eos_token_id=None, return_step_times=True)
+_, long_nocache = generate(model, doc, max_new_tokens=steps, eos_token_id=None, use_cache=False,
+                           return_step_times=True)
+def median(xs):
+    return sorted(xs)[len(xs) // 2]
+
+
+step_cache, step_nocache = median(long_cache[1:]), median(long_nocache[1:])   # o passo 0 é o prefill
+long_speedup = step_nocache / step_cache
+print(f"prompt de {doc.shape[1]} tokens: um passo custa {1000 * step_nocache:.0f} ms sem cache e "
+      f"{1000 * step_cache:.1f} ms com cache ({long_speedup:.1f}x); o prefill (passo 1) custou "
+      f"{1000 * long_cache[0]:.0f} ms")
+claim("prompt longo: um passo com cache >= 2x mais rápido que sem", long_speedup >= 2, measured=long_speedup)
 
 # %% [markdown]
 # ## 4. Quanto o cache ocupa
@@ -173,8 +289,8 @@ print(f"no fim, um passo sem cache custa {late_ratio:.1f}x um passo com cache do
 # Para cada camada guardamos $K$ e $V$: dois tensores de formato [lote, cabeças KV, tokens, dimensão da cabeça].
 # $$\text{bytes} = 2 \times \text{camadas} \times \text{cabeças KV} \times \text{dim. da cabeça} \times \text{tokens} \times \text{lote} \times \text{bytes por elemento}.$$
 #
-# **GQA (grouped-query attention).** O modelo de referência tem 9 cabeças de consulta mas só 3 cabeças de chave/valor:
-# cada grupo de 3 consultas compartilha um par $K,V$. O cache fica 3x menor do que seria com 9 cabeças KV.
+# **GQA (grouped-query attention).** Com menos cabeças de chave/valor que de consulta, cada grupo de consultas
+# compartilha um par $K,V$, e o cache encolhe na mesma proporção. A célula abaixo lê do modelo carregado quantas são.
 # Conferimos a fórmula contra os bytes que o objeto `DynamicCache` realmente guarda:
 
 # %%
@@ -196,18 +312,41 @@ kv_formula_1024, kv_measured_1024 = formula[-1], measured[-1]
 claim("fórmula do cache = bytes medidos (5%)", abs(kv_measured_1024 / kv_formula_1024 - 1) < 0.05,
       measured=kv_measured_1024 / kv_formula_1024)
 mha = kv_cache_bytes({**cfg.to_dict(), "num_key_value_heads": cfg.num_attention_heads}, 1024, bytes_per_element=elem)
-print(f"com 9 cabeças KV (sem GQA) seriam {mha / 2**20:.2f} MiB: {mha / kv_formula_1024:.0f}x mais")
-
-# %%
-mistral = {"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096}
-print("Cache KV em fp16, lote 1:")
-for name, c in [("Llama-2-7B (MHA, 32 cabeças KV)", LLAMA2_7B_CONFIG), ("Mistral-7B (GQA, 8 cabeças KV)", mistral)]:
-    for n in (4096, 32768):
-        print(f"  {name:<32} {n:>6} tokens: {kv_cache_bytes(c, n, bytes_per_element=2) / 2**30:6.2f} GiB")
+print(f"com {cfg.num_attention_heads} cabeças KV (sem GQA) seriam {mha / 2**20:.2f} MiB: "
+      f"{mha / kv_formula_1024:.0f}x mais")
 
 # %% [markdown]
-# Num Llama-2-7B em fp16 os pesos ocupam ~12,5 GiB (notebook 01); a 32 mil tokens o cache sozinho passaria de 16 GiB.
-# Numa T4 (15 GiB) é o cache, não os pesos, que limita o contexto — daí GQA, caches quantizados e janelas (notebook 04).
+# E num 7B? O Llama-2-7B tem atenção completa com 32 cabeças KV; o Mistral-7B-v0.1 tem GQA (8 cabeças KV) e uma
+# **janela deslizante de 4.096 tokens** ([Jiang et al., 2023](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#mistral)):
+# cada camada só atende aos últimos 4.096 tokens, e o cache do transformers para esse modelo guarda só a janela
+# (ele corta os mais antigos a cada passo). Os pesos em fp16 do Llama-2-7B ocupam 12,55 GiB
+# ([medido numa H100](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#h100-7b)); em NF4,
+# o planejador do curso conta os bytes como o bitsandbytes guarda. Numa T4 (15 GiB):
+
+# %%
+T4_GIB, MISTRAL_WINDOW = 15.0, 4096
+mistral = {"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096}
+tokens = [512 * 2**i for i in range(8)]   # 512 ... 65.536
+curves = {"Llama-2-7B (32 cabeças KV)": [kv_cache_bytes(LLAMA2_7B_CONFIG, n) / 2**30 for n in tokens],
+          "Mistral-7B-v0.1 (8 cabeças KV, janela 4.096)":
+              [kv_cache_bytes(mistral, min(n, MISTRAL_WINDOW)) / 2**30 for n in tokens]}
+plot_lines(tokens, curves, "Cache KV em fp16, lote 1", "tokens de contexto", "GiB", logy=True)
+plt.show()
+w_fp16 = 12.55
+w_nf4 = weight_bytes(LLAMA2_7B_CONFIG, "nf4")["stored"] / 2**30
+per_token = kv_cache_bytes(LLAMA2_7B_CONFIG, 1) / 2**30
+for label, w in (("fp16", w_fp16), ("NF4", w_nf4)):
+    room = T4_GIB - w
+    print(f"Llama-2-7B, pesos {label}: {w:.2f} GiB; sobram {room:.2f} GiB na T4 -> cabem ~{room / per_token:,.0f} "
+          f"tokens de cache (sem contar ativações)")
+print(f"Mistral-7B-v0.1 a 32.768 tokens: {curves['Mistral-7B-v0.1 (8 cabeças KV, janela 4.096)'][6]:.2f} GiB "
+      f"(a janela limita o cache); o Llama-2-7B no mesmo contexto: {curves['Llama-2-7B (32 cabeças KV)'][6]:.2f} GiB")
+
+# %% [markdown]
+# Leia a curva: o cache cresce em linha reta com o contexto (atenção completa) até a janela, e fica plano depois dela.
+# Em fp16 o que limita um 7B numa T4 são **os pesos**: 12,55 dos 15 GiB, e o cache de poucos milhares de tokens
+# já não cabe. Com os pesos em 4 bits (notebook 08) sobra espaço, e aí é **o cache** que decide até onde o contexto
+# vai — daí GQA, caches quantizados e janelas (notebook 04).
 
 # %% [markdown]
 # ## 5. Gerar em lote: padding à esquerda
@@ -245,7 +384,7 @@ claim("gerar em lote aumenta a vazão", batch_gain > 1, measured=batch_gain)
 
 # %% [markdown]
 # Um passo de decode lê todos os pesos para produzir um token por linha: com mais linhas, a mesma leitura de pesos serve
-# mais tokens. A vazão cresce até a conta (e não a leitura de memória) virar o gargalo.
+# mais tokens. A vazão cresce até o cálculo (e não a leitura de memória) virar o gargalo.
 
 # %% [markdown]
 # ## 6. Tipos de cache no transformers 5
@@ -254,10 +393,12 @@ claim("gerar em lote aumenta a vazão", batch_gain > 1, measured=batch_gain)
 # - `StaticCache`: aloca de uma vez o espaço para `max_cache_len` tokens. Formatos fixos permitem ao `torch.compile`
 #   gerar um grafo só para o passo de decode. Na GPU, o `generate` compila esse passo sozinho quando o cache é
 #   estático; abaixo desligamos isso (`disable_compile=True`) para medir o cache e a compilação separadamente.
-# - `QuantizedCache`: guarda K e V quantizados. O backend `fp8` vem no próprio transformers (uma escala por tensor);
-#   `quanto` e `hqq` quantizam por grupos, mas exigem pacotes extras.
-# - Cache com *offloading* (`cache_implementation="offloaded"`): mantém na GPU só a camada em uso e deixa as outras na
-#   memória da CPU. Só faz sentido com GPU.
+# - `QuantizedCache`: guarda K e V quantizados. O backend `fp8` vem no próprio transformers (uma escala por tensor,
+#   calibrada na primeira atualização; detalhes abaixo); `quanto` e `hqq` quantizam por grupos e guardam os tokens
+#   recentes sem quantizar, mas exigem pacotes extras.
+# - Cache com *offloading* (`cache_implementation="offloaded"`): deixa o cache das camadas na memória da CPU e mantém na
+#   GPU a camada em uso e a seguinte (que ele já começa a copiar, para a cópia não atrasar o próximo passo). Só faz
+#   sentido com GPU.
 
 # %%
 CLOCK_PROMPT = "The history of clocks begins"
@@ -307,18 +448,53 @@ else:
     print("torch.compile não medido nesta execução (COMPILE=False).")
 
 # %% [markdown]
-# **Cache quantizado: memória contra qualidade.** Medimos os bytes guardados e a perplexidade calculada **passo a passo**
-# (um token por vez, como na geração, lendo K e V do cache), com o cache normal e com o cache em fp8.
+# **Cache quantizado: memória contra qualidade.** O backend `fp8` do `QuantizedCache` (no transformers 5.23, a classe
+# `Fp8QuantizedLayer`) guarda K e V em `float8_e4m3fn` com **uma escala por tensor**, calculada na **primeira**
+# atualização de cada camada, $s = \max|x| / 448$ (448 é o maior número do e4m3), e **congelada** depois: cada token
+# novo é dividido por essa mesma escala e convertido, sem recalibrar. Um valor com $|x| > 448\,s$ não cabe: na CPU a
+# conversão satura em ±448; na GPU ela dá NaN, e a perplexidade vira `nan`
+# ([o código do transformers](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#fp8-cache)).
+#
+# Então importa **em quê** a escala é calibrada. Se o texto entra um token por vez desde o começo, cada camada calibra
+# num token só. Num uso real, o prompt entra inteiro numa passada (o *prefill*), e a escala é calibrada nele. Com K e V
+# exatos do texto, contamos quantos valores dos tokens seguintes ficariam fora do alcance em cada caso:
 
 # %%
 tf_ids = text_token_ids(tokenizer, "en", TF_TOKENS + 1).to(device)
+exact = DynamicCache(config=model.config)
+with torch.inference_mode():
+    model(tf_ids, past_key_values=exact, use_cache=True)
 
-def stepwise_perplexity(cache):
-    """exp(média de -log p(x_t | x_<t)), um token por passo, K e V vindo do cache (course_utils.streaming)."""
-    return nll_to_perplexity(stepwise_nll(model, tf_ids, cache=cache, progress=False)["nll"])
+
+def out_of_range_fraction(cache, calib_tokens):
+    """Fração dos valores de K e V depois dos `calib_tokens` primeiros com |x| > max|x| desses primeiros (por camada)."""
+    over = total = 0
+    for layer in cache.layers:
+        for x in (layer.keys, layer.values):
+            later = x[..., calib_tokens:, :].abs()
+            over += int((later > x[..., :calib_tokens, :].abs().amax()).sum())
+            total += later.numel()
+    return over / total
+
+
+frac_one, frac_prefill = out_of_range_fraction(exact, 1), out_of_range_fraction(exact, FP8_PREFILL)
+print(f"valores fora do alcance do fp8: calibrado em 1 token {frac_one:.2%} | num prefill de {FP8_PREFILL} tokens "
+      f"{frac_prefill:.3%}")
+claim("fp8: calibrar a escala num prefill deixa menos valores fora do alcance que calibrar em 1 token",
+      frac_prefill < frac_one, measured=frac_prefill / max(frac_one, 1e-12))
+
+# %% [markdown]
+# Agora a perplexidade passo a passo (um token por vez, lendo K e V do cache, como na geração), com os primeiros
+# `FP8_PREFILL` tokens entrando numa passada só (`stepwise_nll(..., prefill=...)`), com o cache normal e com o fp8:
+
+# %%
+def stepwise_perplexity(cache, prefill):
+    """exp(média de -log p(x_t | x_<t)); o prefill numa passada, o resto um token por passo (course_utils.streaming)."""
+    return nll_to_perplexity(stepwise_nll(model, tf_ids, cache=cache, prefill=prefill, progress=False)["nll"])
+
 
 dyn_cache = DynamicCache(config=model.config)
-ppl_dynamic_cache = stepwise_perplexity(dyn_cache)
+ppl_dynamic_cache = stepwise_perplexity(dyn_cache, FP8_PREFILL)
 bytes_dynamic = cache_nbytes(dyn_cache)
 print(f"cache normal: {bytes_dynamic / 2**20:.2f} MiB, perplexidade {ppl_dynamic_cache:.2f}")
 try:
@@ -327,16 +503,46 @@ except ValueError:  # o backend fp8 entrou no transformers depois da 5.17
     fp8_cache = None
     print("Este transformers não tem o backend fp8 do QuantizedCache; a célula de configuração instala uma versão que tem.")
 if fp8_cache is not None:
-    ppl_fp8_cache = stepwise_perplexity(fp8_cache)
+    ppl_fp8_cache = stepwise_perplexity(fp8_cache, FP8_PREFILL)
     bytes_fp8 = cache_nbytes(fp8_cache)
-    print(f"cache fp8:    {bytes_fp8 / 2**20:.2f} MiB ({bytes_fp8 / bytes_dynamic:.2f}x), perplexidade {ppl_fp8_cache:.2f} "
-          f"({100 * (ppl_fp8_cache / ppl_dynamic_cache - 1):+.0f}%)")
-    assert bytes_fp8 < 0.55 * bytes_dynamic, "o cache fp8 deveria ocupar no máximo ~metade do cache em 16/32 bits"
+    fp8_rel = ppl_fp8_cache / ppl_dynamic_cache - 1
+    print(f"cache fp8:    {bytes_fp8 / 2**20:.2f} MiB ({bytes_fp8 / bytes_dynamic:.2f}x), perplexidade "
+          f"{ppl_fp8_cache:.2f} ({100 * fp8_rel:+.1f}%)")
+    if device == "cpu":
+        claim("CPU: fp8 do transformers calibrado no prefill (satura): perplexidade <= 10% acima do cache normal",
+              fp8_rel <= 0.10, measured=fp8_rel)
+    else:
+        print("Na GPU, os valores fora do alcance viram NaN na conversão: " +
+              ("por isso a perplexidade deu nan." if math.isnan(ppl_fp8_cache) else "nenhum saiu do alcance nesta execução."))
+else:
+    ppl_fp8_cache = bytes_fp8 = float("nan")
+if fp8_cache is None or device != "cpu":
+    claim_skipped("CPU: fp8 do transformers calibrado no prefill (satura): perplexidade <= 10% acima do cache normal",
+                  "na GPU os valores fora do alcance viram NaN" if fp8_cache is not None else "sem o backend fp8")
 
 # %% [markdown]
-# Neste modelo pequeno, uma escala só por tensor em fp8 custa caro em qualidade: cada cabeça tem faixas de valores
-# diferentes, e as chaves têm canais com valores grandes. Por isso os métodos de cache quantizado usados na prática
-# (KIVI, e os backends `quanto`/`hqq`) quantizam **por grupos**, e guardam os tokens mais recentes sem quantizar.
+# A saída robusta é não congelar a escala: calcular **uma escala por token** (e por cabeça), na hora em que o token entra
+# no cache. Nenhum valor sai do alcance, na CPU ou na GPU; o preço são 4 bytes de escala por token e cabeça
+# (`course_utils.generation.per_token_fp8_cache`, uma camada de cache de 15 linhas):
+
+# %%
+show_source(fp8_per_token)
+token_cache = per_token_fp8_cache()
+ppl_token_fp8 = stepwise_perplexity(token_cache, FP8_PREFILL)
+bytes_token_fp8 = cache_nbytes(token_cache)
+token_rel = ppl_token_fp8 / ppl_dynamic_cache - 1
+print(f"fp8 por token: {bytes_token_fp8 / 2**20:.2f} MiB ({bytes_token_fp8 / bytes_dynamic:.2f}x), perplexidade "
+      f"{ppl_token_fp8:.2f} ({100 * token_rel:+.1f}%)")
+claim("cache fp8 com escala por token <= 55% dos bytes do cache normal", bytes_token_fp8 <= 0.55 * bytes_dynamic,
+      measured=bytes_token_fp8 / bytes_dynamic)
+claim("cache fp8 com escala por token: perplexidade finita e no máximo 5% acima do cache normal",
+      math.isfinite(ppl_token_fp8) and abs(token_rel) <= 0.05, measured=token_rel)
+
+# %% [markdown]
+# A escala por tensor aguenta quando é calibrada num prefill que já mostra a faixa de valores de cada camada. Ela
+# continua frágil: um token posterior com um valor maior que todos os do prefill sai do alcance (satura na CPU, vira
+# NaN na GPU). Por isso os caches quantizados usados na prática (KIVI, e os backends `quanto`/`hqq`) recalculam a
+# escala **por grupo**, a cada bloco de tokens, e guardam os tokens mais recentes sem quantizar.
 
 # %%
 if device.startswith("cuda"):
@@ -352,8 +558,8 @@ else:
 # %% [markdown]
 # ## Exercícios
 #
-# **Exercício 1.** Quantos **GiB** ocupa o cache KV de um Llama-2-7B (32 camadas, 32 cabeças KV, dimensão 128) em fp16,
-# lote 1, com 4.096 tokens?
+# **Exercício 1.** Um modelo de 32 camadas com GQA (32 cabeças de consulta, **8 cabeças KV**, dimensão da cabeça 128)
+# gera em **lote de 4** sequências de **8.192 tokens**, com o cache em fp16. Quantos **GiB** ocupa o cache KV?
 
 # %% curso={"exercicio": "05.1", "resposta": "resposta_1"} tags=["exercicio"]
 resposta_1 = None  # substitua por um número
@@ -361,23 +567,30 @@ check("05.1", resposta_1)
 
 
 # %% [markdown]
-# **Exercício 2.** Implemente o filtro top-p: recebe logits `[lote, vocabulário]` e `p`, devolve logits com `-inf` nos
-# tokens removidos. Mantenha o token que faz a soma passar de `p` e pelo menos um token por linha.
+# **Exercício 2.** Uma variante do top-p: a amostragem **min-p** mantém os tokens cuja probabilidade é pelo menos
+# `p_min` vezes a do token mais provável **da mesma linha** ($q_i \ge p_{min} \cdot \max_j q_j$), e o resto vira `-inf`.
+# Com uma distribuição concentrada ela corta muito; com uma achatada, deixa muitos. Escreva `meu_min_p(logits, p_min)`
+# para logits `[lote, vocabulário]`; os logits mantidos não mudam.
 
-# %% curso={"exercicio": "05.2", "resposta": "meu_top_p"} tags=["exercicio"]
-def meu_top_p(logits, p):
+# %% curso={"exercicio": "05.2", "resposta": "meu_min_p"} tags=["exercicio"]
+def meu_min_p(logits, p_min):
     # seu código aqui
     ...
 
-check("05.2", meu_top_p)
+check("05.2", meu_min_p)
 
 # %% [markdown]
-# **Exercício 3.** Quantas vezes **menor** é o cache KV do modelo de referência (9 cabeças de consulta, 3 cabeças KV) do que
-# seria se cada cabeça de consulta tivesse suas próprias chaves e valores?
+# **Exercício 3.** Escreva o passo de decode com o cache: `passo_com_cache(model, token, cache)` recebe o modelo, o
+# token novo (`[1, 1]`) e um `DynamicCache` que já tem o texto anterior; devolve os logits do próximo token
+# (`[1, vocabulário]`). O modelo deve receber **só o token novo**, e o cache deve sair com um token a mais. A
+# autocorreção compara com os logits do texto inteiro, passo a passo.
 
-# %% curso={"exercicio": "05.3", "resposta": "resposta_3"} tags=["exercicio"]
-resposta_3 = None  # substitua por um número
-check("05.3", resposta_3)
+# %% curso={"exercicio": "05.3", "resposta": "passo_com_cache"} tags=["exercicio"]
+def passo_com_cache(model, token, cache):
+    # seu código aqui
+    ...
+
+check("05.3", passo_com_cache)
 
 # %% [markdown]
 # ## Resumo
@@ -396,13 +609,18 @@ record("tokens_per_s_static_cache", tps_static)
 if tps_compiled is not None:
     record("tokens_per_s_static_compiled", tps_compiled)
     record("compile_seconds", compile_seconds)
+record("kv_long_prompt_tokens", int(doc.shape[1]))
+record("speedup_kv_cache_long_prompt", long_speedup)
+record("fp8_out_of_range_one_token", frac_one)
+record("fp8_out_of_range_prefill", frac_prefill)
 record("ppl_stepwise_dynamic_cache", ppl_dynamic_cache)
 if fp8_cache is not None:
     record("kv_bytes_fp8_over_dynamic", bytes_fp8 / bytes_dynamic)
     record("ppl_stepwise_fp8_cache", ppl_fp8_cache)
+record("kv_bytes_fp8_per_token_over_dynamic", bytes_token_fp8 / bytes_dynamic)
+record("ppl_stepwise_fp8_per_token_cache", ppl_token_fp8)
 
 # %% [markdown]
 # **Para levar.** (1) Gerar é um laço simples; o cuidado está nos detalhes (máscaras, posições, top-p).
 # (2) O cache KV troca computação por memória: cada passo processa um token só. (3) A memória do cache cresce com
-# camadas × cabeças KV × tokens; GQA e lote são as alavancas. Próximo: **04 · Janela deslizante e attention sinks**,
-# que limitam o cache em contextos longos.
+# camadas × cabeças KV × tokens × lote; GQA, janelas e quantização são as alavancas. Próximo: **06 · ONNX Runtime**.
