@@ -33,12 +33,16 @@ def main():
     result = {"environment": environment_info(), "prefill_tokens": args.prefill, "new_tokens": args.new_tokens}
     for attn in ("eager", "sdpa"):
         model = load_model(device="cpu", attn_implementation=attn)
-        result[attn] = {"prefill_ms": measure_latency(lambda: model(ids), warmup=1, repeats=args.repeats)["median_ms"]}
+        result[attn] = {"prefill_ms": measure_latency(lambda m=model: m(ids), warmup=1,
+                                                      repeats=args.repeats)["median_ms"]}
         for prompt_len in (32, 512):
             prompt = ids[:, :prompt_len]
-            prefill = measure_latency(lambda: model(prompt), warmup=1, repeats=args.repeats)["median_ms"]
-            gen = lambda: model.generate(prompt, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
-                                         do_sample=False, pad_token_id=tok.eos_token_id)
+            prefill = measure_latency(lambda m=model, p=prompt: m(p), warmup=1, repeats=args.repeats)["median_ms"]
+
+            def gen(m=model, p=prompt):
+                return m.generate(p, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
+                                  do_sample=False, pad_token_id=tok.eos_token_id)
+
             total = measure_latency(gen, warmup=1, repeats=args.repeats)["median_ms"]
             # o primeiro token novo sai do prefill; os outros new_tokens - 1 são decode
             result[attn][f"decode_ms_per_token_prompt{prompt_len}"] = (total - prefill) / (args.new_tokens - 1)

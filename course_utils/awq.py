@@ -56,7 +56,7 @@ def awq_search_scale(weights: list, x, x_absmean, bits: int = 4, group_size: int
         s = x_absmean.pow(alpha)
         s = s / (s.max() * s.min()).sqrt()
         loss = sum(((x / s) @ rtn_quantize(w * s, bits, group_size).T - y).pow(2).sum()
-                   for w, y in zip(weights, reference)).item()
+                   for w, y in zip(weights, reference, strict=True)).item()
         losses.append(loss)
         if loss < best[0]:
             best = (loss, s, alpha)
@@ -156,13 +156,13 @@ def awq_quantize(model, samples, bits: int = 4, group_size: int = 64, n_grid: in
                 st["x"].append(x[::step])
             return hook
 
-        handles = [lins[0].register_forward_hook(make_hook(st)) for (_, lins), st in zip(groups, stats)]
+        handles = [lins[0].register_forward_hook(make_hook(st)) for (_, lins), st in zip(groups, stats, strict=True)]
         try:
             outputs = run_block(layer, inputs)                                       # (a)
         finally:
             for h in handles:
                 h.remove()
-        for g, ((prev, lins), st) in enumerate(zip(groups, stats)):
+        for g, ((prev, lins), st) in enumerate(zip(groups, stats, strict=True)):
             H = st["H"]
             if prev is not None:                                                      # (b)
                 x = torch.cat(st["x"])[:search_tokens]

@@ -130,9 +130,9 @@ def gptq_quantize(model, samples, bits: int = 4, group_size: int | None = 64, bl
         linears = {name: m for name, m in layer.named_modules() if isinstance(m, torch.nn.Linear)}
         hessians = {name: (None, 0) for name in linears}
 
-        def make_hook(name):
+        def make_hook(name, store=hessians):  # `store`: o dicionário desta camada, ligado agora
             def hook(module, args, output):
-                hessians[name] = accumulate_hessian(*hessians[name], args[0])
+                store[name] = accumulate_hessian(*store[name], args[0])
             return hook
 
         handles = [m.register_forward_hook(make_hook(name)) for name, m in linears.items()]
@@ -147,7 +147,7 @@ def gptq_quantize(model, samples, bits: int = 4, group_size: int | None = 64, bl
             H = hessians[names[0]][0]
             W = torch.cat([linears[n].weight for n in names])
             W_hat = gptq_quantize_weight(W, H, bits, group_size, block_size, damp, act_order)
-            for name, w_hat in zip(names, W_hat.split([linears[n].weight.shape[0] for n in names])):
+            for name, w_hat in zip(names, W_hat.split([linears[n].weight.shape[0] for n in names]), strict=True):
                 m = linears[name]
                 if track_errors:
                     errors[f"{i}.{name}"] = {"rtn": output_error(m.weight, rtn_quantize(m.weight, bits, group_size), H),

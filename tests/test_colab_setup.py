@@ -25,7 +25,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 import urllib.request
 from dataclasses import dataclass
 from functools import cache
@@ -33,6 +32,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 
 import course_utils

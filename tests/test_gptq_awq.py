@@ -270,7 +270,7 @@ def test_awq_no_modelo_minusculo_fica_na_grade_e_e_deterministico(tiny):
     info = awq_quantize(tiny, calib, bits=4, group_size=32, n_grid=5, batch_size=4, progress=False)
     awq_quantize(other, calib, bits=4, group_size=32, n_grid=5, batch_size=4, progress=False)
     assert info["linears"] == 14 and len(info["alphas"]) == 2 * 3  # 3 grupos com escala por bloco (GQA)
-    for (name, p), (_, p2) in zip(tiny.named_parameters(), other.named_parameters()):
+    for (name, p), (_, p2) in zip(tiny.named_parameters(), other.named_parameters(), strict=True):
         assert torch.equal(p, p2), name
         if name.endswith("proj.weight"):
             assert _levels_per_group(p.detach(), 32) <= 16, name

@@ -30,8 +30,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..config import (COLAB_GUARDED, COLAB_KEEP, COLAB_NOTEBOOK_PACKAGES, COLAB_PINS,
-                      COLAB_TORCHAO_BY_TORCH, GITHUB_REPO, NOTEBOOKS)
+from ..config import (
+    COLAB_GUARDED,
+    COLAB_KEEP,
+    COLAB_NOTEBOOK_PACKAGES,
+    COLAB_PINS,
+    COLAB_TORCHAO_BY_TORCH,
+    GITHUB_REPO,
+    NOTEBOOKS,
+)
 
 DIST_NAME = "curso-llm-rapido"
 

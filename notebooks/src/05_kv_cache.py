@@ -616,7 +616,8 @@ record("fp8_out_of_range_prefill", frac_prefill)
 record("ppl_stepwise_dynamic_cache", ppl_dynamic_cache)
 if fp8_cache is not None:
     record("kv_bytes_fp8_over_dynamic", bytes_fp8 / bytes_dynamic)
-    record("ppl_stepwise_fp8_cache", ppl_fp8_cache)
+    if math.isfinite(ppl_fp8_cache):  # NaN na GPU: o fp8 do transformers estoura lá (seção acima); nada a registrar
+        record("ppl_stepwise_fp8_cache", ppl_fp8_cache)
 record("kv_bytes_fp8_per_token_over_dynamic", bytes_token_fp8 / bytes_dynamic)
 record("ppl_stepwise_fp8_per_token_cache", ppl_token_fp8)
 
