@@ -37,7 +37,8 @@ def package_functions() -> tuple:
         except Exception:  # um módulo que precisa de uma biblioteca ausente aqui (ex.: TensorRT)
             continue
         for name, fn in inspect.getmembers(module, inspect.isfunction):
-            if name.startswith("_") or fn.__module__ != module.__name__ or fn in seen:
+            # `main` e afins são linhas de comando (argparse), não algoritmos que um exercício pediria
+            if name.startswith("_") or name.startswith("main") or fn.__module__ != module.__name__ or fn in seen:
                 continue
             seen.add(fn)
             found.append((f"{module.__name__}.{name}", fn))

@@ -44,7 +44,7 @@ def evaluate(id: str, answer) -> tuple:
         return False, f"Ainda sem resposta. Esperado: {ex.expects}."
     try:
         return ex.judge(answer)
-    except Exception as exc:  # o código do aluno pode falhar de qualquer jeito
+    except (Exception, SystemExit) as exc:  # o código do aluno pode falhar de qualquer jeito, até com sys.exit
         return False, f"Sua resposta levantou {type(exc).__name__}: {exc}. Esperado: {ex.expects}."
 
 
