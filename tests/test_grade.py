@@ -137,13 +137,15 @@ def test_collect_cell_carries_hidden_inputs_but_never_expected_outputs():
     nb = nbformat.read(FIXTURES / "04" / "certa.ipynb", as_version=4)
     prepared, where = prepare_notebook(nb, assignment, "ab" * 16, 5.0)
     injected = "\n".join(c.source for c in prepared.cells if "curso-coleta" in c.metadata.get("tags", []))
-    assert injected.count("_curso_coleta.collect(") == 3 and "abab" in injected
+    # uma coleta por exercício da tarefa (o 04.4 não tem célula nesta entrega antiga: a coleta diz que faltou)
+    assert injected.count("_curso_coleta.collect(") == len(assignment.exercises) and "abab" in injected
     attention = next(ex for ex in assignment.exercises if ex.id == "04.3")
     assert json.dumps(encode_cases(attention)) in injected  # as entradas ocultas vão para o kernel...
     for expected in reference_outputs(attention):
         assert repr(expected) not in injected  # ...as saídas esperadas, não
     assert "32 * 4096" not in injected and "131072" not in injected
-    assert where == {"04.1": 3, "04.2": 4, "04.3": 5}  # coletado logo depois da célula de cada exercício
+    # coletado logo depois da célula de cada exercício; o que a entrega não tem (04.4) é coletado no fim, sem célula
+    assert where == {"04.1": 3, "04.2": 4, "04.3": 5, "04.4": None}
 
 
 # ======================================================================= peças: dados puros, tarefa, preparação
@@ -670,6 +672,20 @@ def test_console_script_is_declared():
     assert re.search(r'^curso-corrigir = "course_utils\.(grade|grader\.cli):main"$', text, re.M)
 
 
+RIGHT_04_4 = """def despejar_em_blocos(keys, values, sinks, window, block, inv_freq):
+    import math
+    from course_utils.streaming import shift_rotary
+    n = keys.shape[-2]
+    if n <= sinks + window:
+        return keys, values
+    removed = min(math.ceil((n - sinks - window) / block) * block, n - sinks)
+    kept_keys = shift_rotary(keys[..., sinks + removed:, :], -removed, inv_freq)
+    return (torch.cat([keys[..., :sinks, :], kept_keys], dim=-2),
+            torch.cat([values[..., :sinks, :], values[..., sinks + removed:, :]], dim=-2))
+
+check("04.4", despejar_em_blocos)"""
+
+
 @pytest.mark.notebook
 def test_a_real_course_notebook_filled_in_by_a_student_gets_full_marks(tmp_path):
     """O notebook 04 inteiro, com as respostas preenchidas, corrigido com cargas pequenas (injetadas)."""
@@ -679,12 +695,13 @@ def test_a_real_course_notebook_filled_in_by_a_student_gets_full_marks(tmp_path)
     finally:
         sys.path.remove(str(FIXTURES))
     nb = nbformat.read(ROOT / "notebooks" / "04_janela_deslizante.ipynb", as_version=4)
+    answers = {**RIGHT_04, "04.4": RIGHT_04_4}
     filled = 0
     for cell in nb.cells:
         ex_id = cell.metadata.get("curso", {}).get("exercicio")
         if ex_id:
-            cell.source, filled = RIGHT_04[ex_id], filled + 1
-    assert filled == 3
+            cell.source, filled = answers[ex_id], filled + 1
+    assert filled == len(answers)
     (tmp_path / "entregas").mkdir()
     nbformat.write(nb, str(tmp_path / "entregas" / "aluna.ipynb"))
     small = {"EVAL_TOKENS": 512, "PPL_WINDOW": 256, "STRIDES": [256, 128], "STREAM_TOKENS": 96, "CACHE_SIZE": 24}
@@ -692,4 +709,4 @@ def test_a_real_course_notebook_filled_in_by_a_student_gets_full_marks(tmp_path)
                     limits={"timeout_s": 900, "cell_timeout_s": 600, "memory_mb": 8192})
     records, evaluations = grade.grade([tmp_path / "entregas"], opts)
     assert records[0]["status"] == "ok", (records[0]["reason"], records[0]["problems"])
-    assert evaluations[0]["total"] == evaluations[0]["max"] == 11
+    assert evaluations[0]["total"] == evaluations[0]["max"] == sum(ex.points for ex in load_assignment("04").exercises)
