@@ -446,6 +446,7 @@ if COMPILE:
         claim_skipped("(GPU) compilar o passo de decode acelera a geração", "execução na CPU")
 else:
     print("torch.compile não medido nesta execução (COMPILE=False).")
+    claim_skipped("(GPU) compilar o passo de decode acelera a geração", "COMPILE=False: compilação não medida")
 
 # %% [markdown]
 # **Cache quantizado: memória contra qualidade.** O backend `fp8` do `QuantizedCache` (no transformers 5.23, a classe
