@@ -108,10 +108,19 @@ def convert_gguf(gguf_path: Path, out_dir: Path, special_tokens: dict | None = N
             raise ModelNotAvailableError(
                 f"O tokenizador convertido tem {name}={getattr(reloaded, name)!r}, esperado {token!r}.")
 
+    readable_by_all(tmp)  # o safetensors grava com 0600: o kernel da correção em lote roda com outro uid
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp.rename(out_dir)
     return out_dir
+
+
+def readable_by_all(folder) -> None:
+    """Dá leitura a todos (e entrada nas pastas) em `folder` e no que ele contém; só acrescenta permissões."""
+    folder = Path(folder)
+    for path in [folder, *folder.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode | (0o555 if path.is_dir() else 0o444))
 
 
 def offline_model_dir(model_id: str) -> Path:

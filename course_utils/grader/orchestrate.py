@@ -106,12 +106,15 @@ def kernel_view(work_root: Path, package_dir: Path, out_dir: Path, spec_dir: Pat
 
 def prepare_model_cache() -> None:
     """Converte o modelo offline do curso AGORA, se preciso: no kernel isolado o cache é só leitura."""
-    from ..models import REFERENCE_MODEL_ID, ModelNotAvailableError, offline_model_dir
+    from ..models import REFERENCE_MODEL_ID, ModelNotAvailableError, offline_model_dir, readable_by_all
 
     try:
-        offline_model_dir(REFERENCE_MODEL_ID)
+        # o kernel roda com outro uid: o cache convertido (de uma versão que gravava com 0600) precisa ser legível
+        readable_by_all(offline_model_dir(REFERENCE_MODEL_ID))
     except ModelNotAvailableError:
         pass  # sem a cópia offline (ex.: só Hub): cada notebook resolve do jeito dele
+    except OSError as exc:
+        print(f"⚠️  não consegui dar leitura ao cache do modelo ({exc}): o kernel da entrega pode não conseguir lê-lo.")
 
 
 def execution_key(sub: Submission, opts: Options, assignments: dict) -> str:
