@@ -429,7 +429,7 @@ claim("nenhum achado nas fixtures boas", lint_good_false_positives == 0, measure
 # %% [markdown]
 # Na linha de comando o linter faz o mesmo e devolve um **código de saída**: 0 sem erros, 1 com erros (avisos só contam
 # com `--strict`), e códigos próprios para entrada ruim: 3 caminho inexistente, 4 erro de sintaxe, 5 arquivo que não é
-# Python, 6 pasta vazia. Assim ele serve num *hook* de pré-commit ou na CI do seu Space.
+# Python, 6 pasta vazia. Assim ele serve num *hook* de pré-commit ou na integração contínua do seu Space.
 
 # %%
 broken_syntax = write_space(work_dir / "sintaxe", {"app": APP_SOURCE.replace("def respond(", "def respond(:")})

@@ -18,7 +18,7 @@
 # %% [markdown]
 # ## Parâmetros
 # A célula abaixo tem a tag `parameters`: o papermill (e o `make course`) pode trocar esses valores.
-# `SMOKE=True` reduz as cargas para a CI, mas as afirmações do notebook continuam sendo conferidas.
+# `SMOKE=True` é uma versão rápida de cada experimento (cargas menores), mas as afirmações do notebook continuam sendo conferidas.
 
 # %% tags=["parameters"]
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"

@@ -24,7 +24,7 @@
 # %% [markdown]
 # ## Parâmetros
 # A célula abaixo tem a tag `parameters`: o papermill (e o `make course`) pode trocar esses valores.
-# `SMOKE=True` reduz as cargas para a CI (menos tokens de calibração e de avaliação, grade do AWQ mais grossa); as
+# `SMOKE=True` é uma versão rápida de cada experimento (menos tokens de calibração e de avaliação, grade do AWQ mais grossa); as
 # afirmações do notebook continuam sendo conferidas com esses tamanhos.
 
 # %% tags=["parameters"]
@@ -386,7 +386,7 @@ for bits in (4, 3):
 # - em **w3g64**, cada um remove **pelo menos metade** do aumento de perplexidade que o RTN causa em relação ao fp32.
 #
 # A fração removida é $\dfrac{\mathrm{ppl}_{RTN} - \mathrm{ppl}_{método}}{\mathrm{ppl}_{RTN} - \mathrm{ppl}_{fp32}}$.
-# Com as cargas de CI (`SMOKE=True`: 16 janelas de 128 tokens de calibração, 1.024 tokens avaliados, grade do AWQ com
+# Com a versão rápida (`SMOKE=True`: 16 janelas de 128 tokens de calibração, 1.024 tokens avaliados, grade do AWQ com
 # 10 pontos numa amostra de 256 tokens) as mesmas afirmações são conferidas, com margem menor: com menos calibração o
 # GPTQ se ajusta mais aos poucos tokens que viu, e o AWQ escolhe $\alpha$ com menos dados.
 

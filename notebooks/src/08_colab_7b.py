@@ -540,7 +540,7 @@ else:
 # 2. **Formato menor**: NF4 + DQ ocupa ~1/4 do fp16 (seção 1).
 # 3. **Modelo menor**: os pesos crescem com os parâmetros (seção 1); a qualidade cai, a velocidade sobe. Rode o
 #    planejador com a configuração do modelo menor para saber se ele cabe.
-# 4. **Offload** para a RAM ou o disco (notebook 03): roda, mas cada token relê os pesos offloaded.
+# 4. **Offload** para a RAM ou o disco (notebook 03): roda, mas cada token relê os pesos descarregados.
 # 5. **Outra máquina**: um Space ZeroGPU (notebook 00) ou uma GPU maior.
 #
 # Por exemplo, o 7B na T4 com contexto de 32 mil tokens, e um 13B na T4:
