@@ -5,7 +5,10 @@ notebook declara com `claim(...)` vira um teste: passa se a execução a conferi
 se a execução não tinha como conferi-la (ex.: só vale na GPU) e falha se não foi gravada.
 """
 
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
@@ -197,11 +200,31 @@ def test_setup_cells_install_the_package_of_a_commit_equal_to_todays():
                       "do pacote, rode `make notebooks` e faça commit dos notebooks")
 
 
+# Os mais demorados primeiro, para as execuções paralelas terminarem juntas (os demais vêm depois, em ordem).
+SLOWEST_FIRST = ["05_kv_cache", "04_janela_deslizante", "06_onnx_runtime", "02_awq_gptq", "03_offloading",
+                 "01_quantizacao_ptq", "00_zerogpu_spaces", "08_colab_7b", "07_tensorrt"]
+
+
+def _one_thread_per_kernel():
+    """Cada kernel com 1 thread: dois notebooks lado a lado num processador de 2 núcleos sem a espera ativa do OpenMP."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """Executa cada notebook uma vez (SMOKE=True) e guarda o resultado para os testes abaixo."""
+    """Executa cada notebook uma vez (SMOKE=True) e guarda o resultado para os testes abaixo.
+
+    `COURSE_TEST_JOBS` notebooks rodam ao mesmo tempo (padrão: 2, ou 1 numa máquina de um núcleo), cada um num
+    processo novo e com 1 thread.
+    """
     out = tmp_path_factory.mktemp("executados")
-    return {p.stem: (run_notebook(p, out, {"SMOKE": True}, progress=False), out / p.name) for p in PATHS}
+    jobs = int(os.environ.get("COURSE_TEST_JOBS") or min(2, os.cpu_count() or 1))
+    order = sorted(PATHS, key=lambda p: SLOWEST_FIRST.index(p.stem) if p.stem in SLOWEST_FIRST else len(SLOWEST_FIRST))
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                             initializer=_one_thread_per_kernel) as pool:
+        futures = {p.stem: pool.submit(run_notebook, p, out, {"SMOKE": True}, progress=False) for p in order}
+        return {name: (future.result(), out / f"{name}.ipynb") for name, future in futures.items()}
 
 
 @pytest.mark.notebook
