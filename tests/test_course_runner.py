@@ -173,3 +173,14 @@ def test_t4_profile_caps_onnx_runtime_cuda_sessions(monkeypatch):
         ("CUDAExecutionProvider", {"gpu_mem_limit": str(15 * 2**30)}), "CPUExecutionProvider"]
     assert cuda_memory_capped([("CUDAExecutionProvider", {"device_id": 0})]) == [
         ("CUDAExecutionProvider", {"device_id": 0, "gpu_mem_limit": str(15 * 2**30)})]
+
+
+def test_a_stuck_cell_fails_with_a_reason_instead_of_holding_the_course(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("import time\ntime.sleep(60)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "travado.ipynb"
+    nbformat.write(nb, path)
+    (tmp_path / "saida").mkdir()
+    entry = runner.run_notebook(path, tmp_path / "saida", {}, progress=False, cell_timeout=3)
+    assert entry["status"] == "failed"
+    assert "passou de 3 s" in entry["error"] and entry["seconds"] < 50

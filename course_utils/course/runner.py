@@ -45,6 +45,7 @@ PROFILES = {
            "env": {"COURSE_CUDA_MEMORY_GIB": str(T4_MEMORY_GIB), "COURSE_HARDWARE": "colab_t4"}},
 }
 GPU_PROFILES = {"gpu", "t4"}
+CELL_TIMEOUT_S = 1800   # nenhuma célula do curso chega perto (a mais longa, numa CPU de 2 núcleos, leva ~6 min)
 
 LIBRARIES = ["torch", "transformers", "accelerate", "bitsandbytes", "torchao", "onnx", "onnxruntime", "onnxruntime-gpu",
              "onnxruntime-genai", "onnxruntime-genai-cuda", "tensorrt", "torch-tensorrt", "gptqmodel", "gradio",
@@ -145,10 +146,12 @@ def _skip_reason(nb) -> str | None:
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, profile: str = "offline",
-                 smoke: bool = False, kernel_name: str = "python3", progress: bool = True) -> dict:
+                 smoke: bool = False, kernel_name: str = "python3", progress: bool = True,
+                 cell_timeout: int = CELL_TIMEOUT_S) -> dict:
     """Executa um notebook e devolve a entrada do resumo; nunca levanta exceção.
 
-    `parameters`, se dado, é usado como está; senão, vêm do perfil (só os que o notebook declara).
+    `parameters`, se dado, é usado como está; senão, vêm do perfil (só os que o notebook declara). Uma célula que
+    passa de `cell_timeout` segundos (um kernel travado) vira falha com o motivo, em vez de segurar o curso inteiro.
     """
     import nbformat
     import papermill as pm
@@ -172,12 +175,16 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prof
     start = time.time()
     try:
         pm.execute_notebook(str(path), str(out_path), parameters=entry["parameters"], kernel_name=kernel_name,
-                            cwd=str(path.parent), progress_bar=progress, log_output=False)
+                            cwd=str(path.parent), progress_bar=progress, log_output=False,
+                            execution_timeout=cell_timeout)
         entry["status"] = "ok"
     except pm.PapermillExecutionError as exc:
         entry["error"] = _cell_error(exc)
     except Exception as exc:  # kernel morreu, tempo esgotado, parâmetro inválido...
         entry["error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+        if type(exc).__name__ == "CellTimeoutError":
+            entry["error"] = (f"uma célula passou de {cell_timeout} s (kernel travado?); rode o notebook no Jupyter para "
+                              f"ver em qual ({str(exc)[:300]})")
     entry["seconds"] = round(time.time() - start, 1)
     if out_path.exists():
         try:
