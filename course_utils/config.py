@@ -64,3 +64,8 @@ COLAB_TORCHAO_BY_TORCH = [
     ("2.8.0", "0.13.0"),
     ("2.5.0", "0.12.0"),
 ]
+
+# Variável de ambiente que o runner e o corretor põem nos kernels que executam sem interface (papermill): com ela, os
+# controles (ipywidgets) não são criados, só o resultado com os valores padrão (um `interact` sem navegador pode
+# travar o nbclient: jupyter/nbclient#312, nteract/papermill#723).
+HEADLESS_ENV = "COURSE_HEADLESS"

@@ -31,6 +31,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from ..config import HEADLESS_ENV
 from ..environment import environment_info
 from ..results import read_claims, read_results
 
@@ -173,6 +174,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prof
         entry.update(status="skipped", error=reason)
         return entry
     start = time.time()
+    os.environ[HEADLESS_ENV] = "1"   # o kernel herda: sem controles ipywidgets numa execução sem navegador
     try:
         pm.execute_notebook(str(path), str(out_path), parameters=entry["parameters"], kernel_name=kernel_name,
                             cwd=str(path.parent), progress_bar=progress, log_output=False,

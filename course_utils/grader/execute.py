@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import HEADLESS_ENV
 from . import sandbox
 from .prepare import KERNEL_NAME
 from .wire import COLLECT_MIME, read_channel
@@ -62,6 +63,7 @@ def kernel_environment(threads: int, scratch: Path, package_dir=None) -> dict:
     local = "localhost,127.0.0.1,::1"  # o servidor de teste de um notebook (ex.: o 00) roda no próprio kernel
     env.update(NO_PROXY=local, no_proxy=local, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                PIP_NO_INDEX="1", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", TOKENIZERS_PARALLELISM="false",
+               **{HEADLESS_ENV: "1"},
                TMPDIR=str(scratch), MPLCONFIGDIR=str(scratch / ".matplotlib"), IPYTHONDIR=str(scratch / ".ipython"),
                JUPYTER_RUNTIME_DIR=str(scratch / ".jupyter"), TRITON_CACHE_DIR=str(scratch / ".triton"),
                HF_MODULES_CACHE=str(scratch / ".hf_modules"), PYTHONNOUSERSITE="1")
