@@ -174,6 +174,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prof
         entry.update(status="skipped", error=reason)
         return entry
     start = time.time()
+    previous = os.environ.get(HEADLESS_ENV)
     os.environ[HEADLESS_ENV] = "1"   # o kernel herda: sem controles ipywidgets numa execução sem navegador
     try:
         pm.execute_notebook(str(path), str(out_path), parameters=entry["parameters"], kernel_name=kernel_name,
@@ -187,6 +188,11 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prof
         if type(exc).__name__ == "CellTimeoutError":
             entry["error"] = (f"uma célula passou de {cell_timeout} s (kernel travado?); rode o notebook no Jupyter para "
                               f"ver em qual ({str(exc)[:300]})")
+    finally:
+        if previous is None:
+            os.environ.pop(HEADLESS_ENV, None)
+        else:
+            os.environ[HEADLESS_ENV] = previous
     entry["seconds"] = round(time.time() - start, 1)
     if out_path.exists():
         try:

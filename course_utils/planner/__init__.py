@@ -24,13 +24,21 @@ Com offload, o transformers também deixa sem quantizar os módulos que vão par
 O resto da conta (cache KV, folga para ativações, reserva do runtime) está em `plan_memory`.
 
 Módulos: `weights` (bytes dos pesos), `hardware` (presets e esta máquina), `memory_plan` (cache KV, ativações,
-vereditos e escolha), `loading` (argumentos do from_pretrained e checkpoint aleatório), `measure` (um 7B de
-pesos aleatórios medido na GPU, termo a termo contra o plano).
+vereditos e escolha), `loading` (argumentos do from_pretrained, o BitsAndBytesConfig de cada formato e checkpoint aleatório),
+`measure` (memória do processo agora, os pesos previstos contra os carregados e um 7B de pesos aleatórios medido
+na GPU, termo a termo contra o plano).
 """
 
 from .hardware import GIB, PRESETS, Hardware, detect_hardware
-from .loading import from_pretrained_kwargs, write_random_checkpoint
-from .measure import measure_from_config
+from .loading import bnb_quantization_config, from_pretrained_kwargs, write_random_checkpoint
+from .measure import (
+    compare_with_plan,
+    measure_from_config,
+    memory_report,
+    peak_table,
+    verify_weight_predictions,
+    weight_check_table,
+)
 from .memory_plan import (
     PREFER_CPU,
     PREFER_GPU,
@@ -57,7 +65,8 @@ from .weights import (
 )
 
 __all__ = [
-    "measure_from_config",
+    "bnb_quantization_config", "compare_with_plan", "measure_from_config", "memory_report", "peak_table",
+    "verify_weight_predictions", "weight_check_table",
     "DQ_BLOCK", "FORMATS", "FORMAT_LABELS", "GIB", "NF4_BLOCK", "PREFER_CPU", "PREFER_GPU", "PRESETS", "QUANTIZED",
     "REQUIRED_FIELDS", "VERDICTS", "FormatPlan", "Hardware", "MemoryPlan", "activation_bytes", "describe_config",
     "detect_hardware", "from_pretrained_kwargs", "load_config", "measured_weight_bytes", "plan_memory",

@@ -35,16 +35,24 @@ def from_pretrained_kwargs(plan: MemoryPlan, fmt: str | None = None, offload_fol
     if fp.verdict == "disk_offload":
         kwargs["offload_folder"] = offload_folder or "offload"
     if fmt in QUANTIZED:
-        from transformers import BitsAndBytesConfig
-
-        if fmt == "int8":
-            q = BitsAndBytesConfig(load_in_8bit=True, llm_int8_enable_fp32_cpu_offload=offload)
-        else:
-            q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
-                                   bnb_4bit_use_double_quant=(fmt == "nf4-dq"),
-                                   llm_int8_enable_fp32_cpu_offload=offload)
-        kwargs["quantization_config"] = q
+        kwargs["quantization_config"] = bnb_quantization_config(fmt, compute, cpu_offload=offload)
     return kwargs
+
+
+def bnb_quantization_config(fmt: str, compute_dtype, cpu_offload: bool = False):
+    """O `BitsAndBytesConfig` de um formato quantizado ("int8", "nf4" ou "nf4-dq"); None para fp32/fp16/bf16.
+
+    compute_dtype: o `bnb_4bit_compute_dtype` do NF4 (um torch.dtype). cpu_offload: deixa as camadas que vão para a
+    CPU ou o disco sem quantizar (`llm_int8_enable_fp32_cpu_offload`).
+    """
+    if fmt not in QUANTIZED:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if fmt == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_enable_fp32_cpu_offload=cpu_offload)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
+                              bnb_4bit_use_double_quant=(fmt == "nf4-dq"), llm_int8_enable_fp32_cpu_offload=cpu_offload)
 
 
 # ---------------------------------------------------------------- um checkpoint aleatório, para medir sem baixar

@@ -25,3 +25,19 @@ def spaces_facts() -> dict:
     gpus = json.loads((zero / "configs.json").read_text(encoding="utf-8"))
     return {"version": version("spaces"), **constants, "gpus": gpus}
 
+
+
+def spaces_requested_seconds(duration_s: int, size: str, gpu: dict) -> int:
+    """O pedido que o `spaces` instalado calcula para `@spaces.GPU(duration=duration_s, size=size)` na GPU `gpu`.
+
+    Roda a função do próprio pacote (`spaces/zero/client.py`, `get_duration_seconds`, arredondada como em
+    `schedule`) com `gpu` (uma linha de `spaces_facts()["gpus"]`) no lugar da GPU que o driver informaria: fora do
+    ZeroGPU, o pacote escolheria a primeira linha da tabela.
+    """
+    from datetime import timedelta
+    from unittest import mock
+
+    from spaces.zero import client, config
+
+    with mock.patch.object(config, "get_config", lambda: gpu):
+        return round(client.get_duration_seconds(timedelta(seconds=duration_s), size))

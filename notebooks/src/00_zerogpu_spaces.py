@@ -41,19 +41,19 @@ SERVER_TIMEOUT_S = 180  # quanto esperar o servidor local subir
 AOT_ON_GPU = True  # com GPU, compilar o AoT para CUDA (False: só na CPU)
 
 # %%
+if SMOKE:
+    NEW_TOKENS, AOT_REPEATS = 12, 8
+
 import ast
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-if SMOKE:
-    NEW_TOKENS, AOT_REPEATS = 12, 8
-
 import matplotlib.pyplot as plt
 import torch
 
 from course_utils import zerogpu
-from course_utils.display import show_source
+from course_utils.display import explore, show_source
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.measure import measure_latency
@@ -61,10 +61,12 @@ from course_utils.models import load_model, load_tokenizer, resolve_model
 from course_utils.results import claim, claim_skipped, record
 from course_utils.zerogpu import format_report, lint_path, lint_source
 from course_utils.zerogpu.aot import AotError, compile_aot, spaces_aoti_in_child
-from course_utils.zerogpu.installed import spaces_facts
+from course_utils.zerogpu.installed import spaces_facts, spaces_requested_seconds
 from course_utils.zerogpu.local_space import edit, ensure_space_packages, lint_cli, run_local_space, write_space
+from course_utils.zerogpu.quota import request_report, requested_seconds
 from course_utils.zerogpu.timeline import plot_zerogpu_timeline
 
+# %%
 ensure_space_packages()  # gradio, gradio_client e spaces (no Colab, instala as versões fixas)
 quiet_libraries()
 torch.manual_seed(SEED)
@@ -175,6 +177,39 @@ assert facts["DEFAULT_SCHEDULE_DURATION"] == zerogpu.DEFAULT_DURATION_S, \
 #
 # A constante `PRO_QUOTA_MINUTES` do pacote instalado (lida acima) é só o texto das mensagens de erro dele.
 #
+# **Mexa na duração e no tamanho.** O controle abaixo junta as três regras: o `duration_factor` da GPU (lido do
+# `configs.json` do pacote instalado), o dobro do `xlarge` e a cota de cada conta (a tabela acima). Ele mostra o pedido
+# que o agendador recebe e quantas chamadas seguidas cabem na cota do dia **se cada uma usar todo o tempo pedido**: o
+# pior caso, porque a cota desconta só o tempo efetivo (chamadas mais curtas deixam sobrar mais; é o exercício 3).
+# Repare no visitante sem login com a duração padrão, e no que acontece com o mesmo número no `xlarge`.
+
+# %%
+QUOTA_MINUTES = {"sem login": 2, "gratuita": 5, "PRO": 40, "Team": 40}  # a tabela acima (docs/referencias.md#zerogpu)
+GPU_FACTORS = {gpu["model"]: gpu["duration_factor"] for gpu in facts["gpus"]}
+# a GPU de hoje, segundo a documentação (RTX Pro 6000 Blackwell); se o pacote não a listar, a última da tabela
+TODAY_GPU = next((name for name in GPU_FACTORS if "RTX PRO 6000" in name.upper()), list(GPU_FACTORS)[-1])
+
+
+def show_request(duration=facts["DEFAULT_SCHEDULE_DURATION"], size="large", gpu=TODAY_GPU):
+    """O pedido de uma chamada @spaces.GPU e quantas chamadas cabem em cada cota diária."""
+    print(request_report(duration, size, GPU_FACTORS[gpu], QUOTA_MINUTES, gpu_name=gpu))
+
+
+explore(show_request, duration=(5, 300, 5), size=["large", "xlarge"], gpu=list(GPU_FACTORS))
+
+# %% [markdown]
+# A conta do controle (`course_utils.zerogpu.quota.requested_seconds`) é do curso. Conferimos que ela dá o mesmo pedido
+# que a função do pacote instalado, para cada GPU da tabela, os dois tamanhos e algumas durações:
+
+# %%
+request_mismatches = [(gpu["model"], size, seconds) for gpu in facts["gpus"] for size in ("large", "xlarge")
+                      for seconds in (1, 5, 45, 60, 61, 119, 300)
+                      if requested_seconds(seconds, size, gpu["duration_factor"]) != spaces_requested_seconds(seconds, size, gpu)]
+print(f"pedidos diferentes dos do spaces {facts['version']}: {request_mismatches or 'nenhum'}")
+claim("o pedido calculado pelo curso é o mesmo que o spaces instalado calcula", not request_mismatches,
+      measured=len(request_mismatches))
+
+# %% [markdown]
 # **`X-IP-Token`.** O Hub acrescenta a cada requisição feita a um Space o cabeçalho `X-IP-Token`, que identifica o
 # visitante; é com ele que o ZeroGPU desconta a cota certa. Se o seu app (Space A) chama outro Space ZeroGPU (Space B) com
 # o `gradio_client` a partir do servidor, todas as chamadas chegam a B com a identidade de A e esgotam a cota de A. O

@@ -66,26 +66,18 @@ TORCH_THREADS = None         # None: padrão do torch
 import dataclasses
 import gc
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, BitsAndBytesConfig, TextStreamer
+from transformers import AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
 
+from course_utils.display import chat_box
 from course_utils.environment import environment_info, hub_available, pick_device, quiet_libraries
 from course_utils.exercises import check
-from course_utils.measure import current_rss_mb
-from course_utils.models import (
-    LLAMA2_7B_CONFIG,
-    LLAMA2_13B_CONFIG,
-    ModelNotAvailableError,
-    load_model,
-    load_tokenizer,
-    resolve_model,
-)
+from course_utils.models import LLAMA2_7B_CONFIG, ModelNotAvailableError, load_tokenizer, resolve_model
 from course_utils.offload import peak_rss_since_reset_mb, reset_peak_rss, summarize_device_map
 from course_utils.planner import (
     FORMAT_LABELS,
@@ -93,8 +85,8 @@ from course_utils.planner import (
     detect_hardware,
     from_pretrained_kwargs,
     load_config,
-    measure_from_config,
     measured_weight_bytes,
+    memory_report,
     plan_memory,
     plan_presets,
     verdict_table,
@@ -102,6 +94,7 @@ from course_utils.planner import (
 )
 from course_utils.results import claim, claim_skipped, record
 
+# %%
 if SMOKE:  # versão rápida; numa CPU de 2 núcleos compartilhada, 1 thread evita a espera ativa do OpenMP
     MAX_NEW_TOKENS, NEW_TOKENS_7B = 16, 16
     VERIFY_FORMATS = [f for f in VERIFY_FORMATS if f != "nf4"]
@@ -118,23 +111,7 @@ online = hub_available()
 print(environment_info())
 print(f"Hub acessível: {online}")
 workdir = Path(tempfile.mkdtemp(prefix="curso08_"))
-
-
-def memory_report(label):
-    """RAM do processo agora e, com GPU, memória alocada/reservada pelo PyTorch e livre no driver."""
-    rep = {"rss_mb": current_rss_mb()}
-    line = f"[{label}] RAM do processo {rep['rss_mb']:.0f} MiB"
-    if on_gpu:
-        free, total = torch.cuda.mem_get_info()
-        rep.update(gpu_alloc_mb=torch.cuda.memory_allocated() / 2**20,
-                   gpu_reserved_mb=torch.cuda.memory_reserved() / 2**20, gpu_free_mb=free / 2**20)
-        line += (f" | GPU: alocado {rep['gpu_alloc_mb']:.0f} MiB, reservado {rep['gpu_reserved_mb']:.0f} MiB, "
-                 f"livre {free / 2**20:.0f} de {total / 2**20:.0f} MiB")
-    print(line)
-    return rep
-
-
-before_all = memory_report("início")
+memory_report("início", gpu=on_gpu)   # RAM do processo e, com GPU, alocado/reservado pelo PyTorch e livre no driver
 
 # %% [markdown]
 # ## 1. Quanto pesa um 7B, byte a byte
@@ -252,14 +229,19 @@ load_kwargs = from_pretrained_kwargs(plan_run, fmt, offload_folder=str(workdir /
 print({k: (v if k != "max_memory" else {d: f"{b / 2**30:.1f} GiB" for d, b in v.items()}) for k, v in load_kwargs.items()})
 
 source = resolve_model(run_id)
-mem_before = memory_report("antes de carregar")
+mem_before = memory_report("antes de carregar", gpu=on_gpu)
 peak_reset = reset_peak_rss()
 start = time.perf_counter()
 model = AutoModelForCausalLM.from_pretrained(source, **load_kwargs).eval()
 load_seconds = time.perf_counter() - start
-mem_loaded = memory_report(f"depois de carregar ({load_seconds:.1f} s)")
+mem_loaded = memory_report(f"depois de carregar ({load_seconds:.1f} s)", gpu=on_gpu)
 load_peak_rss_mb = peak_rss_since_reset_mb() if peak_reset else float("nan")
 
+# %% [markdown]
+# Onde os pesos estão e quanto ocuparam: os arquivos do checkpoint, o `device_map` que o `accelerate` montou, o pico de
+# RAM da carga e o footprint medido ao lado do previsto pelo planejador.
+
+# %%
 ckpt = Path(source) if Path(source).is_dir() else None
 if ckpt is None:  # do Hub: os arquivos ficam no cache local do huggingface_hub
     from huggingface_hub import snapshot_download
@@ -287,24 +269,29 @@ if on_gpu and predicted_run.verdict == "gpu":
 # abre a vez do assistente. `TextStreamer` imprime cada pedaço de texto assim que ele é gerado, em vez de esperar o fim.
 
 # %%
+from transformers import TextStreamer
+
 prompt = CHAT_PROMPT if run_id != OFFLINE_MODEL_ID else OFFLINE_CHAT_PROMPT
-messages = [{"role": "user", "content": prompt}]
-print(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+print(tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False))
+
+
+def chat_inputs(message, m):
+    """A conversa de uma mensagem, montada pelo template de chat do modelo, em tokens no dispositivo de `m`."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": message}], add_generation_prompt=True,
+                                         return_tensors="pt", return_dict=True).to(m.device)
 
 
 def chat(m, label, new_tokens=MAX_NEW_TOKENS, message=None):
     """Gera a resposta a `message` (padrão: o prompt acima) com streaming; devolve tokens/s."""
-    turn = messages if message is None else [{"role": "user", "content": message}]
-    inputs = tokenizer.apply_chat_template(turn, add_generation_prompt=True, return_tensors="pt",
-                                           return_dict=True).to(m.device)
+    inputs = chat_inputs(prompt if message is None else message, m)
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
     print(f"--- {label} ---")
     start = time.perf_counter()
     with torch.inference_mode():
-        out = m.generate(**inputs, max_new_tokens=new_tokens, do_sample=False, streamer=streamer, pad_token_id=pad)
+        out = m.generate(**inputs, max_new_tokens=new_tokens, do_sample=False, streamer=streamer, pad_token_id=pad_id)
     seconds = time.perf_counter() - start
     new = out.shape[1] - inputs["input_ids"].shape[1]
     peak = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else float("nan")
@@ -312,37 +299,37 @@ def chat(m, label, new_tokens=MAX_NEW_TOKENS, message=None):
           + (f"; pico alocado na GPU {peak:.0f} MiB" if on_gpu else ""))
     return new / seconds
 
+# %% [markdown]
+# Antes de conversar, uma conferência: um modelo treinado em bf16 pode estourar o fp16, e logits NaN/infinitos viram
+# "!!!!" no texto. Depois, a resposta ao prompt, em streaming.
 
-with torch.inference_mode():   # um modelo treinado em bf16 pode estourar o fp16: NaN/inf aqui vira "!!!!" no texto
-    first_logits = model(**tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                       return_dict=True).to(model.device)).logits
+# %%
+with torch.inference_mode():
+    first_logits = model(**chat_inputs(prompt, model)).logits
 logits_finite = bool(torch.isfinite(first_logits).all())
 print(f"logits em {first_logits.dtype}: todos finitos? {logits_finite}")
 claim("os logits do modelo carregado são finitos no dtype de computação", logits_finite,
       measured=float(torch.isfinite(first_logits).float().mean()))
 tokens_per_s_chat = chat(model, f"{run_id} em {FORMAT_LABELS[fmt]}")
-mem_after_chat = memory_report("depois de gerar")
+memory_report("depois de gerar", gpu=on_gpu)
 
 # %% [markdown]
-# **Converse com o modelo.** A caixa abaixo chama a mesma função `chat` com a sua mensagem (no Colab, escreva e clique no
-# botão). Executado sem interface (papermill), a célula só responde ao prompt padrão, com poucos tokens.
+# **Converse com o modelo.** `reply` é a função da caixa de chat: a mensagem passa pelo mesmo template de chat, o
+# `generate` responde (guloso, sem streaming) e ela devolve só o texto novo. `chat_box` (de `course_utils.display`) põe
+# um campo de texto e um botão na frente dela: no Colab, escreva e clique em **Enviar**. Executada sem interface
+# (papermill, ou sem ipywidgets), a célula só responde à mensagem padrão, o prompt acima. A caixa usa o modelo desta
+# seção; a seção 4 o libera da memória.
 
 # %%
-def conversar(mensagem=prompt, tokens=32):
-    """A caixa de chat: uma mensagem, uma resposta em streaming."""
-    chat(model, run_id, new_tokens=tokens, message=mensagem)
+def reply(message, max_new_tokens=32):
+    """A resposta do modelo carregado a uma mensagem (template de chat + generate guloso), só o texto novo."""
+    inputs = chat_inputs(message, model)
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
-try:
-    from IPython import get_ipython
-    from ipywidgets import interact_manual
 
-    live = type(get_ipython()).__name__ == "ZMQInteractiveShell" and "papermill" not in sys.modules
-except ImportError:
-    live = False
-if live:
-    interact_manual(conversar, mensagem=prompt, tokens=(8, 256, 8))
-else:
-    conversar(tokens=8)
+chat_box(reply, prompt)
 
 # %% [markdown]
 # ## 4. A receita da T4: NF4 + dupla quantização, computação em fp16
@@ -359,6 +346,8 @@ else:
 # (é o caso na CPU, onde o planejador prefere fp32), **limpamos a memória** e carregamos a receita.
 
 # %%
+from transformers import BitsAndBytesConfig
+
 compute_dtype = torch.float16 if on_gpu else torch.float32
 recipe = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                             bnb_4bit_compute_dtype=compute_dtype)
@@ -367,6 +356,11 @@ fields = ("load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant", "b
 print("receita à mão:      ", {k: getattr(recipe, k) for k in fields})
 print("receita do planejador:", {k: getattr(planned, k) for k in fields})
 
+# %% [markdown]
+# Se o formato da seção 3 já é a receita, nada a recarregar. Senão, a **limpeza entre modelos** (apagar as referências,
+# coletar o lixo e devolver o cache da GPU ao driver) e a receita carregada com o mesmo `from_pretrained`.
+
+# %%
 measured_ref = {}   # medidas do modelo de referência, para a seção 5
 if run_id == OFFLINE_MODEL_ID:
     measured_ref[fmt] = measured_run
@@ -379,12 +373,12 @@ else:
     gc.collect()
     if on_gpu:
         torch.cuda.empty_cache()
-    mem_clean = memory_report("depois da limpeza")
+    mem_clean = memory_report("depois da limpeza", gpu=on_gpu)
     if on_gpu:
         print(f"a limpeza deixou {mem_clean['gpu_alloc_mb'] - mem_before['gpu_alloc_mb']:.0f} MiB a mais que o início")
     recipe_model = AutoModelForCausalLM.from_pretrained(
         source, quantization_config=recipe, dtype=compute_dtype, device_map="auto").eval()
-    memory_report("receita NF4 + DQ carregada")
+    memory_report("receita NF4 + DQ carregada", gpu=on_gpu)
     # na CPU o bitsandbytes desquantiza cada peso a cada passo: poucos tokens bastam para ver a receita funcionar
     chat(recipe_model, f"{run_id} em NF4 + DQ", MAX_NEW_TOKENS if on_gpu else min(MAX_NEW_TOKENS, 32))
 recipe_footprint_mb = measured_weight_bytes(recipe_model)["footprint"] / 2**20
@@ -400,7 +394,7 @@ model = recipe_model = None
 gc.collect()
 if on_gpu:
     torch.cuda.empty_cache()
-mem_end = memory_report("depois da limpeza")
+mem_end = memory_report("depois da limpeza", gpu=on_gpu)
 if on_gpu:
     leftover_mb = mem_end["gpu_alloc_mb"] - mem_before["gpu_alloc_mb"]
     claim("(GPU) a limpeza devolve a memória alocada da GPU ao início (+64 MiB)", leftover_mb <= 64, measured=leftover_mb)
@@ -415,38 +409,15 @@ else:
 # (`measured_weight_bytes`). `planner_max_error_pct` é o pior erro de todas as comparações que rodaram.
 
 # %%
+from course_utils.planner import QUANTIZED, verify_weight_predictions, weight_check_table
+
 ref_compute = "fp16" if on_gpu else "fp32"
-ref_dtype = {"fp16": torch.float16, "fp32": torch.float32}[ref_compute]
-quant_configs = {
-    "int8": BitsAndBytesConfig(load_in_8bit=True),
-    "nf4": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=ref_dtype),
-    "nf4-dq": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                 bnb_4bit_compute_dtype=ref_dtype),
-}
-if fmt in measured_ref and fmt in quant_configs and ref_compute != plan_run.compute_dtype:
-    measured_ref.pop(fmt)  # carregado com outro dtype de computação: medimos de novo abaixo
-planner_errors = {}
-print(f"{'formato':<20}{'previsto':>10}{'medido':>10}{'erro':>8}  |{'guardado':>10}{'medido':>10}{'erro':>8}   (MiB)")
-for f in VERIFY_FORMATS:
-    if f not in measured_ref:
-        if f in quant_configs:
-            m = load_model(OFFLINE_MODEL_ID, device=device, quantization_config=quant_configs[f])
-        else:
-            m = load_model(OFFLINE_MODEL_ID, device=device,
-                           dtype={"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[f])
-        measured_ref[f] = measured_weight_bytes(m)
-        del m
-        gc.collect()
-    pred = weight_bytes(OFFLINE_MODEL_ID, f, ref_compute)
-    meas = measured_ref[f]
-    e_fp = 100 * abs(meas["footprint"] / pred["footprint"] - 1)
-    e_st = 100 * abs(meas["stored"] / pred["stored"] - 1)
-    planner_errors[f"referência {f} (footprint)"] = e_fp
-    planner_errors[f"referência {f} (guardado)"] = e_st
-    print(f"{FORMAT_LABELS[f]:<20}{pred['footprint'] / 2**20:>10.2f}{meas['footprint'] / 2**20:>10.2f}{e_fp:>7.2f}%  |"
-          f"{pred['stored'] / 2**20:>10.2f}{meas['stored'] / 2**20:>10.2f}{e_st:>7.2f}%")
-if on_gpu:
-    torch.cuda.empty_cache()
+if fmt in measured_ref and fmt in QUANTIZED and ref_compute != plan_run.compute_dtype:
+    measured_ref.pop(fmt)  # carregado com outro dtype de computação: medimos de novo
+checks = verify_weight_predictions(OFFLINE_MODEL_ID, VERIFY_FORMATS, device, ref_compute, measured=measured_ref)
+print(weight_check_table(checks))
+planner_errors = {f"referência {f} ({what})": c[f"{key}_error_pct"] for f, c in checks.items()
+                  for what, key in (("footprint", "footprint"), ("guardado", "stored"))}
 planner_errors[f"{run_id} {fmt} (footprint, seção 3)"] = run_err
 planner_max_error_pct = max(planner_errors.values())
 print(f"\npior erro: {planner_max_error_pct:.3f}% ({max(planner_errors, key=planner_errors.get)})")
@@ -471,6 +442,8 @@ claim("planejador erra < 5% nos pesos", planner_max_error_pct < 5, measured=plan
 # prefill de `LONG_PROMPT_TOKENS_7B` tokens confere também esses dois termos. Só roda com GPU; a T4 mede o que o planejador disser que cabe nela.
 
 # %%
+from course_utils.planner import measure_from_config, peak_table
+
 gpu_7b = {}
 targets_7b = {"fp16": 13.0, "int8": 7.0, "nf4-dq": 4.0}   # GiB de pico alocado que esta seção confere
 if on_gpu and RUN_7B_FROM_CONFIG:
@@ -484,22 +457,11 @@ if on_gpu and RUN_7B_FROM_CONFIG:
         if f not in runnable:
             print(f"pulando {FORMAT_LABELS[f]}: {plan7[f].verdict_text} nesta GPU")
     plan_long = plan_memory(cfg7, hardware=hw_now, context_tokens=LONG_PROMPT_TOKENS_7B + 1, formats=tuple(targets_7b))
+    # pico medido contra pesos + cache KV + ativações do plano (sem a reserva), com 128 + 32 tokens e no prefill longo
     gpu_7b = measure_from_config(cfg7, plan7, runnable, PROMPT_TOKENS_7B, NEW_TOKENS_7B, seed=SEED, scratch_dir=SCRATCH_DIR,
-                                 long_prompt_tokens=LONG_PROMPT_TOKENS_7B,
-                                 long_formats=[f for f in runnable if plan_long[f].verdict == "gpu"])
-    print(f"{'formato':<20}{'footprint':>10}{'plano':>7} |{'pico':>6}{'pesos+KV+ativ.':>16}{'erro':>7} | tokens/s")
-    for f, r in gpu_7b.items():
-        planned_peak = r["planner_weights_gib"] + r["planner_kv_gib"] + r["planner_act_gib"]
-        r["planned_peak_gib"], r["peak_error_pct"] = planned_peak, 100 * (planned_peak / r["peak_allocated_gib"] - 1)
-        pl, long_peak = plan_long[f], r["long_peak_allocated_gib"]
-        r["planned_long_peak_gib"] = (pl.weights_bytes + pl.kv_bytes + pl.activation_bytes) / 2**30
-        r["long_peak_error_pct"] = 100 * (r["planned_long_peak_gib"] / long_peak - 1) if long_peak else None
-        planner_errors[f"7B {f} na GPU"] = r["planner_error_pct"]
-        print(f"{FORMAT_LABELS[f]:<20}{r['footprint_gib']:>9.2f}G{r['planner_footprint_gib']:>6.2f}G |"
-              f"{r['peak_allocated_gib']:>5.2f}G{planned_peak:>15.2f}G{r['peak_error_pct']:>+6.1f}% | "
-              f"{r['tokens_per_s']:.1f}" + (f" | prompt de {LONG_PROMPT_TOKENS_7B}: pico {long_peak:.2f}G, plano "
-              f"{r['planned_long_peak_gib']:.2f}G ({r['long_peak_error_pct']:+.1f}%)" if long_peak else
-              f" | prompt de {LONG_PROMPT_TOKENS_7B}: não cabe nesta GPU pelo plano"))
+                                 long_prompt_tokens=LONG_PROMPT_TOKENS_7B, long_plan=plan_long)
+    print(peak_table(gpu_7b, LONG_PROMPT_TOKENS_7B))
+    planner_errors.update({f"7B {f} na GPU": r["planner_error_pct"] for f, r in gpu_7b.items()})
     planner_max_error_pct = max(planner_errors.values())
 else:
     reason = ("não há GPU nesta máquina" if not on_gpu else "RUN_7B_FROM_CONFIG=False")
@@ -546,6 +508,8 @@ else:
 # Por exemplo, o 7B na T4 com contexto de 32 mil tokens, e um 13B na T4:
 
 # %%
+from course_utils.models import LLAMA2_13B_CONFIG
+
 long_ctx = plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4", context_tokens=32768, name="Llama-2-7B, 32k tokens")
 print(long_ctx.table())
 print(long_ctx.explanation)
