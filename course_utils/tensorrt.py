@@ -11,6 +11,9 @@ O pacote `tensorrt-cu12` é só uma fachada: as bibliotecas vêm de `tensorrt-cu
 `tensorrt-cu12-bindings`, que o pip baixa do índice da NVIDIA (pypi.nvidia.com) na instalação. Por isso
 o plano NUNCA usa `--no-deps`, e `probe_tensorrt` decide se o TensorRT existe importando-o (uma
 instalação pela metade aparece em `find_spec` mas falha no import).
+
+`measure_engine` é a bancada que o notebook 07 usa para todo engine já montado (Torch-TensorRT, TensorRT a partir
+do ONNX, o provedor TensorRT do ONNX Runtime): a primeira saída, a latência mediana e a conferência contra o PyTorch.
 """
 
 import re
@@ -95,3 +98,31 @@ def probe_tensorrt() -> dict:
         except Exception as exc:  # ImportError, OSError (libnvinfer ausente), RuntimeError...
             errors[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
     return {**found, "errors": errors}
+
+
+def measure_engine(run, reference, build_seconds: float, repeats: int = 20, warmup: int = 3, output=None) -> dict:
+    """Mede um engine já montado e confere a saída dele contra os logits de referência.
+
+    run(): executa o engine uma vez (e devolve os logits, se `output` for None); output(): lê os logits da última
+    execução (para engines que escrevem num buffer, como o contexto do TensorRT ou o io_binding do ONNX Runtime).
+    Os logits podem ser tensores do torch ou arrays do numpy, do mesmo formato que `reference`.
+
+    Roda uma vez (sem medir) para pegar a saída, depois cronometra com `measure_latency` (`warmup` execuções sem
+    medir, a mediana de `repeats`, sincronizando a GPU). Devolve {"ms": mediana em ms, "build_s": build_seconds,
+    "diff": maior |saída - referência|, "agree": fração das posições em que o argmax é o mesmo}.
+    """
+    import torch
+
+    from .measure import _sync, measure_latency
+
+    with torch.inference_mode():
+        first = run()
+    _sync()
+    out = torch.as_tensor(output() if output is not None else first).detach().float().clone()
+    ms = measure_latency(run, warmup=warmup, repeats=repeats)["median_ms"]
+    ref = torch.as_tensor(reference).detach().to(out.device).float()
+    if out.shape != ref.shape:
+        raise ValueError(f"a saída do engine tem formato {tuple(out.shape)}; a referência, {tuple(ref.shape)}.")
+    diff = float((out - ref).abs().max())
+    agree = float((out.argmax(-1) == ref.argmax(-1)).float().mean())
+    return {"ms": ms, "build_s": build_seconds, "diff": diff, "agree": agree}

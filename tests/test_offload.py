@@ -174,3 +174,25 @@ def test_explore_fora_do_jupyter_roda_os_valores_padrao_uma_vez(capsys):
 
     explore(fn, fraction=(0.05, 1.0, 0.05))
     assert calls == [0.25] and "fração 0.25" in capsys.readouterr().out
+
+
+def test_sonda_do_accelerate_le_o_padrao_e_o_codigo_do_gancho():
+    def set_tensor(module, name, device, value=None, clear_cache=True):
+        pass
+
+    def set_tensor_sem_argumento(module, name, device, value=None):
+        pass
+
+    def gancho_com_o_padrao(self, module, *args):
+        set_tensor(module, "w", 0)
+
+    def gancho_explicito(self, module, *args):
+        set_tensor(module, "w", 0, clear_cache=False)
+
+    assert O.accelerate_hook_empties_cache(set_tensor, gancho_com_o_padrao) == {
+        "default": True, "hook_uses_default": True, "empties_cache": True}
+    assert O.accelerate_hook_empties_cache(set_tensor, gancho_explicito)["empties_cache"] is False
+    sem = O.accelerate_hook_empties_cache(set_tensor_sem_argumento, gancho_com_o_padrao)
+    assert sem["default"] is None and sem["empties_cache"] is False
+    instalado = O.accelerate_hook_empties_cache()   # o accelerate deste ambiente: só os tipos
+    assert isinstance(instalado["hook_uses_default"], bool) and isinstance(instalado["empties_cache"], bool)

@@ -44,3 +44,33 @@ def test_probe_never_raises_and_says_why():
     assert set(probe) == {"tensorrt", "torch_tensorrt", "errors"}
     for name in ("tensorrt", "torch_tensorrt"):
         assert (probe[name] is None) == (name in probe["errors"])
+
+
+def test_measure_engine_times_and_compares_against_the_reference():
+    import numpy as np
+    import torch
+
+    from course_utils.tensorrt import measure_engine
+
+    torch.manual_seed(0)
+    reference = torch.randn(1, 6, 10)
+    flipped = reference.clone()
+    flipped[0, 0] = -flipped[0, 0]          # a posição 0 passa a escolher outro token
+    calls = []
+
+    def run():
+        calls.append(1)
+        return flipped.half()
+
+    result = measure_engine(run, reference, build_seconds=1.5, repeats=4, warmup=2)
+    assert set(result) == {"ms", "build_s", "diff", "agree"} and result["build_s"] == 1.5
+    assert len(calls) == 1 + 2 + 4 and result["ms"] >= 0
+    assert abs(result["agree"] - 5 / 6) < 1e-6
+    assert abs(result["diff"] - float((flipped.half().float() - reference).abs().max())) < 1e-6
+
+    buffer = {"logits": None}               # um engine que escreve num buffer, lido por output()
+    same = measure_engine(lambda: buffer.update(logits=reference.numpy().astype(np.float16)), reference.numpy(),
+                          build_seconds=0.0, repeats=1, output=lambda: buffer["logits"])
+    assert same["agree"] == 1.0 and same["diff"] < 1e-2
+    with pytest.raises(ValueError, match="formato"):
+        measure_engine(lambda: reference[:, :3], reference, build_seconds=0.0, repeats=1)

@@ -236,6 +236,30 @@ def checkpoint_offload_index(safetensors_file, device_map: dict) -> dict:
             if any(n == "" or k == n or k.startswith(n + ".") for n in disk)}
 
 
+def accelerate_hook_empties_cache(set_tensor=None, pre_forward=None) -> dict:
+    """O `accelerate` instalado chama `torch.cuda.empty_cache()` a cada tensor que um gancho traz para a GPU?
+
+    Lê o código da versão instalada: o padrão do argumento `clear_cache` de `set_module_tensor_to_device` (None se
+    a versão não tem esse argumento) e se `AlignDevicesHook.pre_forward` fica com esse padrão (não escreve
+    `clear_cache` na chamada). Devolve {"default": padrão de clear_cache, "hook_uses_default": bool,
+    "empties_cache": os dois juntos, ou seja, o gancho esvazia o cache}. `set_tensor` e `pre_forward` trocam as
+    funções lidas (para os testes).
+    """
+    import inspect
+
+    if set_tensor is None or pre_forward is None:
+        from accelerate.hooks import AlignDevicesHook
+        from accelerate.utils import set_module_tensor_to_device
+
+        set_tensor = set_tensor or set_module_tensor_to_device
+        pre_forward = pre_forward or AlignDevicesHook.pre_forward
+    param = inspect.signature(set_tensor).parameters.get("clear_cache")
+    default = None if param is None or param.default is inspect.Parameter.empty else param.default
+    hook_uses_default = "clear_cache" not in inspect.getsource(pre_forward)
+    return {"default": default, "hook_uses_default": hook_uses_default,
+            "empties_cache": bool(default) and hook_uses_default}
+
+
 def host_to_device_gbps(nbytes: int, device="cuda", repeats: int = 5) -> dict:
     """GB/s (10⁹ bytes por segundo) de uma cópia RAM -> `device` de `nbytes`: da RAM comum e da memória pinned.
 

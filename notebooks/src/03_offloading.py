@@ -33,15 +33,18 @@ SEED = 0
 DEVICE = "auto"                      # "auto" usa a GPU se houver
 NEW_TOKENS = 24                      # tokens gerados em cada medida de tempo na CPU
 DISK_BUDGET_FRACTION = 0.25          # orçamento de RAM do offload para o disco, em fração do modelo (< 0,5)
-TORCH_THREADS = None                 # threads do torch neste notebook; None = padrão (todos os núcleos)
+TORCH_THREADS = None                 # threads do torch neste notebook (None: o padrão, todos os núcleos)
 ISOLATED_THREADS = 1                 # threads do torch nos processos de medida (ver seção 4)
 GPU_OFFLOAD_LAYERS = [0, 6, 12, 18, 24, 30]   # (GPU) quantas camadas tentar deixar na CPU
 GPU_NEW_TOKENS = 32                  # (GPU) tokens gerados em cada ponto da varredura
 
+# %% [markdown]
+# As bibliotecas de uso geral e as ferramentas do curso; o `accelerate`, o planejador e o código do material antigo
+# são importados nas seções que os usam.
+
 # %%
 import copy
 import gc
-import inspect
 import shutil
 import tempfile
 import time
@@ -49,9 +52,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
-from accelerate import cpu_offload, dispatch_model, infer_auto_device_map, init_empty_weights
-from safetensors import safe_open
-from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
 from transformers.utils import logging as hf_logging
 
 from course_utils.display import explore, show_source
@@ -59,26 +59,15 @@ from course_utils.environment import environment_info, pick_device, quiet_librar
 from course_utils.exercises import check
 from course_utils.measure import measure_latency, model_footprint
 from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer, resolve_model
-from course_utils.offload import (
-    SeedCPUOffloadModule,
-    SeedDiskOffloadModule,
-    bytes_by_device,
-    checkpoint_offload_index,
-    count_layers_on,
-    device_map_for_budget,
-    fp32_checkpoint,
-    host_to_device_gbps,
-    jit_offload,
-    measure_isolated,
-    resident_bytes,
-    seed_apply_cpu_offloading,
-    summarize_device_map,
-)
-from course_utils.planner import plan_presets, verdict_table, weight_bytes
+from course_utils.offload import fp32_checkpoint, jit_offload, resident_bytes, summarize_device_map
 from course_utils.plotting import plot_bars, plot_lines
 from course_utils.results import claim, claim_skipped, record
 
-if SMOKE:  # CI numa máquina compartilhada de 2 núcleos: 1 thread evita a espera ativa do OpenMP (tests/conftest.py)
+# %% [markdown]
+# Na versão rápida, cargas menores e uma thread do torch; depois o dispositivo e a semente.
+
+# %%
+if SMOKE:  # numa máquina compartilhada de 2 núcleos, 1 thread evita a espera ativa do OpenMP (tests/conftest.py)
     NEW_TOKENS, GPU_NEW_TOKENS, GPU_OFFLOAD_LAYERS = 8, 16, [0, 10, 20, 30]
     TORCH_THREADS = TORCH_THREADS or 1
 if TORCH_THREADS:
@@ -92,10 +81,15 @@ on_gpu = device.startswith("cuda")
 TOL = 2e-2 if on_gpu else 1e-3   # logits fp32: na GPU outros kernels somam em outra ordem
 print(environment_info())
 
+# %% [markdown]
+# O modelo de referência fica na CPU, em fp32: é a cópia "mestra" de onde cada seção parte. Gravamos também um
+# checkpoint local em safetensors (fp32), que os processos de medida e o offload para o disco leem, e os logits de um
+# prompt curto, a régua de "mesma saída" do resto do notebook.
+
+# %%
 workdir = Path(tempfile.mkdtemp(prefix="curso03_"))     # arquivos de offload desta execução (apagados no fim)
 tokenizer = load_tokenizer(MODEL_ID)
-model = load_model(MODEL_ID, device="cpu", dtype=torch.float32)   # a cópia "mestra" fica na CPU, em fp32
-# um checkpoint local em safetensors (fp32): os processos de medida e o offload para o disco leem daqui
+model = load_model(MODEL_ID, device="cpu", dtype=torch.float32)
 ckpt_dir = fp32_checkpoint(model, resolve_model(MODEL_ID), workdir / "checkpoint")
 ckpt_file = str(ckpt_dir / "model.safetensors")
 PROMPT = "The history of clocks begins"
@@ -106,7 +100,10 @@ size_mb = model_footprint(model)["total_mb"]
 n_layers = model.config.num_hidden_layers
 print(f"{MODEL_ID}: {size_mb:.0f} MiB em fp32, {n_layers} blocos; checkpoint em {ckpt_dir}")
 
+# %% [markdown]
+# As seções com GPU medem tempo por token com o `generate` guloso do transformers, sempre do mesmo jeito:
 
+# %%
 def ms_per_token(m, new_tokens, repeats=2):
     """Milissegundos por token do generate guloso (entradas já no dispositivo de execução; um aquecimento antes)."""
     ids = prompt_ids.to(device)
@@ -124,6 +121,8 @@ def ms_per_token(m, new_tokens, repeats=2):
 # Para um Llama-2-7B (só a configuração, nada é baixado) em alguns ambientes comuns:
 
 # %%
+from course_utils.planner import plan_presets, verdict_table
+
 plans = plan_presets(LLAMA2_7B_CONFIG, name="Llama-2-7B", context_tokens=2048)
 print(verdict_table(plans))
 print()
@@ -179,6 +178,8 @@ show_source(jit_offload)
 # Rodamos os erros 1, 3 e 4 aqui (na CPU dá; o 2 precisa de GPU e é medido na seção seguinte), em cópias dos blocos:
 
 # %%
+from course_utils.offload import SeedCPUOffloadModule, SeedDiskOffloadModule, seed_apply_cpu_offloading
+
 seed_model = seed_apply_cpu_offloading(model, layer_indices=range(n_layers))
 wrapped = sum(isinstance(m, SeedCPUOffloadModule) for m in seed_model.modules())
 print(f"hasattr(model, 'layers') = {hasattr(model, 'layers')}; hasattr(model.model, 'layers') = "
@@ -240,7 +241,6 @@ print(f"os blocos são {blocks_bytes / resident_before:.0%} dos pesos deste mode
 # pedida de novo no bloco seguinte.
 
 # %%
-jit_empty_cache_ratio = None
 if on_gpu:
     block0 = type(blocks[0])(model.config, layer_idx=0).eval()   # um bloco novo (sem os ganchos da seção 2)
     seed_wrapped = SeedCPUOffloadModule(block0)
@@ -256,7 +256,20 @@ if on_gpu:
     claim("(GPU) material antigo: o embrulho copia os pesos de volta para a RAM a cada forward", copied_back,
           measured=int(copied_back))
     del block0, seed_wrapped, original
+else:
+    claim_skipped("(GPU) material antigo: o embrulho copia os pesos de volta para a RAM a cada forward",
+                  "sem GPU nesta execução")
+    print("Sem GPU: o erro 2 e o custo do empty_cache() só aparecem com dois dispositivos (CPU e GPU). "
+          "Rode este notebook no Colab com GPU para medi-los.")
 
+# %% [markdown]
+# Agora o `empty_cache()`: o mesmo offload à mão da seção 2, medido sem ele e com ele a cada bloco
+# (`empty_cache_each_call=True`). Sem GPU, só devolvemos os blocos do disco para a RAM: as próximas seções usam o
+# modelo inteiro.
+
+# %%
+jit_empty_cache_ratio = None
+if on_gpu:
     def jit_ms_and_reserved():
         ms = ms_per_token(model, GPU_NEW_TOKENS)
         return ms, torch.cuda.memory_reserved() / 2**20
@@ -276,10 +289,6 @@ if on_gpu:
     model.to("cpu")
 else:
     remove_jit("cpu")
-    claim_skipped("(GPU) material antigo: o embrulho copia os pesos de volta para a RAM a cada forward",
-                  "sem GPU nesta execução")
-    print("Sem GPU: o erro 2 e o custo do empty_cache() só aparecem com dois dispositivos (CPU e GPU). "
-          "Rode este notebook no Colab com GPU para medi-los.")
 
 # %% [markdown]
 # ## 3. A maquinaria do `accelerate`
@@ -301,6 +310,9 @@ else:
 # O orçamento de RAM aqui é `DISK_BUDGET_FRACTION` do tamanho do modelo, **abaixo da metade**:
 
 # %%
+from accelerate import infer_auto_device_map, init_empty_weights
+from transformers import AutoConfig, AutoModelForCausalLM
+
 assert 0 < DISK_BUDGET_FRACTION < 0.5, "o orçamento do offload para o disco deve ficar abaixo da metade do modelo"
 disk_budget_mb = DISK_BUDGET_FRACTION * size_mb
 config = AutoConfig.from_pretrained(ckpt_dir)
@@ -324,6 +336,9 @@ for dev, names in summarize_device_map(auto_map).items():
 # deslizante recalcula; aqui embaixo sai o valor padrão):
 
 # %%
+from course_utils.offload import bytes_by_device, device_map_for_budget
+
+
 def show_map(fraction=DISK_BUDGET_FRACTION):
     """Mapa do accelerate para um orçamento de RAM = `fraction` do modelo, e quanto fica em cada lugar."""
     dm = device_map_for_budget(meta_model, int(fraction * size_mb * 2**20))
@@ -341,10 +356,13 @@ explore(show_map, fraction=(0.05, 1.2, 0.05))
 # Agora aplicamos esse mapa ao modelo carregado com `dispatch_model`. Para os módulos no disco, em vez de deixar o
 # `accelerate` regravar os pesos numa pasta (`offload_dir`, um arquivo `.dat` por tensor), passamos um `offload_index`
 # que aponta para os tensores dentro do próprio `.safetensors` do checkpoint — é o que o `from_pretrained` com
-# `device_map="auto"` faz quando o checkpoint já está em safetensors no dtype certo. Depois, o `cpu_offload` no modelo
-# inteiro.
+# `device_map="auto"` faz quando o checkpoint já está em safetensors no dtype certo.
 
 # %%
+from accelerate import dispatch_model
+
+from course_utils.offload import checkpoint_offload_index
+
 offload_index = checkpoint_offload_index(ckpt_file, auto_map)   # {tensor: onde ele está no .safetensors}
 dispatched = dispatch_model(load_model(MODEL_ID, device="cpu", dtype=torch.float32), device_map=auto_map,
                             offload_index=offload_index or None)
@@ -357,6 +375,12 @@ print(f"dispatch_model: mesma saída; um forward em {lat_dispatch_ms:.0f} ms (tu
       f"{len(offload_index)} tensores lidos do checkpoint a cada forward")
 del dispatched
 gc.collect()
+
+# %% [markdown]
+# O `cpu_offload` no modelo inteiro: todos os pesos na RAM, levados ao dispositivo de execução a cada forward.
+
+# %%
+from accelerate import cpu_offload
 
 on_demand = cpu_offload(load_model(MODEL_ID, device="cpu", dtype=torch.float32), execution_device=device)
 start = time.perf_counter()
@@ -375,15 +399,18 @@ else:
 on_demand = None   # libera o modelo
 gc.collect()
 
-# e o próprio accelerate? Conferimos no código da versão instalada se os ganchos esvaziam o cache da GPU
-from accelerate.hooks import AlignDevicesHook
-from accelerate.utils import set_module_tensor_to_device
+# %% [markdown]
+# E o próprio `accelerate`? Conferimos no código da versão instalada se os ganchos dele esvaziam o cache da GPU a cada
+# tensor que trazem (`accelerate_hook_empties_cache` lê a assinatura de `set_module_tensor_to_device` e o código de
+# `AlignDevicesHook.pre_forward`):
 
-clears = inspect.signature(set_module_tensor_to_device).parameters["clear_cache"].default
-hook_keeps_default = "clear_cache" not in inspect.getsource(AlignDevicesHook.pre_forward)
-print(f"accelerate: set_module_tensor_to_device(clear_cache={clears}) por padrão; "
-      f"AlignDevicesHook.pre_forward {'usa esse padrão' if hook_keeps_default else 'passa clear_cache explicitamente'}")
-if clears and hook_keeps_default:
+# %%
+from course_utils.offload import accelerate_hook_empties_cache
+
+accel_hook = accelerate_hook_empties_cache()
+print(f"accelerate: set_module_tensor_to_device(clear_cache={accel_hook['default']}) por padrão; "
+      f"AlignDevicesHook.pre_forward {'usa esse padrão' if accel_hook['hook_uses_default'] else 'passa clear_cache explicitamente'}")
+if accel_hook["empties_cache"]:
     print("-> com offload para uma GPU, cada tensor trazido pelo gancho chama torch.cuda.empty_cache(): a mesma "
           "chamada do erro da seção 2, feita dentro da biblioteca.")
 
@@ -396,6 +423,8 @@ if clears and hook_keeps_default:
 # transformers 5 eles ficam no `dtype` pedido, não necessariamente em fp32). Conferimos isso no modelo carregado.
 
 # %%
+from transformers import BitsAndBytesConfig
+
 int8_offload_ok = None
 if on_gpu:
     split = (2 * n_layers) // 3
@@ -431,6 +460,8 @@ else:
 # disputando núcleos deixam o tempo muito mais ruidoso.
 
 # %%
+from course_utils.offload import measure_isolated
+
 common = dict(prompt_ids=prompt_ids[0].tolist(), pad_id=tokenizer.eos_token_id, new_tokens=NEW_TOKENS,
               threads=ISOLATED_THREADS)
 r_mem = measure_isolated(ckpt_dir, "memory", **common)
@@ -442,6 +473,12 @@ print("mapa escolhido pelo device_map='auto':")
 for dev, names in summarize_device_map(r_disk["device_map"]).items():
     print(f"  {dev!s:>5}: {names or '(o modelo inteiro)'}")
 assert r_disk["output_ids"] == r_mem["output_ids"], "o offload não deveria mudar os tokens gerados"
+
+# %% [markdown]
+# Os mesmos tokens saíram nos dois processos. Agora comparamos os picos de memória, a parte deles que é do modelo e o
+# tempo por token:
+
+# %%
 rss_ratio = r_disk["rss_peak_mb"] / r_mem["rss_peak_mb"]
 disk_slowdown = r_disk["seconds_per_token"] / r_mem["seconds_per_token"]
 print(f"\nmesmos {NEW_TOKENS} tokens gerados; pico de RSS com disco = {rss_ratio:.0%} do pico em memória; "
@@ -474,6 +511,8 @@ plt.show()
 # (o que os ganchos fazem a cada token) e comparamos a soma "tempo em memória + leitura" com o tempo medido.
 
 # %%
+from safetensors import safe_open
+
 offload_files = list((workdir / "offload").glob("*")) if (workdir / "offload").exists() else []
 disk_names = [name for name, dev in r_disk["device_map"].items() if dev == "disk"]
 with safe_open(ckpt_file, framework="pt") as f:
@@ -521,6 +560,9 @@ print(f"pico de RAM economizado: {saved_mb:.0f} MiB, para {offloaded_mb:.0f} MiB
 # token. Carregamos em fp16, como na GPU se faz.
 
 # %%
+from course_utils.offload import count_layers_on
+from course_utils.planner import weight_bytes
+
 sweep = []
 if on_gpu:
     w16 = weight_bytes(model.config, "fp16", "fp16")        # planejador: bytes por bloco e do resto, em fp16
@@ -539,6 +581,19 @@ if on_gpu:
         gc.collect()
         torch.cuda.empty_cache()   # entre modelos
     sweep.sort()
+else:
+    print("Sem GPU: a varredura de camadas na CPU precisa de uma GPU (no Colab: Ambiente de execução > "
+          "Alterar o tipo > GPU T4). Pulando.")
+
+# %% [markdown]
+# O gráfico, e uma conta: os bytes das camadas na CPU divididos pelo tempo extra por token dão uma banda "ponta a
+# ponta", que comparamos com a cópia sozinha de um bloco, da RAM comum e da memória *pinned*:
+
+# %%
+from course_utils.offload import host_to_device_gbps
+
+copy_gbps = None
+if on_gpu:
     xs, ys = [s[0] for s in sweep], [s[1] for s in sweep]
     plot_lines(xs, {"fp16, offload para a RAM": ys}, "Tempo por token × camadas na CPU", "camadas na CPU",
                "ms por token")
@@ -553,9 +608,6 @@ if on_gpu:
     print(f"a cópia sozinha de {layer_b / 2**20:.0f} MiB RAM -> GPU: {copy_gbps['pageable']:.1f} GB/s da RAM comum | "
           f"{copy_gbps['pinned']:.1f} GB/s da memória pinned (o accelerate copia da RAM comum)")
 else:
-    copy_gbps = None
-    print("Sem GPU: a varredura de camadas na CPU precisa de uma GPU (no Colab: Ambiente de execução > "
-          "Alterar o tipo > GPU T4). Pulando.")
     claim_skipped("(GPU) mais camadas na CPU, mais tempo por token", "sem GPU nesta execução")
 
 

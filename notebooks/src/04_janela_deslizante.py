@@ -33,6 +33,7 @@ STRIDES = [1024, 512, 256, 128]  # passos comparados
 STREAM_TOKENS = 4096             # tokens avaliados um a um na seção 4 (streaming)
 CACHE_SIZE = 128                 # lugares no cache durante o streaming (sinks + janela)
 SINKS = 4                        # attention sinks: os primeiros tokens, que nunca saem do cache
+TORCH_THREADS = None             # threads do torch neste notebook (None: o padrão, todos os núcleos)
 
 # %%
 import math
@@ -60,8 +61,15 @@ from course_utils.streaming import (
     stepwise_nll,
 )
 
-if SMOKE:
+# %% [markdown]
+# Na versão rápida, textos mais curtos e uma thread do torch; depois o modelo (em fp32) e o texto de avaliação.
+
+# %%
+if SMOKE:  # numa máquina compartilhada de 2 núcleos, 1 thread evita a espera ativa do OpenMP (tests/conftest.py)
     EVAL_TOKENS, STRIDES, STREAM_TOKENS, CACHE_SIZE = 2048, [1024, 256], 1024, 64
+    TORCH_THREADS = TORCH_THREADS or 1
+if TORCH_THREADS:
+    torch.set_num_threads(TORCH_THREADS)
 
 quiet_libraries()
 torch.set_flush_denormal(True)
@@ -154,6 +162,12 @@ for stride in STRIDES:
     assert len(calls) == expected_passes, (len(calls), expected_passes)
 hook.remove()
 nll_full_eval = full_context_nll(model, eval_ids)
+
+# %% [markdown]
+# As médias saem sobre os mesmos tokens em todos os passos (os que todas as configurações avaliam), e o contexto
+# inteiro é a régua:
+
+# %%
 common = torch.stack([nlls[s].isfinite() for s in STRIDES]).all(0)   # tokens que todos os passos avaliam
 for stride in STRIDES:
     strided[stride]["ppl"] = nll_to_perplexity(nlls[stride][common])
@@ -163,6 +177,10 @@ ppl_full_eval = nll_to_perplexity(nll_full_eval[common])
 print(f"contexto inteiro ({EVAL_TOKENS} tokens numa passada): perplexidade {ppl_full_eval:.2f}; médias sobre os mesmos "
       f"{int(common.sum())} tokens")
 
+# %% [markdown]
+# Perplexidade e custo lado a lado, e o que afirmamos sobre os dois:
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 plot_bars([str(s) for s in STRIDES], [strided[s]["ppl"] for s in STRIDES],
           "Perplexidade por passo (menor = melhor)", "perplexidade", ax=axes[0], fmt="{:.2f}")

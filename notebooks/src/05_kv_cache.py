@@ -35,6 +35,7 @@ TF_TOKENS = 256                  # tokens do texto na perplexidade passo a passo
 FP8_PREFILL = 64                 # tokens do prefill em que o cache fp8 calibra a escala
 LONG_PROMPT = None               # tokens do prompt longo (None: 1024 na CPU, 6144 na GPU)
 COMPILE = True                   # medir StaticCache + torch.compile (leva ~1,5 min para compilar na CPU)
+TORCH_THREADS = None             # threads do torch neste notebook (None: o padrão, todos os núcleos)
 
 # %%
 import math
@@ -63,9 +64,16 @@ from course_utils.plotting import plot_bars, plot_lines
 from course_utils.results import claim, claim_skipped, record
 from course_utils.streaming import nll_to_perplexity, stepwise_nll
 
-if SMOKE:
+# %% [markdown]
+# Na versão rápida, cargas menores e uma thread do torch; depois o modelo, em fp32.
+
+# %%
+if SMOKE:  # numa máquina compartilhada de 2 núcleos, 1 thread evita a espera ativa do OpenMP (tests/conftest.py)
     BATCH_SIZES, BATCH_NEW_TOKENS, TF_TOKENS, COMPILE = [1, 4], 16, 128, False
     FP8_PREFILL = min(FP8_PREFILL, TF_TOKENS // 4)
+    TORCH_THREADS = TORCH_THREADS or 1
+if TORCH_THREADS:
+    torch.set_num_threads(TORCH_THREADS)
 
 quiet_libraries()
 torch.set_flush_denormal(True)
@@ -244,6 +252,12 @@ else:
           "lançamento dos kernels: a CPU manda à GPU, uma a uma, as centenas de operações pequenas de uma passada, e "
           "esse custo fixo por operação não depende de quantos tokens a passada processa. Com ou sem cache o passo "
           "custa quase o mesmo; o ganho aparece com o prompt longo, logo abaixo.")
+
+# %% [markdown]
+# Quanto o passo encarece do começo ao fim da geração: a média dos últimos passos sobre a dos primeiros, com e sem
+# cache.
+
+# %%
 k = min(32, len(t_cache) // 4)
 growth_cache = (sum(t_cache[-k:]) / k) / (sum(t_cache[1:k + 1]) / k)
 growth_nocache = (sum(t_nocache[-k:]) / k) / (sum(t_nocache[1:k + 1]) / k)
@@ -413,6 +427,11 @@ ref_ids, tps_dynamic, tps_static = dynamic["output_ids"], dynamic["tokens_per_s"
 assert torch.equal(static["output_ids"], ref_ids), "StaticCache deveria gerar os mesmos tokens"
 print(f"DynamicCache {tps_dynamic:.1f} tokens/s | StaticCache {tps_static:.1f} tokens/s (mesmos tokens, sem compilar)")
 
+# %% [markdown]
+# Agora o mesmo `StaticCache` com o passo de decode compilado. A primeira geração compila (o prefill e o passo de
+# decode) e é cronometrada à parte: é o preço que se paga uma vez por formato.
+
+# %%
 tps_compiled = None
 if COMPILE:
     if device.startswith("cuda"):
@@ -431,6 +450,15 @@ if COMPILE:
     tokens_per_second(model, tokenizer, CLOCK_PROMPT, CACHE_NEW_TOKENS, warmup=0, repeats=1,
                       cache_implementation="static", **compiled_kwargs)
     compile_seconds = time.perf_counter() - start
+    print(f"{how}: {compile_seconds:.0f} s na primeira geração (compilando)")
+else:
+    print("torch.compile não medido nesta execução (COMPILE=False).")
+
+# %% [markdown]
+# Com o passo compilado, a velocidade medida como as outras (aquecimento e mediana) e os mesmos tokens conferidos:
+
+# %%
+if COMPILE:
     compiled = tokens_per_second(model, tokenizer, CLOCK_PROMPT, CACHE_NEW_TOKENS, warmup=1, repeats=reps,
                                  cache_implementation="static", **compiled_kwargs)
     tps_compiled = compiled["tokens_per_s"]
@@ -445,7 +473,6 @@ if COMPILE:
     else:
         claim_skipped("(GPU) compilar o passo de decode acelera a geração", "execução na CPU")
 else:
-    print("torch.compile não medido nesta execução (COMPILE=False).")
     claim_skipped("(GPU) compilar o passo de decode acelera a geração", "COMPILE=False: compilação não medida")
 
 # %% [markdown]
@@ -498,6 +525,11 @@ dyn_cache = DynamicCache(config=model.config)
 ppl_dynamic_cache = stepwise_perplexity(dyn_cache, FP8_PREFILL)
 bytes_dynamic = cache_nbytes(dyn_cache)
 print(f"cache normal: {bytes_dynamic / 2**20:.2f} MiB, perplexidade {ppl_dynamic_cache:.2f}")
+
+# %% [markdown]
+# O mesmo texto com o `QuantizedCache` fp8 do transformers (escala por tensor, calibrada no prefill):
+
+# %%
 try:
     fp8_cache = QuantizedCache("fp8", model.config)
 except ValueError:  # o backend fp8 entrou no transformers depois da 5.17

@@ -48,7 +48,7 @@ MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOKE = False
 SEED = 0
 DEVICE = "auto"
-EXPORT_LAYERS = None      # None = o modelo inteiro; um número usa só as primeiras camadas (exportar e compilar é lento)
+EXPORT_LAYERS = None      # None: o modelo inteiro; um número usa só as primeiras camadas (exportar e compilar é lento)
 SEQ_LEN = 128             # tokens da entrada medida (formato "ótimo" do perfil)
 MAX_SEQ_LEN = 512         # maior comprimento aceito pelo engine dinâmico
 MAX_BATCH = 4             # maior lote aceito pelo engine dinâmico
@@ -74,8 +74,13 @@ from course_utils.onnx_export import LogitsOnly, cached_export, op_input_types, 
 from course_utils.ort import create_session, onnx_file_mb, run_logits
 from course_utils.plotting import plot_bars
 from course_utils.results import claim, claim_skipped, record
-from course_utils.tensorrt import probe_tensorrt, tensorrt_install_plan
+from course_utils.tensorrt import measure_engine, probe_tensorrt, tensorrt_install_plan
 
+# %% [markdown]
+# Na versão rápida, só as 2 primeiras camadas e menos repetições; depois o modelo, na CPU em fp32 (cada seção leva a
+# sua cópia para onde precisa).
+
+# %%
 if SMOKE:
     EXPORT_LAYERS, SEQ_LEN, LAT_REPEATS = 2, 64, 5
 
@@ -337,7 +342,7 @@ compiled = wrapper = bench_model = None  # libera a memória
 # com a régua da seção 3.
 
 # %%
-trt_results, dynamic_agree = {}, None
+trt_results, dynamic_agree, specs = {}, None, {}
 if reason:
     skipped.append(("5. Torch-TensorRT", reason))
     print(f"Pulado: {reason}.")
@@ -351,7 +356,6 @@ else:
     import torch_tensorrt
 
     gpu_wrapper = LogitsOnly(copy.deepcopy(model).to("cuda").half()).eval()
-    trt_modules = {}
     gpu_ids = ids.to("cuda")
     with torch.inference_mode():
         gpu_eager = gpu_wrapper(gpu_ids).float()
@@ -360,34 +364,40 @@ else:
         "Torch-TensorRT dinâmico": [torch_tensorrt.Input(min_shape=profile["min"], opt_shape=profile["opt"],
                                                          max_shape=profile["max"], dtype=torch.int64)],
     }
-    for name, inputs in specs.items():
-        try:
-            start = time.perf_counter()
-            trt_module = torch_tensorrt.compile(gpu_wrapper, ir="dynamo", inputs=inputs, use_explicit_typing=True,
-                                                min_block_size=1)
-            build_s = time.perf_counter() - start
-            with torch.inference_mode():
-                out = trt_module(gpu_ids).float()
-            ms = measure_latency(lambda m=trt_module: m(gpu_ids), warmup=3, repeats=LAT_REPEATS)["median_ms"]
-        except Exception as exc:  # versões do TensorRT mudam a API: dizemos o que falhou em vez de inventar número
-            skipped.append((f"5. {name}", f"falhou: {type(exc).__name__}: {str(exc)[:200]}"))
-            print(f"{name}: falhou ({type(exc).__name__}: {str(exc)[:200]})")
-            continue
-        diff = float((out - gpu_eager).abs().max())
-        agree = float((out.argmax(-1) == gpu_eager.argmax(-1)).float().mean())
-        trt_results[name] = {"ms": ms, "build_s": build_s, "diff": diff, "agree": agree}
-        trt_modules[name] = trt_module
-        latencies[name] = ms
-        print(f"{name}: {ms:.2f} ms (montado em {build_s:.0f} s) | dif. máx. para o PyTorch fp16 {diff:.3f}, "
-              f"mesmo argmax em {agree:.1%}")
-    dynamic_agree = None
-    if "Torch-TensorRT dinâmico" in trt_modules:
-        other = text_token_ids(tokenizer, "pt", 2 * 37).reshape(2, 37).to("cuda")   # outro lote e comprimento
-        with torch.inference_mode():
-            same = trt_modules["Torch-TensorRT dinâmico"](other).argmax(-1) == gpu_wrapper(other).argmax(-1)
-        dynamic_agree = float(same.float().mean())
-        print(f"engine dinâmico com lote 2 x 37 tokens: mesmo argmax em {dynamic_agree:.1%}")
-    del gpu_wrapper, trt_modules
+
+# %% [markdown]
+# Cada engine é montado, medido e conferido do mesmo jeito (`measure_engine`, do pacote do curso: a primeira saída, a
+# mediana de `LAT_REPEATS` execuções, a maior diferença e a concordância do argmax com o PyTorch fp16). Se a montagem
+# falhar, o motivo vai para a lista de células puladas, sem número inventado.
+
+# %%
+trt_modules = {}
+for name, inputs in specs.items():   # vazio se a seção foi pulada
+    try:
+        start = time.perf_counter()
+        trt_module = torch_tensorrt.compile(gpu_wrapper, ir="dynamo", inputs=inputs, use_explicit_typing=True,
+                                            min_block_size=1)
+        build_s = time.perf_counter() - start
+        result = measure_engine(lambda m=trt_module: m(gpu_ids), gpu_eager, build_s, LAT_REPEATS)
+    except Exception as exc:  # versões do TensorRT mudam a API: dizemos o que falhou em vez de inventar número
+        skipped.append((f"5. {name}", f"falhou: {type(exc).__name__}: {str(exc)[:200]}"))
+        print(f"{name}: falhou ({type(exc).__name__}: {str(exc)[:200]})")
+        continue
+    trt_results[name], trt_modules[name], latencies[name] = result, trt_module, result["ms"]
+    print(f"{name}: {result['ms']:.2f} ms (montado em {build_s:.0f} s) | dif. máx. para o PyTorch fp16 "
+          f"{result['diff']:.3f}, mesmo argmax em {result['agree']:.1%}")
+
+# %% [markdown]
+# O engine dinâmico recebe um formato que o fixo recusaria: lote 2 x 37 tokens, dentro do perfil.
+
+# %%
+if "Torch-TensorRT dinâmico" in trt_modules:
+    other = text_token_ids(tokenizer, "pt", 2 * 37).reshape(2, 37).to("cuda")   # outro lote e comprimento
+    with torch.inference_mode():
+        same = trt_modules["Torch-TensorRT dinâmico"](other).argmax(-1) == gpu_wrapper(other).argmax(-1)
+    dynamic_agree = float(same.float().mean())
+    print(f"engine dinâmico com lote 2 x 37 tokens: mesmo argmax em {dynamic_agree:.1%}")
+gpu_wrapper = trt_modules = None   # libera a GPU
 
 
 # %% [markdown]
@@ -422,7 +432,11 @@ def build_trt_engine(onnx_file, profile_shapes):
         raise RuntimeError("o TensorRT não conseguiu montar o engine (veja as mensagens acima)")
     return trt.Runtime(logger).deserialize_cuda_engine(serialized), time.perf_counter() - start
 
+# %% [markdown]
+# Para executar o engine: um contexto de execução com o formato da entrada, e os endereços da entrada e da saída
+# (tensores do PyTorch na GPU). `run()` só manda o engine rodar no *stream* atual.
 
+# %%
 def prepare_trt_run(engine, input_ids):
     """Contexto, formato e saída preparados uma vez; devolve (run, logits): run() só executa o engine."""
     context = engine.create_execution_context()
@@ -436,6 +450,7 @@ def prepare_trt_run(engine, input_ids):
 
 
 # %%
+onnx_engines = {}
 if reason:
     skipped.append(("6. TensorRT a partir do ONNX", reason))
     print(f"Pulado: {reason}.")
@@ -449,26 +464,27 @@ else:
     gpu_fp16 = LogitsOnly(copy.deepcopy(model).to("cuda").half()).eval()
     with torch.inference_mode():
         gpu_eager = gpu_fp16(gpu_ids).float()
-    for name, shapes in {"TensorRT (ONNX) fixo": ((1, SEQ_LEN),) * 3,
-                         "TensorRT (ONNX) dinâmico": (profile["min"], profile["opt"], profile["max"])}.items():
-        try:
-            engine, build_s = build_trt_engine(fp16_model_onnx, shapes)
-            run, out = prepare_trt_run(engine, gpu_ids)
-            run()
-            torch.cuda.synchronize()
-            out = out.float()
-            ms = measure_latency(run, warmup=3, repeats=LAT_REPEATS)["median_ms"]   # sincroniza a GPU a cada repetição
-        except Exception as exc:
-            skipped.append((f"6. {name}", f"falhou: {type(exc).__name__}: {str(exc)[:200]}"))
-            print(f"{name}: falhou ({type(exc).__name__}: {str(exc)[:200]})")
-            continue
-        diff = float((out - gpu_eager).abs().max())
-        agree = float((out.argmax(-1) == gpu_eager.argmax(-1)).float().mean())
-        trt_results[name] = {"ms": ms, "build_s": build_s, "diff": diff, "agree": agree}
-        latencies[name] = ms
-        print(f"{name}: {ms:.2f} ms (montado em {build_s:.0f} s) | dif. máx. para o PyTorch fp16 {diff:.3f}, "
-              f"mesmo argmax em {agree:.1%}")
     del gpu_fp16
+    onnx_engines = {"TensorRT (ONNX) fixo": ((1, SEQ_LEN),) * 3,
+                    "TensorRT (ONNX) dinâmico": (profile["min"], profile["opt"], profile["max"])}
+
+# %% [markdown]
+# Os dois engines, montados do ONNX fp16 e medidos com a mesma bancada da seção 5 (a saída é lida do tensor que o
+# engine escreve):
+
+# %%
+for name, shapes in onnx_engines.items():   # vazio se a seção foi pulada
+    try:
+        engine, build_s = build_trt_engine(fp16_model_onnx, shapes)
+        run, out = prepare_trt_run(engine, gpu_ids)
+        result = measure_engine(run, gpu_eager, build_s, LAT_REPEATS, output=lambda out=out: out)
+    except Exception as exc:
+        skipped.append((f"6. {name}", f"falhou: {type(exc).__name__}: {str(exc)[:200]}"))
+        print(f"{name}: falhou ({type(exc).__name__}: {str(exc)[:200]})")
+        continue
+    trt_results[name], latencies[name] = result, result["ms"]
+    print(f"{name}: {result['ms']:.2f} ms (montado em {build_s:.0f} s) | dif. máx. para o PyTorch fp16 "
+          f"{result['diff']:.3f}, mesmo argmax em {result['agree']:.1%}")
 
 # %% [markdown]
 # ## 7. O provedor TensorRT do ONNX Runtime (GPU)
@@ -495,6 +511,12 @@ else:
     # provedor da lista: quem manda é get_providers() da sessão criada, não a lista de disponíveis.
     ep_active = ep_session.get_providers()
     print(f"provedores ativos na sessão: {ep_active}")
+
+# %% [markdown]
+# Se a sessão ficou mesmo com o TensorRT, medimos: a primeira chamada monta o engine (e é cronometrada à parte), e a
+# bancada da seção 5 mede as seguintes e confere a saída contra o PyTorch fp32.
+
+# %%
 if ep_active and ep_active[0] != "TensorrtExecutionProvider":
     why = f"o provedor TensorRT não carregou (falta a libnvinfer?): a sessão caiu para {ep_active[0]}"
     skipped.append(("7. Provedor TensorRT do ONNX Runtime", why))
@@ -506,14 +528,11 @@ elif ep_active:
     start = time.perf_counter()
     ep_session.run_with_iobinding(binding)
     first_s = time.perf_counter() - start
-    ms = measure_latency(lambda: ep_session.run_with_iobinding(binding), warmup=3, repeats=LAT_REPEATS)["median_ms"]
-    ep_out = binding.copy_outputs_to_cpu()[0].astype(np.float32)
-    agree = float((ep_out.argmax(-1) == ref_logits.argmax(-1)).mean())
-    trt_results["ORT + TensorRT EP"] = {"ms": ms, "build_s": first_s, "diff": float(np.abs(ep_out - ref_logits).max()),
-                                        "agree": agree}
-    latencies["ORT + TensorRT EP"] = ms
-    print(f"ORT + TensorRT EP: {ms:.2f} ms (primeira chamada, que monta o engine: {first_s:.0f} s) | mesmo argmax "
-          f"que o PyTorch fp32 em {agree:.1%}")
+    result = measure_engine(lambda: ep_session.run_with_iobinding(binding), ref_logits, first_s, LAT_REPEATS,
+                            output=lambda: binding.copy_outputs_to_cpu()[0])
+    trt_results["ORT + TensorRT EP"], latencies["ORT + TensorRT EP"] = result, result["ms"]
+    print(f"ORT + TensorRT EP: {result['ms']:.2f} ms (primeira chamada, que monta o engine: {first_s:.0f} s) | mesmo "
+          f"argmax que o PyTorch fp32 em {result['agree']:.1%}")
 
 # %% [markdown]
 # ## 8. O que foi medido e o que foi pulado
