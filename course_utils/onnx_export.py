@@ -38,8 +38,9 @@ class LogitsOnly(torch.nn.Module):
 def truncated_copy(model, num_layers: int):
     """Cópia do modelo com só as primeiras `num_layers` camadas (mesmos pesos, mesma cabeça de saída).
 
-    Serve para exportar rápido nas cargas de CI; a cópia é um modelo completo que roda no PyTorch,
-    então a comparação de logits com o ONNX continua honesta (compara-se com a mesma cópia).
+    Exportar custa segundos por camada, e toda camada de um decoder é igual: exportar as primeiras mostra o
+    mesmo grafo, repetido menos vezes. A cópia é um modelo completo que roda no PyTorch, então a comparação de
+    logits com o ONNX continua honesta (compara-se com a mesma cópia).
     """
     total = len(model.model.layers)
     if not 1 <= num_layers <= total:
@@ -50,6 +51,16 @@ def truncated_copy(model, num_layers: int):
     if hasattr(small.config, "layer_types") and small.config.layer_types is not None:
         small.config.layer_types = small.config.layer_types[:num_layers]
     return small.eval()
+
+
+def require_llama_layout(model, model_id: str = "o modelo"):
+    """Confere que `model` é um decoder no estilo Llama, `model.model.layers[i].mlp.down_proj` (o que o notebook 06
+    corta e mede); senão, levanta um ValueError que diz em português por que o modelo não serve. Devolve as camadas."""
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    if layers is None or not all(hasattr(layer, "mlp") and hasattr(layer.mlp, "down_proj") for layer in layers):
+        raise ValueError(f"{model_id} não é um decoder no estilo Llama (model.model.layers[i].mlp.down_proj): o "
+                         "notebook corta camadas e mede a entrada da down_proj. Use um Llama, Qwen2/3, Mistral ou SmolLM.")
+    return layers
 
 
 def export_logits_model(model, path, example_len: int = 8, dynamic: bool = True, optimize: bool = True) -> Path:
@@ -123,7 +134,11 @@ def cached_build(out_dir: Path, build, refresh: bool = False):
         return path, True
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    build(tmp / "model.onnx")
+    try:
+        build(tmp / "model.onnx")
+    except BaseException:  # uma construção que falha (ou é interrompida) não deixa a pasta temporária
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return path, False

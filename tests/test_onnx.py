@@ -278,3 +278,111 @@ def test_op_input_types_and_builder_command(tmp_path):
     assert cmd == ("python -m onnxruntime_genai.models.builder -m org/modelo -o saida -p int4 -e cpu "
                    "--extra_options accuracy_level=4")
     assert builder_command(tmp_path, "fp32", "cpu", "o").split()[3] == "-i"
+
+
+# ---------------------------------------------------------------- o encanamento do notebook 06
+
+def test_session_at_level_counts_the_optimized_graph_and_removes_it(exported):
+    from course_utils.ort import scratch_dir, session_at_level
+
+    model, path = exported
+    before = set(scratch_dir().rglob("*.onnx"))
+    session, counts, seconds = session_at_level(path, "all")
+    assert sum(counts.values()) > 0 and seconds >= 0
+    assert set(scratch_dir().rglob("*.onnx")) == before, "o grafo otimizado (com todos os pesos) deveria ser apagado"
+    ids = np.arange(6, dtype=np.int64)[None]
+    assert np.abs(run_logits(session, ids) - run_logits(create_session(path, level="disable"), ids)).max() < 1e-4
+
+
+def test_keep_argmax_gives_the_top1_of_the_same_pass(exported):
+    from course_utils.ort import OrtCausalLM
+
+    model, path = exported
+    ids = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(2))
+    lm = OrtCausalLM(create_session(path), keep_argmax=True)
+    ppl = perplexity(lm, ids, window=20, stride=20, progress=False)
+    assert ppl == pytest.approx(perplexity(model, ids, window=20, stride=20, progress=False), rel=1e-4)
+    assert len(lm.argmax) == 1 and lm.argmax[0].shape == (1, 20)
+    with torch.inference_mode():
+        assert np.array_equal(lm.argmax[0], model(ids).logits.argmax(-1).numpy())
+    assert OrtCausalLM(create_session(path)).argmax == []  # sem keep_argmax, nada guardado
+
+
+def test_attention_head_dim_is_derived_when_the_config_lacks_it():
+    from types import SimpleNamespace
+
+    from course_utils.ort import attention_head_dim
+
+    assert attention_head_dim(SimpleNamespace(hidden_size=576, num_attention_heads=9)) == 64   # sem o campo
+    assert attention_head_dim(SimpleNamespace(hidden_size=576, num_attention_heads=9, head_dim=None)) == 64
+    assert attention_head_dim(SimpleNamespace(hidden_size=2048, num_attention_heads=16, head_dim=128)) == 128  # Qwen3
+
+
+def test_require_llama_layout_explains_in_portuguese():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from course_utils.onnx_export import require_llama_layout
+
+    assert len(require_llama_layout(tiny_model(num_layers=2))) == 2
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64, n_positions=32))
+    with pytest.raises(ValueError, match="não é um decoder no estilo Llama"):
+        require_llama_layout(gpt2, "gpt2")
+
+
+def test_cpu_int8_instructions_reads_the_flags(tmp_path):
+    from course_utils.ort import cpu_int8_instructions
+
+    avx2_only = tmp_path / "avx2"
+    avx2_only.write_text("flags\t\t: fpu sse2 avx avx2 fma\n")
+    assert cpu_int8_instructions(avx2_only) == {"avx2": True, "avx512": False, "vnni": False}
+    avx512_vnni = tmp_path / "vnni"
+    avx512_vnni.write_text("flags\t\t: avx2 avx512f avx512_vnni\n")
+    assert cpu_int8_instructions(avx512_vnni) == {"avx2": True, "avx512": True, "vnni": True}
+    assert cpu_int8_instructions(tmp_path / "nao-existe") == {"avx2": False, "avx512": False, "vnni": False}
+
+
+def test_variant_results_names_the_keys_in_english():
+    from course_utils.ort import VARIANT_KEYS, variant_results
+
+    assert variant_results("ppl_ort", {"int8 dinâmico": 52.0, "fp32": 29.0}) == {"ppl_ort_int8_dynamic": 52.0,
+                                                                                   "ppl_ort_fp32": 29.0}
+    assert len(set(VARIANT_KEYS.values())) == len(VARIANT_KEYS)
+    with pytest.raises(KeyError):
+        variant_results("ppl_ort", {"int3 mágico": 1.0})
+
+
+def test_scratch_paths_are_unique_and_temporary():
+    from course_utils.ort import scratch_dir, scratch_path
+
+    a, b = scratch_path("x.onnx"), scratch_path("x.onnx")
+    assert a != b and a.parent.is_dir() and scratch_dir() in a.parents
+
+
+def test_cuda_branch_skip_reason_without_gpu():
+    from course_utils.ort import cuda_branch_skip_reason
+
+    assert cuda_branch_skip_reason("cpu") == "sem GPU nesta execução"
+
+
+def test_builder_refuses_bad_arguments_before_touching_the_disk(tmp_path):
+    pytest.importorskip("onnxruntime_genai")
+    from course_utils.ort import build_genai_model
+
+    root = tmp_path / "genai"
+    for args in (("org/modelo", "0.9"), ("org/modelo", "fp32", "tpu"), ("não é um modelo", "fp32")):
+        with pytest.raises(ValueError):
+            build_genai_model(*args, out_root=root)
+    assert not root.exists(), "argumentos inválidos não deveriam criar pastas no cache"
+
+
+def test_cached_build_leaves_no_temporary_folder_when_the_build_fails(tmp_path):
+    from course_utils.onnx_export import cached_build
+
+    def broken(path):
+        path.parent.mkdir(parents=True)
+        path.write_text("pela metade")
+        raise RuntimeError("falhou no meio")
+
+    with pytest.raises(RuntimeError):
+        cached_build(tmp_path / "artefato", broken)
+    assert list(tmp_path.iterdir()) == []

@@ -1,11 +1,37 @@
-"""Arquivos do ONNX: contar operadores, MiB em disco, bytes de pesos que cada passada lê; chaves de cache."""
+"""Arquivos do ONNX: contar operadores, MiB em disco, bytes de pesos que cada passada lê; chaves de cache; a pasta
+temporária dos arquivos de passagem; as versões das bibliotecas."""
 
 import hashlib
+import itertools
+import tempfile
 from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+
+_SCRATCH = None
+_SCRATCH_NAMES = itertools.count()
+
+
+# ---------------------------------------------------------------- arquivos de passagem
+
+def scratch_dir() -> Path:
+    """Uma pasta temporária deste processo para os arquivos de passagem (grafos otimizados, MatMuls isolados).
+
+    É criada na primeira chamada e apagada quando o processo termina (o kernel do notebook, por exemplo).
+    """
+    global _SCRATCH
+    if _SCRATCH is None:
+        _SCRATCH = tempfile.TemporaryDirectory(prefix="curso-onnx-")
+    return Path(_SCRATCH.name)
+
+
+def scratch_path(name: str) -> Path:
+    """Um caminho novo `.../<n>/name` dentro de `scratch_dir()`: duas chamadas nunca devolvem o mesmo."""
+    folder = scratch_dir() / str(next(_SCRATCH_NAMES))
+    folder.mkdir()
+    return folder / name
 
 # ---------------------------------------------------------------- inspecionar arquivos
 
@@ -71,6 +97,22 @@ def package_version(name):
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def onnx_versions() -> str:
+    """As versões das três bibliotecas do notebook, numa linha: "onnx 1.x | onnxruntime 1.y | onnxruntime-genai 0.z".
+
+    Lidas dos módulos (o pacote da GPU se chama onnxruntime-gpu, mas o módulo é o mesmo `onnxruntime`).
+    """
+    import importlib
+
+    parts = []
+    for label, module in (("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("onnxruntime-genai", "onnxruntime_genai")):
+        try:
+            parts.append(f"{label} {importlib.import_module(module).__version__}")
+        except ImportError:
+            parts.append(f"{label} ausente")
+    return " | ".join(parts)
 
 
 def matmulnbits_attributes(path) -> dict:

@@ -4,6 +4,7 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -16,19 +17,31 @@ from .sessions import quiet_onnxruntime
 
 # ---------------------------------------------------------------- onnxruntime-genai
 
+PRECISIONS = ("int4", "int8", "bf16", "fp16", "fp32")            # as escolhas de -p do builder
+EXECUTION_PROVIDERS = ("cpu", "cuda", "dml", "webgpu", "NvTensorRtRtx")   # as de -e
+
+
 def build_genai_model(source, precision: str = "fp32", execution_provider: str = "cpu",
                       extra_options: dict | None = None, out_root=None, refresh: bool = False) -> tuple[Path, bool]:
     """Roda o model builder do onnxruntime-genai (no mesmo processo) e devolve (diretório, veio_do_cache).
 
-    source: diretório do modelo do transformers (config.json, pesos, tokenizador) ou um ID do Hub.
+    source: diretório do modelo do transformers (config.json, pesos, tokenizador) ou um ID do Hub ("dono/nome").
     O builder escreve model.onnx (com GroupQueryAttention e cache KV), genai_config.json e o tokenizador.
-    O resultado fica no cache do curso; a saída do builder vai para build.log dentro dele.
+    O resultado fica no cache do curso; a saída do builder vai para build.log dentro dele. É o mesmo que a linha
+    de comando de `builder_command`. Argumentos inválidos são recusados antes de tocar no disco, e uma construção
+    que falha não deixa a pasta temporária para trás.
     """
+    src = str(source)
+    local = Path(src).is_dir()
+    if precision not in PRECISIONS:
+        raise ValueError(f"precisão {precision!r} desconhecida pelo builder; use uma de {list(PRECISIONS)}.")
+    if execution_provider not in EXECUTION_PROVIDERS:
+        raise ValueError(f"provedor {execution_provider!r} desconhecido pelo builder; use um de {list(EXECUTION_PROVIDERS)}.")
+    if not local and not re.fullmatch(r"[\w.-]+/[\w.-]+", src):
+        raise ValueError(f"{src[:80]!r} não é uma pasta de modelo nem um ID do Hub no formato 'dono/nome'.")
     with quiet_onnxruntime():  # o import do builder também mexe no logging
         from onnxruntime_genai.models.builder import create_model, parse_extra_options
 
-    src = str(source)
-    local = Path(src).is_dir()
     extra = {k: str(v) for k, v in (extra_options or {}).items()}
     versions = {n: package_version(n) for n in ("onnxruntime-genai", "onnxruntime", "transformers")}
     key_src = json.dumps({"src": dir_fingerprint(Path(src)) if local else src, "p": precision,
@@ -43,10 +56,14 @@ def build_genai_model(source, precision: str = "fp32", execution_provider: str =
     tmp.mkdir(parents=True)
     model_name, input_path = (None, src) if local else (src, "")
     hf_cache = root / "hf-cache"
-    with quiet_onnxruntime(tmp / "build.log"):
-        options = parse_extra_options(model_name, input_path, str(tmp), precision, execution_provider, str(hf_cache),
-                                      [f"{k}={v}" for k, v in extra.items()])
-        create_model(model_name, input_path, str(tmp), precision, execution_provider, str(hf_cache), **options)
+    try:
+        with quiet_onnxruntime(tmp / "build.log"):
+            options = parse_extra_options(model_name, input_path, str(tmp), precision, execution_provider,
+                                          str(hf_cache), [f"{k}={v}" for k, v in extra.items()])
+            create_model(model_name, input_path, str(tmp), precision, execution_provider, str(hf_cache), **options)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return out_dir, False

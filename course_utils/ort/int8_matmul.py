@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import scratch_path
+
 # ---------------------------------------------------------------- INT8 por dentro (um MatMul só)
 
 def single_matmul_model(weight, path) -> Path:
@@ -73,12 +75,26 @@ def u8s8_matmul(a_q, a_zero_point: int, w_q, saturate_pairs: bool = False, chunk
     return out - correction, saturated / total_pairs
 
 
-def compare_with_simulations(x, w, workdir, name: str) -> dict:
+def cpu_int8_instructions(cpuinfo="/proc/cpuinfo") -> dict:
+    """Que instruções de produto inteiro esta CPU x86 tem, lidas das flags de /proc/cpuinfo (Linux).
+
+    {"avx2", "avx512": AVX-512F, "vnni": alguma forma de VNNI (AVX512_VNNI, AVX_VNNI) ou AMX-INT8}. Sem VNNI, o
+    produto u8 x s8 do MLAS usa o VPMADDUBSW (soma dos pares em 16 bits com saturação), com AVX2 ou com AVX-512.
+    Fora do Linux (sem o arquivo), tudo False.
+    """
+    path = Path(cpuinfo)
+    flags = set(path.read_text().split()) if path.exists() else set()
+    return {"avx2": "avx2" in flags, "avx512": "avx512f" in flags,
+            "vnni": bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})}
+
+
+def compare_with_simulations(x, w, workdir=None, name: str = "matmul") -> dict:
     """Uma camada isolada no INT8 dinâmico do ORT (por tensor e por canal) contra duas simulações em numpy.
 
     x: ativação [tokens, K] (fp32); w: peso [K, N] como no MatMul. Para cada granularidade: erro relativo da
     saída do ORT (err_*), fração de pares que saturariam em 16 bits (sat_frac_*), e a distância do ORT à conta
     exata (ort_vs_exact_*) e à que satura os pares (ort_vs_sat_*), ambas relativas ao maior |x @ w|.
+    workdir: onde gravar os grafos de uma camada só (None: uma pasta de passagem, `scratch_dir`).
     """
     import onnx
     from onnx import numpy_helper
@@ -86,7 +102,7 @@ def compare_with_simulations(x, w, workdir, name: str) -> dict:
     from .quantization import quantize_dynamic_int8
     from .sessions import create_session
 
-    workdir = Path(workdir)
+    workdir = Path(workdir) if workdir is not None else scratch_path(name).parent
     ref = x @ w
     mm_path = single_matmul_model(w, workdir / f"{name}.onnx")
     a_q, a_scale, a_zp = dynamic_quantize_uint8(x)
@@ -134,11 +150,12 @@ def saturation_verdict(rows) -> dict:
 
 # ---------------------------------------------------------------- INT4 em blocos (MatMulNBits) num MatMul só
 
-def matmulnbits_model(packed, scales, zero_points, path, bits: int = 4) -> Path:
+def matmulnbits_model(packed, scales, zero_points, path=None, bits: int = 4) -> Path:
     """Um grafo com um único Y = X @ dequant(B), o operador `MatMulNBits` do ORT, com os arrays que você passar.
 
     packed: uint8 [N, blocos, bytes_por_bloco]; scales: float32 [N, blocos] (ou achatado); zero_points: uint8
     [N, ceil(blocos * bits / 8)] ou None (sem ponto-zero: o ORT usa 2^(bits-1)). K = blocos x tamanho do bloco.
+    path: onde gravar o grafo (None: um arquivo de passagem, em `scratch_dir`).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -160,21 +177,22 @@ def matmulnbits_model(packed, scales, zero_points, path, bits: int = 4) -> Path:
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 9
-    path = Path(path)
+    path = Path(path) if path is not None else scratch_path("matmulnbits.onnx")
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return path
 
 
-def ort_int4_blocks(weight, workdir, block_size: int = 32, symmetric: bool = False) -> dict:
+def ort_int4_blocks(weight, workdir=None, block_size: int = 32, symmetric: bool = False) -> dict:
     """Quantiza UM peso [K, N] com o MatMulNBitsQuantizer do ORT e devolve os arrays que ele gravou:
-    {"B": uint8 [N, blocos, bloco/2], "scales": [N, blocos], "zero_points": uint8 ou None, "path": grafo}."""
+    {"B": uint8 [N, blocos, bloco/2], "scales": [N, blocos], "zero_points": uint8 ou None, "path": grafo}.
+    workdir: onde gravar os grafos (None: uma pasta de passagem, `scratch_dir`)."""
     import onnx
     from onnx import numpy_helper
 
     from .quantization import quantize_weight_only
 
-    workdir = Path(workdir)
+    workdir = Path(workdir) if workdir is not None else scratch_path("peso_fp32.onnx").parent
     src = single_matmul_model(weight, workdir / "peso_fp32.onnx")
     dst = quantize_weight_only(src, workdir / "peso_int4.onnx", bits=4, block_size=block_size, symmetric=symmetric)
     model = onnx.load(str(dst))

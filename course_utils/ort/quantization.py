@@ -108,3 +108,25 @@ def weights_of_dynamic_int8(fp32_src, dst, int8_src) -> Path:
         stale.unlink(missing_ok=True)
     onnx.save(model, str(dst), save_as_external_data=True, location=dst.name + ".data")
     return dst
+
+
+# ---------------------------------------------------------------- nomes das variantes nos resultados
+
+VARIANT_KEYS = {  # nome da variante no notebook 06 (tabelas, gráficos) -> sufixo da chave em resultados.json
+    "fp32": "fp32",
+    "int8 dinâmico": "int8_dynamic",
+    "pesos do dinâmico": "int8_dynamic_weights_fp32",
+    "int8 só pesos": "int8_weight_only",
+    "int4 só pesos": "int4_weight_only",
+    "int4 só pesos, ativ. int8": "int4_act_int8",
+    "int4 do builder": "int4_builder",
+}
+
+
+def variant_results(prefix: str, values: dict) -> dict:
+    """{f"{prefix}_{sufixo}": valor} para cada variante de `values` (nome do notebook -> valor), com o sufixo em
+    inglês de VARIANT_KEYS: variant_results("ppl_ort", {"int8 dinâmico": 52.0}) == {"ppl_ort_int8_dynamic": 52.0}."""
+    unknown = set(values) - set(VARIANT_KEYS)
+    if unknown:
+        raise KeyError(f"variantes sem chave em VARIANT_KEYS: {sorted(unknown)}")
+    return {f"{prefix}_{VARIANT_KEYS[name]}": value for name, value in values.items()}

@@ -3,11 +3,13 @@
 import contextlib
 import logging
 import os
+import time
 
 import numpy as np
 import torch
 
 from ..measure import perplexity
+from .files import op_counts, scratch_path
 
 LEVELS = {  # nome no curso -> nível do ONNX Runtime (preenchido sob demanda, para não importar o ORT à toa)
     "disable": "ORT_DISABLE_ALL",
@@ -40,6 +42,37 @@ def create_session(path, providers=("CPUExecutionProvider",), level: str = "all"
     return ort.InferenceSession(str(path), sess_options=options, providers=cuda_memory_capped(providers))
 
 
+def session_at_level(path, level: str, **options):
+    """(sessão, nós por tipo do grafo otimizado, segundos para criar a sessão) no nível `level`.
+
+    A sessão grava o grafo que ela otimizou (`SessionOptions.optimized_model_filepath`) num arquivo de passagem;
+    contamos os nós e apagamos o arquivo (ele tem todos os pesos).
+    """
+    optimized = scratch_path(f"otimizado_{level}.onnx")
+    start = time.perf_counter()
+    session = create_session(path, level=level, optimized_path=optimized, **options)
+    seconds = time.perf_counter() - start
+    counts = op_counts(optimized)
+    for written in optimized.parent.glob("*"):
+        written.unlink()
+    return session, counts, seconds
+
+
+def session_of_optimizer_output(optimized_model, **options):
+    """(sessão, número de nós) do grafo que o `optimize_model` de `onnxruntime.transformers` devolveu (um OnnxModel).
+
+    O grafo vai para um arquivo de passagem (pesos em arquivo externo), a sessão o carrega e o arquivo é apagado.
+    """
+    path = scratch_path("otimizador.onnx")
+    with quiet_onnxruntime():
+        optimized_model.save_model_to_file(str(path), use_external_data_format=True)
+    session = create_session(path, **options)
+    nodes = sum(op_counts(path).values())
+    for written in path.parent.glob("*"):
+        written.unlink()
+    return session, nodes
+
+
 def cuda_memory_capped(providers) -> list:
     """Os provedores, com `gpu_mem_limit` no da CUDA quando COURSE_CUDA_MEMORY_GIB pede um teto (o perfil `t4`)."""
     gib = float(os.environ.get("COURSE_CUDA_MEMORY_GIB") or 0)
@@ -52,6 +85,24 @@ def cuda_memory_capped(providers) -> list:
             provider = (name, options)
         capped.append(provider)
     return capped
+
+
+def attention_head_dim(config) -> int:
+    """Dimensão de cada cabeça de atenção: `config.head_dim` quando a configuração a traz (Qwen3, Gemma...), senão
+    `hidden_size // num_attention_heads` (nem toda configuração tem o campo: o Llama antigo, o Mistral...)."""
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+
+
+def cuda_branch_skip_reason(device: str) -> str | None:
+    """Por que o ramo CUDA do notebook 06 não roda aqui (texto curto), ou None se ele roda: precisa de uma GPU e do
+    provedor CUDA no onnxruntime instalado (o pacote onnxruntime-gpu)."""
+    import onnxruntime as ort
+
+    if not str(device).startswith("cuda"):
+        return "sem GPU nesta execução"
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "onnxruntime sem CUDA"
+    return None
 
 
 def make_feeds(session, input_ids, head_dim: int | None = None) -> dict:
@@ -104,16 +155,22 @@ class OrtCausalLM(torch.nn.Module):
     """Uma sessão do ORT com a cara de um modelo do transformers: `model(x).logits` (tensor do torch).
 
     Assim `course_utils.measure.perplexity` roda igual sobre o PyTorch e sobre o ONNX Runtime.
+    keep_argmax=True guarda em `self.argmax` o token mais provável de cada posição de cada chamada
+    (um array [lote, seq] por chamada): a mesma passada da perplexidade dá o acerto do próximo token.
     """
 
-    def __init__(self, session, head_dim: int | None = None):
+    def __init__(self, session, head_dim: int | None = None, keep_argmax: bool = False):
         super().__init__()
         self.session = session
         self.head_dim = head_dim
+        self.keep_argmax = keep_argmax
+        self.argmax = []
         self._device_anchor = torch.nn.Parameter(torch.zeros(1), requires_grad=False)  # perplexity lê o device daqui
 
     def forward(self, input_ids):
         logits = run_logits(self.session, input_ids.cpu().numpy(), self.head_dim)
+        if self.keep_argmax:
+            self.argmax.append(logits.argmax(-1))
         return _Output(torch.from_numpy(logits))
 
 

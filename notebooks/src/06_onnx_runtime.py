@@ -13,8 +13,9 @@
 #   largura de banda da memória impõe (o *roofline*).
 #
 # **Pré-requisitos.** Notebooks 01 (quantização) e 05 (cache KV).
-# **Tempo estimado.** 45 minutos de leitura; a execução completa leva uns 10 minutos numa CPU de 2 núcleos (a
-# exportação do modelo inteiro é a parte lenta e fica em cache para a próxima vez).
+# **Tempo estimado.** 45 minutos de leitura; a execução completa leva uns 2 minutos numa CPU de 2 núcleos com os
+# arquivos ONNX já em cache. Na primeira vez, construir os grafos do builder e as variantes quantizadas soma alguns
+# minutos (tudo fica em cache para a próxima vez).
 # **Hardware.** CPU serve (é o alvo deste notebook): num runtime de CPU, o padrão do Colab para ele, tudo roda. Com GPU,
 # a seção 8 usa o provedor CUDA se o `onnxruntime-gpu` estiver instalado.
 #
@@ -25,28 +26,26 @@
 
 # %% [markdown]
 # ## Parâmetros
-# `SMOKE=True` é uma versão rápida de cada experimento: exporta só as 2 primeiras camadas (a exportação com eixos
-# dinâmicos custa segundos por camada), avalia menos tokens e gera menos. As afirmações continuam valendo nesse tamanho.
+# `SMOKE=True` é uma versão rápida de cada experimento: avalia menos tokens, gera menos e pula a perplexidade do INT8
+# "por canal" do modelo inteiro. As afirmações continuam valendo nesse tamanho.
 
 # %% tags=["parameters"]
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOKE = False
 SEED = 0
 DEVICE = "auto"
-EXPORT_LAYERS = None      # None = exporta o modelo inteiro; um número exporta só as primeiras camadas
-PPL_TOKENS = 1024         # tokens do texto em inglês na perplexidade
+EXPORT_LAYERS = 2         # camadas que o torch.onnx.export exporta (seção 1); None = o modelo inteiro (minutos na CPU)
+PPL_TOKENS = 512          # tokens do texto em inglês na perplexidade (uma janela só)
 PROBE_TOKENS = 256        # tokens usados para medir as ativações
-PROBE_LAYERS = 8          # camadas no teste de saturação: as N de ponto-zero mais alto (maior risco); None = todas
-NEW_TOKENS = 64           # tokens gerados em cada medida de velocidade
-SPEED_REPEATS = 3         # repetições intercaladas de cada configuração (vale a melhor)
+PROBE_LAYERS = 4          # camadas no teste de saturação: as N de ponto-zero mais alto (maior risco); None = todas
+NEW_TOKENS = 32           # tokens gerados em cada medida de velocidade
+SPEED_REPEATS = 2         # repetições intercaladas de cada configuração (vale a melhor)
 PER_CHANNEL_PPL = True    # perplexidade do modelo inteiro com INT8 dinâmico por canal (com e sem reduce_range)
 REFRESH_CACHE = False     # True refaz exportação, builder e quantizações em vez de usar o cache
 
 # %%
 import json
-import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -58,55 +57,29 @@ import torch
 from course_utils.data import text_token_ids
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
-from course_utils.generation import generate
 from course_utils.measure import measure_latency, perplexity
-from course_utils.models import load_model, load_tokenizer, resolve_model
-from course_utils.onnx_export import cached_export, truncated_copy
-from course_utils.ort import (
-    build_genai_model,
-    builder_command,
-    cached_quantization,
-    compare_with_simulations,
-    create_session,
-    dynamic_quantize_uint8,
-    genai_generate,
-    load_genai_model,
-    matmul_weight_bytes,
-    matmulnbits_attributes,
-    matmulnbits_model,
-    onnx_file_mb,
-    op_counts,
-    ort_int4_blocks,
-    ort_perplexity,
-    quiet_onnxruntime,
-    run_logits,
-    saturation_verdict,
-    tokenizer_round_trip,
-)
+from course_utils.models import load_model, load_tokenizer
+from course_utils.onnx_export import require_llama_layout
+from course_utils.ort import attention_head_dim, create_session, onnx_file_mb, onnx_versions, op_counts, run_logits
 from course_utils.plotting import plot_bars
 from course_utils.results import claim, claim_skipped, record
 
 if SMOKE:
-    EXPORT_LAYERS, PPL_TOKENS, PROBE_TOKENS, PROBE_LAYERS = 2, 256, 128, 4
-    NEW_TOKENS, SPEED_REPEATS, PER_CHANNEL_PPL = 16, 2, False
+    PPL_TOKENS, PROBE_TOKENS, NEW_TOKENS, PER_CHANNEL_PPL = 256, 128, 16, False
 
+# %%
 quiet_libraries()
 torch.set_flush_denormal(True)
 torch.manual_seed(SEED)
 device = pick_device(DEVICE)
 print(environment_info())
-print(f"onnx {onnx.__version__} | onnxruntime {ort.__version__} | onnxruntime-genai {og.__version__}")
+print(onnx_versions())
 tokenizer = load_tokenizer(MODEL_ID)
 # As comparações com o ONNX Runtime na CPU usam o modelo do PyTorch na CPU, em fp32 (a seção 8 trata da GPU).
 model = load_model(MODEL_ID, device="cpu", dtype=torch.float32)
 cfg = model.config
-# nem toda configuração tem head_dim (o Llama antigo, o Mistral...): sem ele, é hidden_size / cabeças
-head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-layers = getattr(getattr(model, "model", None), "layers", None)
-if layers is None or not all(hasattr(layer, "mlp") and hasattr(layer.mlp, "down_proj") for layer in layers):
-    raise ValueError(f"{MODEL_ID} não é um decoder no estilo Llama (model.model.layers[i].mlp.down_proj): este notebook "
-                     "corta camadas e mede a entrada da down_proj. Use um Llama, Qwen2/3, Mistral ou SmolLM.")
-WORK = Path(tempfile.mkdtemp(prefix="curso06-"))  # arquivos de passagem (grafos otimizados, MatMuls isolados)
+require_llama_layout(model, MODEL_ID)  # model.model.layers[i].mlp.down_proj; senão, diz por que o modelo não serve
+head_dim = attention_head_dim(cfg)     # cfg.head_dim, ou hidden_size // cabeças quando a configuração não o traz
 
 # %% [markdown]
 # ## 1. Exportar com `torch.onnx.export(..., dynamo=True)`
@@ -127,17 +100,25 @@ WORK = Path(tempfile.mkdtemp(prefix="curso06-"))  # arquivos de passagem (grafos
 #
 # O caminho "de sempre" do Hugging Face, o `optimum-onnx`, exige transformers < 4.58 e não instala ao lado do
 # transformers 5 ([situação das bibliotecas](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)); por isso usamos o exportador do próprio PyTorch.
+#
+# **Quantas camadas exportar.** O exportador decompõe, traduz e otimiza cada operação de cada camada, e o tempo cresce
+# com o número de camadas (a célula abaixo imprime quanto custou por camada). Como toda camada de um decoder é igual,
+# exportamos só as `EXPORT_LAYERS` primeiras, com a mesma tabela de embeddings e a mesma cabeça de saída: é o mesmo
+# grafo, repetido menos vezes, e o PyTorch roda a mesma cópia cortada para a comparação. O modelo inteiro em ONNX vem do
+# model builder, na seção 3, que escreve o grafo em vez de rastreá-lo. Com `EXPORT_LAYERS = None` o notebook exporta o
+# modelo inteiro: uma boa forma de medir o custo você mesmo.
 
 # %%
-n_layers = EXPORT_LAYERS or cfg.num_hidden_layers
+from course_utils.onnx_export import cached_export, truncated_copy
+
+n_layers = min(EXPORT_LAYERS or cfg.num_hidden_layers, cfg.num_hidden_layers)
 to_export = model if n_layers == cfg.num_hidden_layers else truncated_copy(model, n_layers)
-if n_layers < cfg.num_hidden_layers:
-    print(f"SMOKE: exportamos só as {n_layers} primeiras camadas (de {cfg.num_hidden_layers}), com os mesmos pesos; "
-          "a comparação abaixo é contra essa mesma cópia no PyTorch.")
+print(f"exportamos {n_layers} de {cfg.num_hidden_layers} camadas (com os mesmos pesos)")
 start = time.perf_counter()
 onnx_path, from_cache = cached_export(to_export, f"smollm2-{n_layers}camadas", refresh=REFRESH_CACHE)
 export_seconds = time.perf_counter() - start
-print(f"{'reaproveitado do cache' if from_cache else 'exportado'} em {export_seconds:.1f} s: {onnx_path}")
+print("reaproveitado do cache" if from_cache else
+      f"exportado em {export_seconds:.1f} s ({export_seconds / n_layers:.1f} s por camada, em média)", "->", onnx_path)
 print(f"tamanho em disco: {onnx_file_mb(onnx_path):.0f} MiB (pesos fp32 num arquivo .data ao lado)")
 
 onnx.checker.check_model(str(onnx_path), full_check=True)  # estrutura, tipos e formatos conferidos
@@ -193,17 +174,14 @@ assert "CPUExecutionProvider" in available
 # otimizado de cada nível, contamos os nós e medimos uma passada de 128 tokens.
 
 # %%
+from course_utils.ort import session_at_level
+
 bench_ids = text_token_ids(tokenizer, "en", 128).numpy()
 level_counts, level_ms = {}, {}
 for level in ["disable", "basic", "extended", "all"]:
-    optimized = WORK / f"otimizado_{level}.onnx"
-    start = time.perf_counter()
-    s = create_session(onnx_path, level=level, optimized_path=optimized)
-    created = time.perf_counter() - start
-    level_counts[level] = op_counts(optimized)
-    optimized.unlink()  # só queríamos contar os nós (o arquivo tem todos os pesos)
+    s, level_counts[level], created = session_at_level(onnx_path, level)  # conta os nós do grafo que a sessão otimizou
     level_ms[level] = measure_latency(lambda s=s: s.run(["logits"], {"input_ids": bench_ids}), warmup=1,
-                                      repeats=3 if SMOKE else 5)["median_ms"]
+                                      repeats=5)["median_ms"]
     diff = float(np.abs(run_logits(s, check_ids.numpy()) - torch_logits).max())
     print(f"{level:>9}: {sum(level_counts[level].values()):4d} nós | sessão criada em {created:4.1f} s | "
           f"passada de 128 tokens {level_ms[level]:6.1f} ms | dif. máx. para o PyTorch {diff:.1e}")
@@ -226,6 +204,8 @@ assert sum(level_counts["all"].values()) < sum(level_counts["disable"].values())
 # %%
 from onnxruntime.transformers.optimizer import optimize_model
 
+from course_utils.ort import quiet_onnxruntime, session_of_optimizer_output
+
 fusions_by_type, tf_diff_by_type = {}, {}
 for model_type in ("gpt2", "qwen3"):
     start = time.perf_counter()
@@ -233,17 +213,14 @@ for model_type in ("gpt2", "qwen3"):
         optimized_model = optimize_model(str(onnx_path), model_type=model_type, num_heads=cfg.num_attention_heads,
                                          hidden_size=cfg.hidden_size, opt_level=0)
         fusions_by_type[model_type] = {k: v for k, v in optimized_model.get_fused_operator_statistics().items() if v}
-        tf_path = WORK / f"otimizador_{model_type}.onnx"
-        optimized_model.save_model_to_file(str(tf_path), use_external_data_format=True)
-    tf_diff_by_type[model_type] = float(np.abs(run_logits(create_session(tf_path), check_ids.numpy()) - torch_logits).max())
-    print(f"model_type={model_type!r} ({time.perf_counter() - start:.1f} s): {sum(op_counts(tf_path).values())} nós | "
+    tf_session, tf_nodes = session_of_optimizer_output(optimized_model)
+    tf_diff_by_type[model_type] = float(np.abs(run_logits(tf_session, check_ids.numpy()) - torch_logits).max())
+    print(f"model_type={model_type!r} ({time.perf_counter() - start:.1f} s): {tf_nodes} nós | "
           f"fusões {fusions_by_type[model_type]} | dif. máx. para o PyTorch {tf_diff_by_type[model_type]:.1e}")
-    for leftover in WORK.glob(f"otimizador_{model_type}.onnx*"):
-        leftover.unlink()
 attention_fused = {t: sum(f.get(k, 0) for k in ("Attention", "MultiHeadAttention", "GroupQueryAttention", "RotaryEmbedding"))
                    for t, f in fusions_by_type.items()}
-rmsnorm_fusions = max(f.get("SimplifiedLayerNormalization", 0) + f.get("SkipSimplifiedLayerNormalization", 0)
-                      for f in fusions_by_type.values())
+rmsnorm_fusions = min(f.get("SimplifiedLayerNormalization", 0) + f.get("SkipSimplifiedLayerNormalization", 0)
+                      for f in fusions_by_type.values())  # o menor dos dois tipos: os dois fundem?
 print("fusões de atenção/RoPE por tipo:", attention_fused)
 claim("otimizador de transformers funde as RMSNorms sem mudar os logits",
       rmsnorm_fusions >= n_layers and max(tf_diff_by_type.values()) <= 1e-3, measured=rmsnorm_fusions)
@@ -262,7 +239,10 @@ claim("otimizador de transformers funde as RMSNorms sem mudar os logits",
 # curso chama o builder pela API, no mesmo processo (`build_genai_model`); a linha de comando equivalente aparece abaixo.
 
 # %%
-source = resolve_model(MODEL_ID)
+from course_utils.models import resolve_model
+from course_utils.ort import build_genai_model, builder_command, matmulnbits_attributes
+
+source = resolve_model(MODEL_ID)  # a pasta do modelo (a cópia offline) ou o ID do Hub
 genai_dirs = {}
 for precision in ("fp32", "int4"):
     print("$", builder_command(source, precision, "cpu", f"saida-{precision}"))
@@ -287,6 +267,8 @@ print("entradas do decoder:", genai_config["model"]["decoder"]["inputs"])
 # que o onnxruntime-genai lê produz **os mesmos ids** que o do transformers e devolve o texto intacto, e que o EOS bate.
 
 # %%
+from course_utils.ort import load_genai_model, tokenizer_round_trip
+
 og_models = {precision: load_genai_model(folder) for precision, folder in genai_dirs.items()}
 round_trip_texts = ["Olá, mundo! Quantização em 4 bits: ção, ü, 3,14 — The quick brown fox.",
                     "def soma(a, b):\n\treturn a + b  # espaços   e tabs",
@@ -321,13 +303,15 @@ claim("tokenizador do builder faz ida e volta", tokenizer_ok)
 #   os atributos impressos acima). São dois "int4" diferentes; medimos os dois, e é o do builder que gera texto na
 #   seção 6.
 #
-# Medimos a perplexidade de cada um sobre os mesmos tokens do texto em inglês do curso, com a mesma função
-# `course_utils.measure.perplexity` (a sessão do ORT é "vestida" de modelo do PyTorch).
+# Medimos a perplexidade de cada um sobre os mesmos `PPL_TOKENS` tokens do texto em inglês do curso, numa janela só,
+# com a mesma função `course_utils.measure.perplexity` (a sessão do ORT é "vestida" de modelo do PyTorch, `OrtCausalLM`).
+# A mesma passada guarda o token mais provável de cada posição, que a seção 6 usa para o acerto do próximo token.
 
 # %%
+from course_utils.ort import cached_quantization
+
 ppl_ids = text_token_ids(tokenizer, "en", PPL_TOKENS)
-window = min(PPL_TOKENS, 1024)
-ppl_torch = perplexity(model, ppl_ids, window=window, stride=window, progress=False)
+ppl_torch = perplexity(model, ppl_ids, window=PPL_TOKENS, stride=PPL_TOKENS, progress=False)
 fp32_graph = genai_dirs["fp32"] / "model.onnx"
 variants = {"fp32": (fp32_graph, None)}
 start = time.perf_counter()
@@ -343,14 +327,18 @@ variants["int4 do builder"] = (genai_dirs["int4"] / "model.onnx", True)
 print(f"quantizações: {time.perf_counter() - start:.1f} s "
       f"({sum(1 for _, hit in variants.values() if hit)} de {len(variants) - 1} vieram do cache)")
 # %%
-ppl_ort, size_mb = {}, {}
+from course_utils.ort import OrtCausalLM
+
+ppl_ort, size_mb, top1 = {}, {}, {}
 for name, (path, _) in variants.items():
-    ppl_ort[name] = ort_perplexity(create_session(path), ppl_ids, window=window, stride=window, head_dim=head_dim,
-                                   progress=False)
+    lm = OrtCausalLM(create_session(path), head_dim=head_dim, keep_argmax=True)
+    ppl_ort[name] = perplexity(lm, ppl_ids, window=PPL_TOKENS, stride=PPL_TOKENS, progress=False)
+    top1[name] = lm.argmax[0][0]  # token mais provável em cada posição (uma janela, lote 1)
     size_mb[name] = onnx_file_mb(path)
+    del lm
 print(f"PyTorch fp32: perplexidade {ppl_torch:.2f} ({PPL_TOKENS} tokens)")
 for name in ppl_ort:
-    print(f"ORT {name:<18} perplexidade {ppl_ort[name]:8.2f} ({100 * (ppl_ort[name] / ppl_ort['fp32'] - 1):+6.1f}%) | "
+    print(f"ORT {name:<26} perplexidade {ppl_ort[name]:8.2f} ({100 * (ppl_ort[name] / ppl_ort['fp32'] - 1):+6.1f}%) | "
           f"{size_mb[name]:6.0f} MiB em disco")
 ax = plot_bars(list(ppl_ort), list(ppl_ort.values()), f"Perplexidade no ONNX Runtime ({PPL_TOKENS} tokens)", "perplexidade")
 plt.xticks(rotation=20, ha="right")
@@ -404,12 +392,18 @@ def pack_int4_blocks(w, block_size=32):
     zero = np.pad(zero, ((0, 0), (0, zero.shape[1] % 2)))               # número par de pontos-zero por coluna
     return packed, scale, zero[:, 0::2] | (zero[:, 1::2] << 4)
 
+# %% [markdown]
+# A conferência: empacotamos as primeiras 64 colunas da `down_proj` da primeira camada com a nossa função e com o
+# quantizador do ORT, comparamos os bytes e rodamos um `MatMulNBits` com cada conjunto de arrays.
+
+# %%
+from course_utils.ort import matmulnbits_model, ort_int4_blocks
 
 w_demo = model.model.layers[0].mlp.down_proj.weight.detach().numpy().T[:, :64].copy()   # [K, 64 colunas]
 B, scales, zeros = pack_int4_blocks(w_demo)
-ort_arrays = ort_int4_blocks(w_demo, WORK / "int4_demo")    # o MatMulNBitsQuantizer do ORT no mesmo peso
+ort_arrays = ort_int4_blocks(w_demo)    # o MatMulNBitsQuantizer do ORT no mesmo peso (num grafo de passagem)
 x_demo = np.random.default_rng(SEED).standard_normal((8, w_demo.shape[0])).astype(np.float32)
-y_ours = create_session(matmulnbits_model(B, scales, zeros, WORK / "int4_demo" / "nosso.onnx")).run(None, {"X": x_demo})[0]
+y_ours = create_session(matmulnbits_model(B, scales, zeros)).run(None, {"X": x_demo})[0]   # um MatMulNBits só
 y_ort = create_session(ort_arrays["path"]).run(None, {"X": x_demo})[0]
 y_fp32 = x_demo @ w_demo
 same_bytes = float((B == ort_arrays["B"]).mean())
@@ -444,10 +438,20 @@ with torch.inference_mode():
     model(probe_ids)
 for h in hooks:
     h.remove()
+print(f"entradas da down_proj capturadas em {len(activations)} camadas, formato {activations[0].shape} (tokens x canais)")
+
+# %% [markdown]
+# Para cada camada: a razão max/mediana, a fração dos valores que caem no degrau do zero e o erro relativo da ativação
+# depois de quantizar com uma escala por tensor (`dynamic_quantize_uint8`, o `DynamicQuantizeLinear` do ONNX em numpy).
+
+# %%
+from course_utils.ort import dynamic_quantize_uint8
+
 
 def act_error(x, q, scale, zero_point):
     """Erro relativo médio da ativação depois de quantizar e voltar: mean|x̂ - x| / mean|x|."""
     return float(np.abs((q - zero_point) * scale - x).mean() / np.abs(x).mean())
+
 
 rows = []
 for idx, x in activations.items():
@@ -514,15 +518,17 @@ assert err_token < err_tensor / 2, "uma escala por token deveria cortar o erro p
 # numpy, a exata e a que satura os pares (`compare_with_simulations`; a função de saturação é `u8s8_matmul`).
 
 # %%
-flags = open("/proc/cpuinfo").read().split() if Path("/proc/cpuinfo").exists() else []
-has_vnni = any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
-print(f"CPU com AVX2: {'avx2' in flags} | com AVX-512: {'avx512f' in flags} | com VNNI: {has_vnni}")
+from course_utils.ort import compare_with_simulations, cpu_int8_instructions, saturation_verdict
+
+cpu = cpu_int8_instructions()  # as flags de /proc/cpuinfo
+has_vnni = cpu["vnni"]
+print(f"CPU com AVX2: {cpu['avx2']} | com AVX-512: {cpu['avx512']} | com VNNI: {has_vnni}")
 by_zero_point = sorted(rows, key=lambda r: -r["zero_point"])
 probe = sorted(r["layer"] for r in (by_zero_point if PROBE_LAYERS is None else by_zero_point[:PROBE_LAYERS]))
 sat_rows = []
 for idx in probe:
     w = model.model.layers[idx].mlp.down_proj.weight.detach().numpy().T   # [entrada, saída], como no MatMul
-    sat_rows.append({"layer": idx, **compare_with_simulations(activations[idx], w, WORK, f"down_proj_{idx}")})
+    sat_rows.append({"layer": idx, **compare_with_simulations(activations[idx], w)})
     r = sat_rows[-1]
     print(f"camada {idx:2d} (ponto-zero da ativação {r['zero_point']:3d}): erro do ORT por tensor {r['err_tensor']:6.1%}, "
           f"por canal {r['err_canal']:7.1%} | pares saturados por canal {r['sat_frac_canal']:.2e} | "
@@ -552,7 +558,7 @@ claim("o ORT bate com uma das duas simulações (exata ou saturada)", verdict["k
 
 # %% [markdown]
 # A correção conhecida para as CPUs sem VNNI é o `reduce_range=True`: pesos em 7 bits (a faixa do ORT é [-64, 64])
-# garantem que nenhum par passe de 2 x 255 x 64 = 32640 < 32767. Com o modelo inteiro (fora do SMOKE), medimos o INT8
+# garantem que nenhum par passe de 2 x 255 x 64 = 32640 < 32767. Com o modelo inteiro (fora da versão rápida), medimos o INT8
 # dinâmico por canal com e sem ela. Onde não há saturação, o `reduce_range` só joga fora um bit de precisão dos pesos.
 
 # %%
@@ -561,8 +567,8 @@ if PER_CHANNEL_PPL:
     for reduce_range in (False, True):
         path, _ = cached_quantization(fp32_graph, "int8_dynamic", per_channel=True, reduce_range=reduce_range,
                                       refresh=REFRESH_CACHE)
-        ppl_per_channel[reduce_range] = ort_perplexity(create_session(path), ppl_ids, window=window, stride=window,
-                                                       head_dim=head_dim, progress=False)
+        lm = OrtCausalLM(create_session(path), head_dim=head_dim)
+        ppl_per_channel[reduce_range] = perplexity(lm, ppl_ids, window=PPL_TOKENS, stride=PPL_TOKENS, progress=False)
         print(f"INT8 dinâmico por canal, reduce_range={reduce_range}: perplexidade {ppl_per_channel[reduce_range]:.4g}")
     if saturation_explains:
         claim("sem VNNI, reduce_range conserta o INT8 por canal", ppl_per_channel[True] < ppl_per_channel[False] / 10,
@@ -586,9 +592,12 @@ else:
 # configuração do PyTorch. (`StaticCache` + `torch.compile` fica no notebook 05: compilar leva minutos numa CPU.)
 
 # %%
+from course_utils.generation import generate
+
 prompt = "The history of clocks begins"
 prompt_ids = tokenizer(prompt, return_tensors="pt").input_ids
 all_threads = torch.get_num_threads()
+
 
 def torch_decode(threads, new_tokens=NEW_TOKENS):
     previous = torch.get_num_threads()
@@ -599,9 +608,13 @@ def torch_decode(threads, new_tokens=NEW_TOKENS):
         torch.set_num_threads(previous)
     return {"new_ids": ids[0, prompt_ids.shape[1]:].tolist(), "decode_tokens_per_s": (len(steps) - 1) / sum(steps[1:])}
 
+
 configs = {f"PyTorch, {t} thread{'s' if t > 1 else ''}": (lambda n=NEW_TOKENS, t=t: torch_decode(t, n))
            for t in sorted({1, all_threads})}
+
 # %%
+from course_utils.ort import genai_generate
+
 configs["ORT genai fp32"] = lambda n=NEW_TOKENS: genai_generate(og_models["fp32"], prompt_ids, n)
 configs["ORT genai int4"] = lambda n=NEW_TOKENS: genai_generate(og_models["int4"], prompt_ids, n)
 
@@ -612,6 +625,8 @@ for _ in range(SPEED_REPEATS):
     for name, fn in configs.items():
         runs[name].append(fn())
 speed = {name: max(r["decode_tokens_per_s"] for r in rs) for name, rs in runs.items()}
+
+# %%
 for name, rs in runs.items():
     print(f"{name:<38} melhor {speed[name]:6.1f} tokens/s | repetições: "
           + ", ".join(f"{r['decode_tokens_per_s']:.1f}" for r in rs))
@@ -641,22 +656,20 @@ claim("int4 do ORT decodifica mais rápido que o melhor PyTorch", decode_tok_s_o
 torch_new = runs["PyTorch, 1 thread"][-1]["new_ids"]
 ort_fp32_new, ort_int4_new = runs["ORT genai fp32"][-1]["new_ids"], runs["ORT genai int4"][-1]["new_ids"]
 
+
 def common_prefix(a, b):
     n = 0
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
 
+
 for name, ids in (("PyTorch", torch_new), ("ORT fp32", ort_fp32_new), ("ORT int4", ort_int4_new)):
     print(f"[{name}] {tokenizer.decode(ids)!r}")
 fp32_prefix, int4_prefix = common_prefix(torch_new, ort_fp32_new), common_prefix(torch_new, ort_int4_new)
 targets = ppl_ids[0, 1:].numpy()
-predictions, next_token_acc = {}, {}
-for precision in ("fp32", "int4"):
-    logits = run_logits(create_session(genai_dirs[precision] / "model.onnx"), ppl_ids.numpy(), head_dim=head_dim)[0]
-    predictions[precision] = logits[:-1].argmax(-1)
-    next_token_acc[precision] = float((predictions[precision] == targets).mean())
-    del logits
+predictions = {"fp32": top1["fp32"][:-1], "int4": top1["int4 do builder"][:-1]}  # da passada da perplexidade (seção 4)
+next_token_acc = {precision: float((pred == targets).mean()) for precision, pred in predictions.items()}
 int4_top1_agreement = float((predictions["int4"] == predictions["fp32"]).mean())
 print(f"prefixo igual ao PyTorch: fp32 {fp32_prefix}/{NEW_TOKENS} tokens, int4 {int4_prefix}/{NEW_TOKENS}")
 print(f"acerto do próximo token no texto ({PPL_TOKENS} tokens): fp32 {next_token_acc['fp32']:.1%}, "
@@ -676,6 +689,8 @@ claim("int4 começa igual ao PyTorch e mantém >= 80% do acerto de próximo toke
 # de cada grafo leem.
 
 # %%
+from course_utils.ort import matmul_weight_bytes
+
 buffer = torch.ones(512 * 2**20 // 4)
 read_ms = measure_latency(lambda: buffer.sum(), warmup=1, repeats=7)["min_ms"]
 copy_target = torch.empty_like(buffer)
@@ -724,9 +739,11 @@ plt.show()
 #
 # ## 8. O ramo CUDA
 #
-# Com `DEVICE="cuda"`, rodamos o grafo exportado no provedor CUDA (se o pacote `onnxruntime-gpu` estiver instalado) e
-# comparamos latência e logits com o PyTorch na GPU; com o `onnxruntime-genai-cuda`, o builder monta os grafos fp16 e
-# int4 para a GPU e medimos o decode. Sem esses pacotes, a célula diz o que falta.
+# Com `DEVICE="cuda"`, rodamos o grafo do `torch.onnx.export` no provedor CUDA (se o pacote `onnxruntime-gpu` estiver
+# instalado) e comparamos latência e logits com o PyTorch na GPU; com o `onnxruntime-genai-cuda`, o builder monta os
+# grafos fp16 e int4 para a GPU e medimos o decode. Sem esses pacotes, a célula diz o que falta. Aqui exportamos o
+# modelo **inteiro** (fica em cache), não só as `EXPORT_LAYERS` camadas da seção 1: com poucas camadas, a cabeça de
+# saída e a cópia dos logits dominariam a passada, e a comparação diria pouco sobre o modelo.
 #
 # **Comparar igual com igual.** `session.run` devolve os logits como array numpy, na memória da CPU: o tempo dele inclui
 # copiar `lote x tokens x vocabulário` floats da GPU para a CPU (dezenas de MB). Do lado do PyTorch medimos também a
@@ -739,33 +756,37 @@ plt.show()
 # carregaria ali. Este ramo é para uma máquina com CUDA 13 e `pip install onnxruntime-gpu onnxruntime-genai-cuda`.
 
 # %%
-cuda_latency = None
-if not device.startswith("cuda"):
-    claim_skipped("(GPU) provedor CUDA do ORT mais rápido que o PyTorch numa passada", "sem GPU nesta execução")
+from course_utils.ort import cuda_branch_skip_reason
+
+cuda_skip = cuda_branch_skip_reason(device)  # None se há GPU e o provedor CUDA no onnxruntime instalado
+if cuda_skip:
+    claim_skipped("(GPU) provedor CUDA do ORT mais rápido que o PyTorch numa passada", cuda_skip)
+if cuda_skip == "sem GPU nesta execução":
     print("Sem GPU nesta execução (DEVICE resolveu para 'cpu'): o ramo CUDA não roda. Num ambiente com GPU e o pacote "
-          "onnxruntime-gpu, esta célula compara o provedor CUDA com o PyTorch na GPU.")
-elif "CUDAExecutionProvider" not in ort.get_available_providers():
-    claim_skipped("(GPU) provedor CUDA do ORT mais rápido que o PyTorch numa passada", "onnxruntime sem CUDA")
+          "onnxruntime-gpu, a célula abaixo compara o provedor CUDA com o PyTorch na GPU.")
+elif cuda_skip:
     print("Ramo CUDA pulado: há GPU, mas o onnxruntime instalado é o pacote só de CPU (provedores: "
           f"{ort.get_available_providers()}). Para usar a GPU, troque por `pip install onnxruntime-gpu` (e "
           "`onnxruntime-genai-cuda` para a geração com o builder em -e cuda); os dois pacotes de CPU e GPU não convivem.")
-else:
-    gpu_session = create_session(onnx_path, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+
+# %%
+cuda_latency = None
+if not cuda_skip:
+    full_onnx, _ = cached_export(model, f"smollm2-{cfg.num_hidden_layers}camadas", refresh=REFRESH_CACHE)
+    gpu_session = create_session(full_onnx, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
     print("provedores da sessão:", gpu_session.get_providers())
-    gpu_model = to_export.to("cuda")
-    gpu_ids = torch.from_numpy(bench_ids).to("cuda")
+    gpu_model, gpu_ids = model.to("cuda"), torch.from_numpy(bench_ids).to("cuda")
     with torch.inference_mode():
         gpu_torch_logits = gpu_model(gpu_ids).logits.float().cpu().numpy()
+        torch_ms = measure_latency(lambda: gpu_model(gpu_ids).logits.float().cpu(), warmup=2, repeats=10)["median_ms"]
     gpu_ort_logits = run_logits(gpu_session, bench_ids)
+    ort_ms = measure_latency(lambda: gpu_session.run(["logits"], {"input_ids": bench_ids}), warmup=2, repeats=10)["median_ms"]
+    model.to("cpu")
     gpu_diff = float(np.abs(gpu_ort_logits - gpu_torch_logits).max())
     gpu_agree = float((gpu_ort_logits.argmax(-1) == gpu_torch_logits.argmax(-1)).mean())
-    ort_ms = measure_latency(lambda: gpu_session.run(["logits"], {"input_ids": bench_ids}), warmup=2, repeats=10)["median_ms"]
-    with torch.inference_mode():
-        torch_ms = measure_latency(lambda: gpu_model(gpu_ids).logits.float().cpu(), warmup=2, repeats=10)["median_ms"]
     cuda_latency = {"ort_ms": ort_ms, "torch_ms": torch_ms}
-    print(f"passada de 128 tokens na GPU, logits copiados para a CPU: ORT CUDA {ort_ms:.1f} ms | PyTorch {torch_ms:.1f} ms | dif. máx. {gpu_diff:.1e} "
-          f"| mesmo argmax em {gpu_agree:.1%}")
-    to_export.to("cpu")
+    print(f"passada de 128 tokens na GPU, logits copiados para a CPU: ORT CUDA {ort_ms:.1f} ms | PyTorch {torch_ms:.1f} ms "
+          f"| dif. máx. {gpu_diff:.1e} | mesmo argmax em {gpu_agree:.1%}")
     # na GPU os dois lados podem usar TF32 nas multiplicações (10 bits de mantissa): comparamos os tokens escolhidos
     assert gpu_agree >= 0.99, "ORT CUDA e PyTorch na GPU deveriam escolher os mesmos tokens"
     claim("(GPU) provedor CUDA do ORT mais rápido que o PyTorch numa passada", ort_ms < torch_ms,
@@ -835,64 +856,44 @@ check("06.3", meu_llm_int8)
 # ## Resumo
 
 # %%
-record("export_layers", n_layers)
-record("export_seconds", export_seconds)
-record("export_from_cache", from_cache)
-record("max_abs_logit_diff_fp32", max_abs_logit_diff)
-record("onnx_nodes_disable", sum(level_counts["disable"].values()))
-record("onnx_nodes_all", sum(level_counts["all"].values()))
-record("latency_ms_level_disable", level_ms["disable"])
-record("latency_ms_level_all", level_ms["all"])
-record("rmsnorm_fusions", rmsnorm_fusions)
-record("tokenizer_round_trip_ok", tokenizer_ok)
-record("ppl_torch_fp32", ppl_torch)
-record("ppl_ort_fp32", ppl_ort["fp32"])
-record("ppl_ort_int8_dynamic", ppl_ort["int8 dinâmico"])
-record("ppl_ort_int8_weight_only", ppl_ort["int8 só pesos"])
-record("ppl_ort_int4_weight_only", ppl_ort["int4 só pesos"])
-record("ppl_ort_int8_dynamic_weights_fp32", ppl_ort["pesos do dinâmico"])
-record("ppl_ort_int4_act_int8", ppl_ort["int4 só pesos, ativ. int8"])
-record("ppl_ort_int4_builder", ppl_ort["int4 do builder"])
-record("builder_int4_accuracy_level", ",".join(str(v) for v in builder_int4.get("accuracy_level", [])))
-record("int4_packing_same_bytes", same_bytes)
-record("ppl_tokens", PPL_TOKENS)
-record("size_mb_ort_fp32", size_mb["fp32"])
-record("size_mb_ort_int4_weight_only", size_mb["int4 só pesos"])
-record("activation_outlier_ratio_max", worst["ratio"])
-record("activation_error_per_tensor_worst", err_tensor)
-record("activation_error_llm_int8_worst", err_mixed)
-record("saturation_explains_per_channel", saturation_explains)
-record("saturation_verdict", verdict["kind"])
-if ppl_per_channel:
-    record("ppl_ort_int8_dynamic_per_channel", ppl_per_channel[False])
-    record("ppl_ort_int8_dynamic_per_channel_reduce_range", ppl_per_channel[True])
-record("decode_tok_s_torch", decode_tok_s_torch)
-record("decode_torch_best_config", torch_best_name)
-record("decode_tok_s_ort_fp32", decode_tok_s_ort_fp32)
-record("decode_tok_s_ort_int4", decode_tok_s_ort_int4)
-record("speedup_ort_fp32_vs_torch", speedup_fp32)
-record("speedup_ort_int4_vs_torch", speedup_int4)
-record("ort_int4_output_ok", ort_int4_output_ok)
-record("int4_prefix_tokens_equal", int4_prefix)
-record("next_token_acc_ort_fp32", next_token_acc["fp32"])
-record("next_token_acc_ort_int4", next_token_acc["int4"])
-record("int4_top1_agreement_fp32", int4_top1_agreement)
-record("memory_bandwidth_gbs", bandwidth_gbs)
-record("decode_bound_tok_s_fp32", bound["fp32"])
-record("decode_bound_tok_s_int4", bound["int4"])
-import shutil
+from course_utils.ort import variant_results
 
-shutil.rmtree(WORK, ignore_errors=True)  # arquivos de passagem desta execução
-if cuda_latency:
-    record("latency_ms_ort_cuda", cuda_latency["ort_ms"])
-    record("latency_ms_torch_cuda", cuda_latency["torch_ms"])
-for precision, value in genai_cuda_speed.items():
-    record(f"decode_tok_s_ort_cuda_{precision}", value)
+results = {  # seções 1 a 5
+    "export_layers": n_layers, "export_seconds": export_seconds, "export_from_cache": from_cache,
+    "max_abs_logit_diff_fp32": max_abs_logit_diff, "rmsnorm_fusions": rmsnorm_fusions,
+    "onnx_nodes_disable": sum(level_counts["disable"].values()), "onnx_nodes_all": sum(level_counts["all"].values()),
+    "latency_ms_level_disable": level_ms["disable"], "latency_ms_level_all": level_ms["all"],
+    "tokenizer_round_trip_ok": tokenizer_ok, "ppl_tokens": PPL_TOKENS, "ppl_torch_fp32": ppl_torch,
+    **variant_results("ppl_ort", ppl_ort), **variant_results("size_mb_ort", size_mb),
+    "builder_int4_accuracy_level": ",".join(str(v) for v in builder_int4.get("accuracy_level", [])),
+    "int4_packing_same_bytes": same_bytes, "activation_outlier_ratio_max": worst["ratio"],
+    "activation_error_per_tensor_worst": err_tensor, "activation_error_llm_int8_worst": err_mixed,
+    "saturation_explains_per_channel": saturation_explains, "saturation_verdict": verdict["kind"],
+}
+if ppl_per_channel:
+    results["ppl_ort_int8_dynamic_per_channel"] = ppl_per_channel[False]
+    results["ppl_ort_int8_dynamic_per_channel_reduce_range"] = ppl_per_channel[True]
+
+# %%
+results |= {  # seções 6 a 8
+    "decode_tok_s_torch": decode_tok_s_torch, "decode_torch_best_config": torch_best_name,
+    "decode_tok_s_ort_fp32": decode_tok_s_ort_fp32, "decode_tok_s_ort_int4": decode_tok_s_ort_int4,
+    "speedup_ort_fp32_vs_torch": speedup_fp32, "speedup_ort_int4_vs_torch": speedup_int4,
+    "ort_int4_output_ok": ort_int4_output_ok, "int4_prefix_tokens_equal": int4_prefix,
+    "next_token_acc_ort_fp32": next_token_acc["fp32"], "next_token_acc_ort_int4": next_token_acc["int4"],
+    "int4_top1_agreement_fp32": int4_top1_agreement, "memory_bandwidth_gbs": bandwidth_gbs,
+    "decode_bound_tok_s_fp32": bound["fp32"], "decode_bound_tok_s_int4": bound["int4"],
+    **({"latency_ms_ort_cuda": cuda_latency["ort_ms"], "latency_ms_torch_cuda": cuda_latency["torch_ms"]}
+       if cuda_latency else {}),
+    **{f"decode_tok_s_ort_cuda_{precision}": value for precision, value in genai_cuda_speed.items()},
+}
+for key, value in results.items():
+    record(key, value)
 
 # %% [markdown]
 # **Para levar.** (1) `torch.onnx.export(..., dynamo=True)` com eixos dinâmicos dá um grafo que calcula a mesma função
-# (diferenças de 1e-5); o otimizador de grafo funde o que reconhece, e o model builder escreve direto o grafo de decode
-# com atenção fundida e cache KV. (2) Quantizar só os pesos (blocos de 32) é quase de graça em 8 bits; quantizar as
+# (logits a menos de 1e-3 dos do PyTorch); o otimizador de grafo funde o que reconhece, e o model builder escreve direto
+# o grafo de decode com atenção fundida e cache KV. (2) Quantizar só os pesos (blocos de 32) é quase de graça em 8 bits; quantizar as
 # ativações com uma escala por tensor esbarra nos outliers (por bloco, custa pouco), e nas CPUs x86 sem VNNI a soma de 16
 # bits ainda pode saturar.
 # (3) No decode com lote 1 o que manda é a memória: menos bytes por token (int4) é mais tokens por segundo.
