@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+import torch
 
 import course_utils
 from course_utils.exercises import evaluate
@@ -81,3 +82,32 @@ def test_the_check_finds_package_functions():
     names = {name for name, _ in package_functions()}
     assert "course_utils.quantization.absmax_quantize" in names
     assert not any(n.startswith(SKIPPED_PACKAGES) for n in names)
+
+
+def test_watch_calls_ve_a_delegacao_por_qualquer_nome():
+    from course_utils.exercises import delegation_message, watch_calls
+    from course_utils.generation import top_k_filter as outro_nome
+
+    def delega(logits):
+        return outro_nome(logits, 2)
+
+    def escreve(logits):
+        return logits.masked_fill(logits < logits.topk(2).values[..., -1:], float("-inf"))
+
+    from course_utils import generation
+    logits = torch.tensor([[1.0, 3.0, 2.0, 0.0]])
+    with watch_calls(generation.top_k_filter) as called:
+        escreve(logits)
+    assert called == set()
+    with watch_calls(generation.top_k_filter) as called:
+        delega(logits)
+    assert called == {"top_k_filter"}
+    assert "top_k_filter" in delegation_message(called)
+
+    class Filtro:
+        def __call__(self, x):
+            return x
+
+    with watch_calls(Filtro) as called:
+        Filtro()(logits)
+    assert len(called) == 1 and next(iter(called)).endswith("Filtro")

@@ -9,8 +9,11 @@ Aqui ficam o registro (`exercise`, `EXERCISES`, `evaluate`, `check`) e os ajudan
 compartilham; os juízes de cada notebook ficam em `nb00.py` … `nb08.py`, importados no fim deste arquivo.
 """
 
+import contextlib
 import math
 import numbers
+import sys
+import types
 from dataclasses import dataclass
 
 import torch
@@ -84,8 +87,63 @@ def _judge_number(answer, expected, rel_tol, hints):
     return False, "ainda não. Refaça a conta passo a passo com a fórmula da seção acima."
 
 
+def _code_objects(function) -> set:
+    """O código de `function` (função, método ou classe: os métodos dela) e o das funções definidas dentro dele."""
+    if isinstance(function, type):
+        found = set()
+        for value in vars(function).values():
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, types.FunctionType):
+                found |= _code_objects(value)
+        return found
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    if code is None:
+        return set()
+    found, todo = set(), [code]
+    while todo:
+        c = todo.pop()
+        found.add(c)
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return found
+
+
+@contextlib.contextmanager
+def watch_calls(*functions):
+    """Durante o bloco, anota quais de `functions` (funções, métodos ou classes) foram chamadas, por qualquer nome.
+
+    Serve para o juiz saber se a resposta do aluno delegou o exercício a uma função que já o resolve (do pacote do
+    curso ou de uma biblioteca): guarda no conjunto devolvido o nome de cada uma que rodou. Vê a chamada mesmo quando
+    o aluno importou a função com outro nome, porque compara o código que executa (sys.setprofile), não o nome.
+    """
+    watched = {}
+    for function in functions:
+        name = getattr(function, "__qualname__", repr(function))
+        for code in _code_objects(function):
+            watched[code] = name
+    called = set()
+    previous = sys.getprofile()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in watched:
+            called.add(watched[frame.f_code])
+
+    sys.setprofile(profile)
+    try:
+        yield called
+    finally:
+        sys.setprofile(previous)
+
+
+def delegation_message(called: set) -> str:
+    """O retorno de quem delegou: diz o que foi chamado e pede a regra escrita, sem dar a resposta."""
+    names = ", ".join(sorted(called))
+    return (f"sua função chamou {names}, que já resolve o exercício. Escreva a regra você mesmo, com operações de "
+            "tensores (a ideia é implementar, não delegar).")
+
+
 # Os juízes de cada notebook se registram ao serem importados; precisam do registro definido acima.
 from . import nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08  # noqa: E402
 
-__all__ = ["EXERCISES", "Exercise", "check", "evaluate", "exercise",
+__all__ = ["EXERCISES", "Exercise", "check", "delegation_message", "evaluate", "exercise", "watch_calls",
            "nb00", "nb01", "nb02", "nb03", "nb04", "nb05", "nb06", "nb07", "nb08"]

@@ -10,9 +10,11 @@ Nada aqui decide se a resposta está certa: o corretor julga fora deste processo
 """
 
 import builtins
+import importlib
 import json
 import marshal
 import os
+import sys
 import threading
 import types
 
@@ -20,6 +22,10 @@ from . import wire
 
 # guardados na importação (o lançador importa este módulo antes de qualquer célula do aluno)
 _json_loads, _marshal_dumps, _write = json.loads, marshal.dumps, os.write
+_setprofile, _getprofile, _import_module = sys.setprofile, sys.getprofile, importlib.import_module
+_thread_setprofile, _modules = threading.setprofile, sys.modules
+_C_SWITCHES = (sys.setprofile, sys.settrace)                           # funções em C: evento "c_call"
+_PY_SWITCHES = {f.__code__: "threading." + f.__name__ for f in (threading.setprofile, threading.settrace)}
 
 _state = {"armed": None}
 
@@ -53,6 +59,64 @@ def _guarded(fn, timeout_s: float) -> dict:
             signal.signal(signal.SIGALRM, previous)
 
 
+def _forbidden_codes(targets) -> tuple:
+    """{código: nome} das funções proibidas ("módulo:Nome.qualificado"; uma classe vale pelos seus métodos) e os nomes
+    das que não são o código do próprio módulo (trocadas pelo aluno antes da coleta)."""
+    codes, replaced = dict(_PY_SWITCHES), []
+    for target in targets:
+        module_name, _, qualname = target.partition(":")
+        try:
+            obj = _import_module(module_name)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except Exception:  # noqa: BLE001 - a biblioteca pode não existir nesta versão: nada a vigiar
+            continue
+        owner = getattr(obj, "__module__", None) or ""
+        home = getattr(_modules.get(owner), "__file__", None)
+        if owner.partition(".")[0] != module_name.partition(".")[0]:
+            home = None   # definida fora da biblioteca que a exporta
+        functions = [v.__func__ if isinstance(v, (staticmethod, classmethod)) else v
+                     for v in (vars(obj).values() if isinstance(obj, type) else [obj])]
+        found = []
+        for f in functions:
+            while hasattr(f, "__wrapped__") and not hasattr(f, "__code__"):
+                f = f.__wrapped__
+            if isinstance(getattr(f, "__code__", None), types.CodeType):
+                found.append(f.__code__)
+        if not found or home is None or any(c.co_filename != home for c in found):
+            replaced.append(qualname)  # não é o código do módulo que o define: trocado antes da coleta
+        todo = list(found)
+        while todo:
+            c = todo.pop()
+            codes[c] = qualname
+            todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return codes, replaced
+
+
+def _watched(fn, targets):
+    """fn() anotando (sys.setprofile) se alguma função proibida rodou; quem desliga a vigia conta como quem delegou."""
+    codes, replaced = _forbidden_codes(targets)
+    if replaced:
+        return {"delegated": replaced}
+    called, switches, own = set(), _C_SWITCHES, _watched.__code__   # a própria vigia religa o perfil no fim
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            called.add(codes[frame.f_code])
+        elif event == "c_call" and frame.f_code is not own and (arg is switches[0] or arg is switches[1]):
+            called.add("sys." + arg.__name__)
+
+    previous = _getprofile()
+    _thread_setprofile(profile)   # threads que a função do aluno abrir também são vigiadas
+    _setprofile(profile)
+    try:
+        result = fn()
+    finally:
+        _setprofile(previous)
+        _thread_setprofile(None)
+    return {"delegated": sorted(called)} if called else result
+
+
 def _answer_data(namespace: dict, answer: str, cases_json, call_timeout_s: float) -> dict:
     """O dado da resposta: o valor (encode) ou a saída da função em cada entrada oculta."""
     if answer not in namespace:
@@ -67,7 +131,10 @@ def _answer_data(namespace: dict, answer: str, cases_json, call_timeout_s: float
         def call(case=case):
             output = function(*decode(case["args"], trusted=True), **decode(case["kwargs"], trusted=True))
             return {"output": encode(output)}
-        results.append(_guarded(call, call_timeout_s))
+        if case.get("forbidden"):
+            results.append(_guarded(lambda call=call, case=case: _watched(call, case["forbidden"]), call_timeout_s))
+        else:
+            results.append(_guarded(call, call_timeout_s))
     return {"results": results}
 
 
@@ -98,7 +165,8 @@ def arm(key: bytes, channel_fd: int) -> None:
     import _hashlib
 
     wire_ns = _frozen(wire, ["encode", "decode", "_basic", "cases_digest", "seal"])
-    mine = _frozen(__import__(__name__, fromlist=["_"]), ["_guarded", "_answer_data", "_body"],
+    mine = _frozen(__import__(__name__, fromlist=["_"]), ["_guarded", "_answer_data", "_body", "_watched",
+                                                          "_forbidden_codes"],
                    {"encode": wire_ns["encode"], "decode": wire_ns["decode"], "cases_digest": wire_ns["cases_digest"],
                     "MAX_PAYLOAD_BYTES": wire.MAX_PAYLOAD_BYTES})
     answer_data, body_of, seal = mine["_answer_data"], mine["_body"], wire_ns["seal"]

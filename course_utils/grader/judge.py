@@ -75,6 +75,10 @@ def _judge_case(exercise, got, expected) -> tuple:
     if isinstance(expected, Exception):
         return False, (f"o teste oculto está quebrado (a referência levantou {type(expected).__name__}); "
                        f"avise o professor")
+    if isinstance(got, dict) and isinstance(got.get("delegated"), list):
+        names = ", ".join(str(n)[:80] for n in got["delegated"][:5]) or "?"
+        return False, (f"sua função chamou {names}, que já resolve o exercício (ou desligou a vigia das chamadas): "
+                       f"escreva a regra você mesmo")
     if not isinstance(got, dict) or ("error" not in got and "output" not in got):
         return False, "resultado ilegível"
     if "error" in got:

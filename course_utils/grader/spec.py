@@ -55,6 +55,9 @@ class FunctionExercise:
     cases: list
     compare: Callable = None
     title: str = ""
+    # funções que já resolvem o exercício ("módulo:Nome.qualificado", do pacote do curso ou de uma biblioteca): um
+    # caso em que a função do aluno chamou alguma delas vale zero (a coleta vê a chamada por qualquer nome)
+    forbidden: tuple = ()
 
     @property
     def points(self):

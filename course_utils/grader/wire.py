@@ -120,7 +120,10 @@ def decode(data, trusted: bool = False, depth: int = 0):
 
 def encode_cases(exercise) -> list:
     """As entradas ocultas de um FunctionExercise, como vão para o kernel."""
-    return [{"args": encode(tuple(case.args)), "kwargs": encode(dict(case.kwargs))} for case in exercise.cases]
+    forbidden = list(getattr(exercise, "forbidden", ()) or ())
+    extra = {"forbidden": forbidden} if forbidden else {}
+    return [{"args": encode(tuple(case.args)), "kwargs": encode(dict(case.kwargs)), **extra}
+            for case in exercise.cases]
 
 
 def cases_digest(cases_json) -> str:
