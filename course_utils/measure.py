@@ -201,3 +201,18 @@ def perplexity(model, input_ids, window: int = 1024, stride: int = 512, progress
         if end == n:
             break
     return math.exp(nll / count)
+
+
+def generation_peak_mib(model, input_ids, max_new_tokens: int, **generate_kwargs) -> float:
+    """MiB que uma geração gulosa aloca na GPU ALÉM do que já estava alocado (os pesos): o pico do cache e das
+    ativações. `generate_kwargs` vão para o `model.generate` (ex.: cache_implementation="offloaded")."""
+    if not torch.cuda.is_available() or input_ids.device.type != "cuda":
+        raise ValueError("generation_peak_mib mede memória da GPU: passe um modelo e input_ids na GPU.")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new_tokens,
+                   min_new_tokens=max_new_tokens, do_sample=False, pad_token_id=model.config.eos_token_id,
+                   **generate_kwargs)
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - before) / 2**20

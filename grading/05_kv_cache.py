@@ -4,6 +4,8 @@ Edite à vontade os pontos (de cada teste) e os casos. Mudar pontos, nomes ou as
 recalcula as notas; mudar as entradas dos casos faz o corretor executar as entregas de novo.
 """
 
+import copy
+
 import torch
 
 from course_utils.grade import Case, Check, Code, FunctionExercise, ValueExercise, number
@@ -21,16 +23,26 @@ def min_p(logits, p_min):
     return logits.masked_fill(~keep, float("-inf"))
 
 
-def decode_step(model, token, cache):
-    """Um passo de decode: só o token novo entra no modelo; K e V do contexto vêm do cache, que cresce um token."""
-    return model(token, past_key_values=cache, use_cache=True).logits[:, -1]
+@torch.inference_mode()
+def prefix_continuation(model, prefix_cache, suffix, n):
+    """Cache de prefixo: numa cópia do cache, o sufixo numa passada e depois um token por passo (guloso)."""
+    cache = copy.deepcopy(prefix_cache)
+    out = model(suffix, past_key_values=cache, use_cache=True)
+    tokens = []
+    for _ in range(n):
+        token = out.logits[:, -1:].argmax(-1)
+        tokens.append(int(token))
+        out = model(token, past_key_values=cache, use_cache=True)
+    return torch.tensor([tokens])
 
 
-def close_logits(got, expected):
+def same_tokens(got, expected):
+    if isinstance(got, (list, tuple)):
+        got = torch.tensor([list(got)]) if all(isinstance(t, int) for t in got) else None
     if not isinstance(got, torch.Tensor) or got.numel() != expected.numel():
-        return False, "devolva os logits da última posição, formato [1, vocabulário]"
-    if not torch.allclose(got.reshape(expected.shape).float(), expected.float(), atol=1e-4):
-        return False, "os logits não conferem com os do modelo com o contexto inteiro"
+        return False, f"devolva os {expected.numel()} tokens novos (tensor [1, n] ou lista)"
+    if not torch.equal(got.reshape(-1).long(), expected.reshape(-1)):
+        return False, "os tokens não conferem com a geração gulosa do texto inteiro"
     return True, "correto"
 
 
@@ -65,16 +77,19 @@ EXERCISES = [
         Check("GiB do cache KV (32 camadas, 8 cabeças KV, lote 4, 8.192 tokens)", 2,
               number(KV_GQA_BATCH_GIB, rel_tol=0.01)),
     ]),
-    FunctionExercise("05.2", answer="meu_min_p", reference=min_p, compare=same_filter, cases=[
+    FunctionExercise("05.2", answer="meu_min_p", reference=min_p, compare=same_filter,
+                     forbidden=("transformers.generation.logits_process:MinPLogitsWarper",), cases=[
         Case((logits(3, 50, seed=201), 0.1), 1, "p_min=0,1"),
         Case((logits(2, 100, seed=202), 0.02), 1, "p_min pequeno, vocabulário maior"),
         Case((logits(5, 20, seed=203, temperature=1.0), 0.5), 1, "distribuição achatada"),
         Case((logits(1, 10, seed=204), 1.0), 1, "p_min=1: só o mais provável"),
     ]),
-    FunctionExercise("05.3", answer="passo_com_cache", reference=decode_step, compare=close_logits, cases=[
-        Case((Code(TINY.format(seed=11)), torch.tensor([[7]]), Code(PREFILLED.format(seed=11, ids=[5, 9, 200, 31]))),
-             1.5, "prompt de 4 tokens"),
-        Case((Code(TINY.format(seed=12)), torch.tensor([[250]]), Code(PREFILLED.format(seed=12, ids=[1]))),
-             1.5, "prompt de 1 token"),
+    FunctionExercise("05.3", answer="gerar_com_prefixo", reference=prefix_continuation, compare=same_tokens,
+                     forbidden=("course_utils.generation:generate", "transformers.generation.utils:GenerationMixin.generate"),
+                     cases=[
+        Case((Code(TINY.format(seed=11)), Code(PREFILLED.format(seed=11, ids=[5, 9, 200, 31])), torch.tensor([[7, 12]]),
+              5), 1.5, "prefixo de 4 tokens, sufixo de 2"),
+        Case((Code(TINY.format(seed=12)), Code(PREFILLED.format(seed=12, ids=[1])), torch.tensor([[250]]), 3),
+             1.5, "prefixo de 1 token, sufixo de 1"),
     ]),
 ]

@@ -46,7 +46,7 @@ def test_min_p_erros_realistas():
     assert evaluate("05.2", _grading().min_p)[0]
 
 
-def test_min_p_e_passo_de_decode_nao_passam_com_funcoes_do_pacote():
+def test_min_p_e_cache_de_prefixo_nao_passam_com_funcoes_do_pacote():
     for fn in (generation.top_p_filter, generation.top_k_filter, generation.apply_repetition_penalty,
                generation.sample_next_token):
         assert not evaluate("05.2", fn)[0], fn.__name__
@@ -54,17 +54,57 @@ def test_min_p_e_passo_de_decode_nao_passam_com_funcoes_do_pacote():
         assert not evaluate("05.3", fn)[0], fn.__name__
 
 
-def test_passo_de_decode_erros_realistas():
-    def sem_cache(model, token, cache):
-        return model(token).logits[:, -1]
+def test_min_p_delegado_a_biblioteca_e_recusado():
+    from transformers.generation.logits_process import MinPLogitsWarper as Filtro
 
-    def posicao_zero(model, token, cache):
-        return model(token, past_key_values=cache, use_cache=True, position_ids=torch.zeros_like(token)).logits[:, -1]
+    def delega(logits, p_min):
+        return Filtro(p_min)(None, logits.clone())
 
-    def probabilidades(model, token, cache):
-        return torch.softmax(model(token, past_key_values=cache, use_cache=True).logits[:, -1], -1)
+    assert torch.equal(torch.isfinite(delega(torch.tensor([[0.3, 0.1, 0.8]]), 0.9)),
+                       torch.isfinite(_grading().min_p(torch.tensor([[0.3, 0.1, 0.8]]), 0.9)))  # ela resolve mesmo
+    ok, msg = evaluate("05.2", delega)
+    assert not ok and "MinPLogitsWarper" in msg and "você mesmo" in msg
 
-    for wrong, hint in ((sem_cache, "past_key_values"), (posicao_zero, "posição"), (probabilidades, "não probab")):
-        ok, msg = evaluate("05.3", wrong)
+
+def _escrita(model, cache_do_prefixo, sufixo, n, copiar=True, so_sufixo=True, ultima=True):
+    import copy
+
+    cache = copy.deepcopy(cache_do_prefixo) if copiar else cache_do_prefixo
+    ids = sufixo
+    if not so_sufixo:   # erro realista: o texto inteiro de novo a cada pedido (ignora o cache)
+        return _sem_cache(model, sufixo, n)
+    out = model(ids, past_key_values=cache, use_cache=True)
+    novos = []
+    for _ in range(n):
+        token = (out.logits[:, -1:] if ultima else out.logits[:, :1]).argmax(-1)
+        novos.append(int(token))
+        out = model(token, past_key_values=cache, use_cache=True)
+    return novos
+
+
+def _sem_cache(model, sufixo, n):
+    ids = torch.cat([torch.tensor([[3, 17, 42]]), sufixo], -1)
+    for _ in range(n):
+        ids = torch.cat([ids, model(ids).logits[:, -1:].argmax(-1)], -1)
+    return ids[0, -n:]
+
+
+def test_cache_de_prefixo_erros_realistas_e_delegacao():
+    from course_utils.generation import generate as gerar
+
+    assert evaluate("05.3", _escrita)[0]
+    for kwargs, hint in (({"copiar": False}, "copy.deepcopy"), ({"so_sufixo": False}, "prefixo de novo"),
+                         ({"ultima": False}, "ÚLTIMA posição")):
+        ok, msg = evaluate("05.3", lambda m, c, s, n, kw=kwargs: _escrita(m, c, s, n, **kw))
         assert not ok and hint in msg, msg
-    assert evaluate("05.3", _grading().decode_step)[0]
+
+    def delega(model, cache, sufixo, n):
+        import copy
+        return gerar(model.model, sufixo, max_new_tokens=n, eos_token_id=None, past_key_values=copy.deepcopy(cache))
+
+    ok, msg = evaluate("05.3", delega)
+    assert not ok and "generate" in msg
+
+
+def test_referencia_do_cache_de_prefixo_passa_no_juiz():
+    assert evaluate("05.3", _grading().prefix_continuation)[0]

@@ -300,3 +300,11 @@ def test_one_cpu_thread_usa_uma_thread_e_restaura_mesmo_com_erro():
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_generation_peak_mib_pede_gpu():
+    from course_utils.measure import generation_peak_mib
+    from course_utils.models import tiny_model
+
+    with pytest.raises(ValueError, match="GPU"):
+        generation_peak_mib(tiny_model(), torch.tensor([[1, 2]]), 2)

@@ -49,7 +49,8 @@ RECORDED_KEYS = {
         "receptive_field_matches_theory"
     ],
     "05_kv_cache": [
-        "kv_new_tokens", "speedup_kv_cache", "kv_bytes_formula", "kv_bytes_measured", "batch_throughput_gain"
+        "kv_new_tokens", "speedup_kv_cache", "kv_bytes_formula", "kv_bytes_measured", "batch_throughput_gain",
+        "fp8_overflow_is_nan"
     ],
     "06_onnx_runtime": [
         "max_abs_logit_diff_fp32", "ppl_ort_fp32", "ppl_ort_int8_dynamic", "ppl_ort_int8_weight_only",

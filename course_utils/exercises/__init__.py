@@ -97,7 +97,10 @@ def _code_objects(function) -> set:
             if isinstance(value, types.FunctionType):
                 found |= _code_objects(value)
         return found
-    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    function = getattr(function, "__func__", function)
+    while hasattr(function, "__wrapped__"):   # um decorador (torch.no_grad...) tem código compartilhado: vale o de dentro
+        function = function.__wrapped__
+    code = getattr(function, "__code__", None)
     if code is None:
         return set()
     found, todo = set(), [code]

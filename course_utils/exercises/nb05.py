@@ -5,7 +5,7 @@ Os casos públicos são dados (entradas e saídas esperadas) e propriedades: a s
 
 import torch
 
-from . import _judge_number, exercise
+from . import _judge_number, delegation_message, exercise, watch_calls
 
 
 @exercise("05.1", "GiB do cache KV de um modelo com GQA, em lote", "um número (GiB, float)")
@@ -46,11 +46,16 @@ def _min_p_hint(logits, p_min, kept):
 
 @exercise("05.2", "filtro min-p", "uma função f(logits, p_min) -> logits com -inf nos tokens removidos")
 def _min_p(answer):
+    from transformers.generation.logits_process import MinPLogitsWarper
+
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
     for rows, p_min, mask in _MIN_P_CASES:
         logits = torch.tensor(rows)
-        got = answer(logits.clone(), p_min)
+        with watch_calls(MinPLogitsWarper) as called:
+            got = answer(logits.clone(), p_min)
+        if called:
+            return False, delegation_message(called)
         if got is None:
             return False, "a função ainda devolve None: devolva os logits filtrados."
         if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
@@ -80,41 +85,67 @@ class _CallRecorder(torch.nn.Module):
         return self.model(input_ids=input_ids, past_key_values=past_key_values, **kwargs)
 
 
-@exercise("05.3", "um passo de decode com o cache KV",
-          "uma função f(model, token, cache) -> logits [1, vocabulário] do próximo token")
-def _decode_step(answer):
+# 05.3: o prefixo (3 tokens) já no cache; duas continuações gulosas de 4 tokens, cada uma com o seu sufixo
+_PREFIX, _SUFFIXES, _NEW = [3, 17, 42], ([8, 99], [250, 4, 61]), 4
+
+
+def _greedy_tokens(model, ids, n):
+    """Referência por força bruta, sem cache: o texto inteiro a cada passo (não é a resposta do exercício)."""
+    ids = ids.clone()
+    for _ in range(n):
+        ids = torch.cat([ids, model(ids).logits[:, -1].argmax(-1, keepdim=True)], -1)
+    return ids[0, -n:].tolist()
+
+
+def _token_list(got):
+    if isinstance(got, torch.Tensor):
+        return got.reshape(-1).tolist()
+    if isinstance(got, (list, tuple)):
+        return [int(t) for t in got]
+    raise TypeError
+
+
+@exercise("05.3", "reaproveitar o cache de um prefixo",
+          "uma função f(model, cache_do_prefixo, sufixo, n) -> os n tokens novos (tensor [1, n] ou lista)")
+def _prefix_continuation(answer):
+    import copy
+
     from transformers import DynamicCache
 
+    from ..generation import generate as course_generate
     from ..models import tiny_model
 
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
     model = tiny_model(seed=5).eval()
-    ids = torch.tensor([[3, 17, 42, 8, 99, 4]])
     with torch.inference_mode():
-        full = model(ids).logits[0]                    # logits de cada posição, com o texto inteiro
-        cache = DynamicCache(config=model.config)
-        model(ids[:, :3], past_key_values=cache, use_cache=True)  # o prompt (3 tokens) já está no cache
-        for t in range(3, ids.shape[1]):
+        prefix_cache = DynamicCache(config=model.config)
+        model(torch.tensor([_PREFIX]), past_key_values=prefix_cache, use_cache=True)
+        pristine = copy.deepcopy(prefix_cache)
+        for suffix in _SUFFIXES:
+            expected = _greedy_tokens(model, torch.tensor([_PREFIX + suffix]), _NEW)
             recorder = _CallRecorder(model)
-            got = answer(recorder, ids[:, t:t + 1], cache)
+            with watch_calls(course_generate, type(model).generate) as called:
+                got = answer(recorder, prefix_cache, torch.tensor([suffix]), _NEW)
+            if called:
+                return False, delegation_message(called)
             if got is None:
-                return False, "a função ainda devolve None: devolva os logits do próximo token."
-            if not isinstance(got, torch.Tensor) or got.shape[-1] != full.shape[-1] or got.numel() != full.shape[-1]:
-                return False, "devolva os logits da última posição, formato [1, vocabulário]."
-            if not recorder.calls:
-                return False, "a função não chamou o modelo: um passo de decode é uma passada com o token novo."
-            if any(n is not None and n > 1 for n, _ in recorder.calls):
-                return False, ("o modelo recebeu mais de um token: com o cache, cada passo só processa o token novo "
-                               "(é essa a economia).")
-            if not all(with_cache for _, with_cache in recorder.calls):
-                return False, "passe o cache ao modelo (past_key_values=cache): sem ele o token novo não vê o contexto."
-            if cache.get_seq_length() != t + 1:
-                return False, ("o cache deveria ter crescido um token neste passo: passe past_key_values=cache e "
-                               "use_cache=True, e não o recrie.")
-            if torch.allclose(got.reshape(-1), torch.softmax(full[t], -1), atol=1e-5):
-                return False, "devolva logits, não probabilidades (sem softmax)."
-            if not torch.allclose(got.reshape(-1).float(), full[t], atol=1e-4):
-                return False, ("os logits não conferem com os do texto inteiro: confira a posição do token novo "
-                               "(ela é o comprimento do cache; deixe o transformers deduzi-la ou passe-a certa).")
-    return True, "correto! É o passo que se repete a cada token gerado."
+                return False, "a função ainda devolve None: devolva os n tokens novos."
+            try:
+                tokens = _token_list(got)
+            except (TypeError, ValueError):
+                return False, "devolva os tokens novos como tensor [1, n] ou lista de inteiros."
+            if prefix_cache.get_seq_length() != len(_PREFIX) or not torch.equal(
+                    prefix_cache.layers[0].keys, pristine.layers[0].keys):
+                return False, ("o cache do prefixo mudou: ele tem de servir também à próxima continuação. Trabalhe "
+                               "numa cópia (copy.deepcopy) e deixe o original como veio.")
+            fed = sum(n or 0 for n, _ in recorder.calls)
+            if fed >= len(_PREFIX) + len(suffix) + _NEW - 1:
+                return False, ("o modelo recebeu o prefixo de novo: ele já está no cache; passe só o sufixo e, depois, "
+                               "um token por passo.")
+            if len(tokens) != _NEW:
+                return False, f"pedi {_NEW} tokens novos e vieram {len(tokens)} (só os novos, sem o sufixo)."
+            if tokens != expected:
+                return False, ("os tokens não conferem com a geração gulosa do texto inteiro: o 1º token novo sai dos "
+                               "logits da ÚLTIMA posição do sufixo, e cada passo seguinte entra com o cache.")
+    return True, "correto! É o cache de prefixo que servidores como o vLLM usam para um prompt de sistema comum."

@@ -79,7 +79,7 @@ def _forbidden_codes(targets) -> tuple:
                      for v in (vars(obj).values() if isinstance(obj, type) else [obj])]
         found = []
         for f in functions:
-            while hasattr(f, "__wrapped__") and not hasattr(f, "__code__"):
+            while hasattr(f, "__wrapped__"):   # o código de um decorador é compartilhado: vale o de dentro
                 f = f.__wrapped__
             if isinstance(getattr(f, "__code__", None), types.CodeType):
                 found.append(f.__code__)

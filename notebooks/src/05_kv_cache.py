@@ -44,6 +44,12 @@ import time
 import matplotlib.pyplot as plt
 import torch
 from transformers import DynamicCache, QuantizedCache
+from transformers.cache_utils import Cache
+
+try:  # a camada fp8 do QuantizedCache entrou no transformers depois da 5.17
+    from transformers.cache_utils import Fp8QuantizedLayer
+except ImportError:
+    Fp8QuantizedLayer = None
 
 from course_utils.data import text_token_ids
 from course_utils.display import explore, show_source
@@ -57,7 +63,7 @@ from course_utils.generation import (
     per_token_fp8_cache,
     top_p_filter,
 )
-from course_utils.measure import tokens_per_second
+from course_utils.measure import generation_peak_mib, tokens_per_second
 from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer
 from course_utils.planner import weight_bytes
 from course_utils.plotting import plot_bars, plot_lines
@@ -248,10 +254,6 @@ elif device == "cpu":
     claim_skipped("CPU: cache KV >= 3x com 256 tokens novos ou mais", f"só {NEW_TOKENS} tokens novos")
 else:
     claim_skipped("CPU: cache KV >= 3x com 256 tokens novos ou mais", "execução na GPU")
-    print("Na GPU, com um modelo de 135 M parâmetros e poucas centenas de tokens, cada passo custa quase só o "
-          "lançamento dos kernels: a CPU manda à GPU, uma a uma, as centenas de operações pequenas de uma passada, e "
-          "esse custo fixo por operação não depende de quantos tokens a passada processa. Com ou sem cache o passo "
-          "custa quase o mesmo; o ganho aparece com o prompt longo, logo abaixo.")
 
 # %% [markdown]
 # Quanto o passo encarece do começo ao fim da geração: a média dos últimos passos sobre a dos primeiros, com e sem
@@ -262,6 +264,14 @@ k = min(32, len(t_cache) // 4)
 growth_cache = (sum(t_cache[-k:]) / k) / (sum(t_cache[1:k + 1]) / k)
 growth_nocache = (sum(t_nocache[-k:]) / k) / (sum(t_nocache[1:k + 1]) / k)
 print(f"do começo ao fim da geração o passo ficou {growth_nocache:.1f}x mais caro sem cache e {growth_cache:.2f}x com cache")
+first_ms = 1000 * sum(t_nocache[1:k + 1]) / k
+if growth_nocache >= 2 * growth_cache:
+    print("Sem cache o passo encarece com o texto (cada passo reprocessa tudo); com cache bem menos: só o token novo "
+          "entra, e a atenção sobre o cache é barata perto das camadas lineares num modelo deste tamanho.")
+else:
+    print(f"Aqui os dois quase não encarecem: o passo custa ~{first_ms:.0f} ms com ou sem cache. É um custo fixo por "
+          "passo, que não depende de quantos tokens ele processa (na GPU, com um modelo pequeno, é a CPU lançando uma "
+          "a uma as centenas de operações de uma passada).")
 if device == "cpu" and NEW_TOKENS >= 256:
     claim("CPU: sem cache o passo cresce com o comprimento; com cache cresce >= 2x menos",
           growth_nocache >= 2 * growth_cache, measured=growth_nocache / growth_cache)
@@ -270,9 +280,6 @@ else:
                   "na GPU o passo é limitado pelo lançamento dos kernels" if device != "cpu" else "poucos tokens")
 
 # %% [markdown]
-# O tempo sem cache cresce com o comprimento (cada passo reprocessa tudo); com cache ele quase não cresce: o passo só
-# processa um token, e a atenção sobre o cache é barata perto das camadas lineares num modelo deste tamanho.
-#
 # **Onde o cache pesa de verdade: o prompt longo.** Com um prompt de milhares de tokens (um documento, uma conversa
 # longa), cada passo sem cache reprocessa o documento inteiro; com cache, continua sendo um token. Isso vale na GPU
 # também, porque aí a passada sem cache deixa de ser pequena:
@@ -479,9 +486,21 @@ else:
 # **Cache quantizado: memória contra qualidade.** O backend `fp8` do `QuantizedCache` (no transformers 5.23, a classe
 # `Fp8QuantizedLayer`) guarda K e V em `float8_e4m3fn` com **uma escala por tensor**, calculada na **primeira**
 # atualização de cada camada, $s = \max|x| / 448$ (448 é o maior número do e4m3), e **congelada** depois: cada token
-# novo é dividido por essa mesma escala e convertido, sem recalibrar. Um valor com $|x| > 448\,s$ não cabe: na CPU a
-# conversão satura em ±448; na GPU ela dá NaN, e a perplexidade vira `nan`
+# novo é dividido por essa mesma escala e convertido, sem recalibrar
 # ([o código do transformers](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#fp8-cache)).
+# Um valor com $|x| > 448\,s$ não cabe no e4m3, que não tem infinito. O que a conversão faz com ele depende do
+# dispositivo; medimos aqui mesmo:
+
+# %%
+fp8_max = torch.finfo(torch.float8_e4m3fn).max
+probe = torch.tensor([300.0, 460.0, 1000.0, -1000.0], device=device).to(torch.float8_e4m3fn).float().tolist()
+overflow_is_nan = math.isnan(probe[2])
+print(f"maior valor do e4m3: {fp8_max:g}; neste dispositivo ({device}) 300 -> {probe[0]:g}, 460 -> {probe[1]:g}, "
+      f"1000 -> {probe[2]:g}, -1000 -> {probe[3]:g}")
+print("um valor grande demais vira NaN: uma chave NaN contamina a atenção e a perplexidade vira nan"
+      if overflow_is_nan else "um valor grande demais satura em ±448: o erro é grande, mas finito")
+
+# %% [markdown]
 #
 # Então importa **em quê** a escala é calibrada. Se o texto entra um token por vez desde o começo, cada camada calibra
 # num token só. Num uso real, o prompt entra inteiro numa passada (o *prefill*), e a escala é calibrada nele. Com K e V
@@ -535,23 +554,45 @@ try:
 except ValueError:  # o backend fp8 entrou no transformers depois da 5.17
     fp8_cache = None
     print("Este transformers não tem o backend fp8 do QuantizedCache; a célula de configuração instala uma versão que tem.")
+ppl_fp8_cache = bytes_fp8 = float("nan")
 if fp8_cache is not None:
     ppl_fp8_cache = stepwise_perplexity(fp8_cache, FP8_PREFILL)
     bytes_fp8 = cache_nbytes(fp8_cache)
-    fp8_rel = ppl_fp8_cache / ppl_dynamic_cache - 1
     print(f"cache fp8:    {bytes_fp8 / 2**20:.2f} MiB ({bytes_fp8 / bytes_dynamic:.2f}x), perplexidade "
-          f"{ppl_fp8_cache:.2f} ({100 * fp8_rel:+.1f}%)")
-    if device == "cpu":
-        claim("CPU: fp8 do transformers calibrado no prefill (satura): perplexidade <= 10% acima do cache normal",
-              fp8_rel <= 0.10, measured=fp8_rel)
-    else:
-        print("Na GPU, os valores fora do alcance viram NaN na conversão: " +
-              ("por isso a perplexidade deu nan." if math.isnan(ppl_fp8_cache) else "nenhum saiu do alcance nesta execução."))
+          f"{ppl_fp8_cache:.2f} ({100 * (ppl_fp8_cache / ppl_dynamic_cache - 1):+.1f}%)")
+    print(f"{frac_prefill:.3%} dos valores passaram do alcance calibrado no prefill, e aqui a conversão "
+          f"{'dá NaN' if overflow_is_nan else 'satura'}: perplexidade {'nan' if math.isnan(ppl_fp8_cache) else 'finita'}")
+if fp8_cache is not None and overflow_is_nan and frac_prefill > 1e-5:
+    claim("fp8 do transformers: se há valores fora do alcance e a conversão dá NaN, a perplexidade vira nan",
+          math.isnan(ppl_fp8_cache), measured=frac_prefill)
 else:
-    ppl_fp8_cache = bytes_fp8 = float("nan")
-if fp8_cache is None or device != "cpu":
-    claim_skipped("CPU: fp8 do transformers calibrado no prefill (satura): perplexidade <= 10% acima do cache normal",
-                  "na GPU os valores fora do alcance viram NaN" if fp8_cache is not None else "sem o backend fp8")
+    claim_skipped("fp8 do transformers: se há valores fora do alcance e a conversão dá NaN, a perplexidade vira nan",
+                  "sem o backend fp8" if fp8_cache is None else
+                  "a conversão satura neste dispositivo" if not overflow_is_nan else "nenhum valor fora do alcance")
+
+# %% [markdown]
+# O conserto mínimo mantém a escala por tensor e **satura antes de converter**: recortar em $\pm 448$ troca o NaN por
+# um erro finito nos poucos valores fora do alcance. É uma subclasse de quatro linhas da camada do transformers:
+
+# %%
+if Fp8QuantizedLayer is not None:
+    class SaturatingFp8Layer(Fp8QuantizedLayer):
+        """A camada fp8 do transformers (escala por tensor, calibrada na 1ª atualização), recortando em ±448."""
+
+        def _quantize(self, tensor, scale=None):
+            if scale is None:   # a 1ª atualização (o prefill) calibra a escala, como na original
+                scale = (tensor.abs().amax().float() / self.fp8_max).clamp(min=torch.finfo(torch.float32).tiny)
+            return (tensor.float() / scale).clamp(-self.fp8_max, self.fp8_max).to(self.fp8_dtype), scale
+
+    ppl_saturating = stepwise_perplexity(Cache(layer_class_to_replicate=SaturatingFp8Layer), FP8_PREFILL)
+    saturating_rel = ppl_saturating / ppl_dynamic_cache - 1
+    print(f"fp8 por tensor, saturando: perplexidade {ppl_saturating:.2f} ({100 * saturating_rel:+.1f}%)")
+    claim("fp8 por tensor calibrado no prefill, saturando: perplexidade finita e <= 10% acima do cache normal",
+          math.isfinite(ppl_saturating) and saturating_rel <= 0.10, measured=saturating_rel)
+else:
+    ppl_saturating = float("nan")
+    claim_skipped("fp8 por tensor calibrado no prefill, saturando: perplexidade finita e <= 10% acima do cache normal",
+                  "este transformers não tem Fp8QuantizedLayer")
 
 # %% [markdown]
 # A saída robusta é não congelar a escala: calcular **uma escala por token** (e por cabeça), na hora em que o token entra
@@ -573,8 +614,8 @@ claim("cache fp8 com escala por token: perplexidade finita e no máximo 5% acima
 
 # %% [markdown]
 # A escala por tensor aguenta quando é calibrada num prefill que já mostra a faixa de valores de cada camada. Ela
-# continua frágil: um token posterior com um valor maior que todos os do prefill sai do alcance (satura na CPU, vira
-# NaN na GPU). Por isso os caches quantizados usados na prática (KIVI, e os backends `quanto`/`hqq`) recalculam a
+# continua frágil: um token posterior com um valor maior que todos os do prefill sai do alcance (e satura, ou vira NaN
+# onde a conversão não satura). Por isso os caches quantizados usados na prática (KIVI, e os backends `quanto`/`hqq`) recalculam a
 # escala **por grupo**, a cada bloco de tokens, e guardam os tokens mais recentes sem quantizar.
 
 # %%
@@ -584,7 +625,15 @@ if device.startswith("cuda"):
     tps_off = offloaded["tokens_per_s"]
     assert torch.equal(offloaded["output_ids"], ref_ids), "o cache com offloading deveria gerar os mesmos tokens"
     print(f"cache com offloading: {tps_off:.1f} tokens/s (DynamicCache: {tps_dynamic:.1f}); mesmos tokens")
+    peaks = {impl: generation_peak_mib(model, doc, 8, cache_implementation=impl) for impl in ("dynamic", "offloaded")}
+    kv_doc_mib = kv_cache_bytes(cfg, doc.shape[1] + 8, bytes_per_element=elem) / 2**20
+    print(f"prompt de {doc.shape[1]} tokens (cache de {kv_doc_mib:.0f} MiB): pico da geração acima dos pesos "
+          f"{peaks['dynamic']:.0f} MiB com o DynamicCache, {peaks['offloaded']:.0f} MiB com offloading")
+    claim("(GPU) cache com offloading: pico da geração com prompt longo <= 60% do pico com o DynamicCache",
+          peaks["offloaded"] <= 0.6 * peaks["dynamic"], measured=peaks["offloaded"] / peaks["dynamic"])
 else:
+    claim_skipped("(GPU) cache com offloading: pico da geração com prompt longo <= 60% do pico com o DynamicCache",
+                  "execução na CPU")
     print("Sem GPU: o cache com offloading move camadas entre a GPU e a CPU, então aqui não há o que medir. "
           "Rode este notebook no Colab com GPU para ver a troca de memória por velocidade.")
 
@@ -613,17 +662,20 @@ def meu_min_p(logits, p_min):
 check("05.2", meu_min_p)
 
 # %% [markdown]
-# **Exercício 3.** Escreva o passo de decode com o cache: `passo_com_cache(model, token, cache)` recebe o modelo, o
-# token novo (`[1, 1]`) e um `DynamicCache` que já tem o texto anterior; devolve os logits do próximo token
-# (`[1, vocabulário]`). O modelo deve receber **só o token novo**, e o cache deve sair com um token a mais. A
-# autocorreção compara com os logits do texto inteiro, passo a passo.
+# **Exercício 3 (cache de prefixo).** Muitos pedidos a um mesmo modelo começam pelo mesmo texto (um prompt de
+# sistema, um documento). Em vez de processá-lo de novo a cada pedido, um servidor guarda o cache KV desse **prefixo**
+# uma vez e continua dele. Escreva `gerar_com_prefixo(model, cache_do_prefixo, sufixo, n)`: `cache_do_prefixo` é um
+# `DynamicCache` que já tem o prefixo, `sufixo` tem formato `[1, s]`; devolva os `n` tokens novos gulosos (tensor
+# `[1, n]` ou lista). O modelo não pode receber o prefixo de novo, e `cache_do_prefixo` tem de sair como entrou (o
+# próximo pedido vai usá-lo; `copy.deepcopy` copia um cache). Escreva o laço você mesmo, sem `generate`. A
+# autocorreção compara com a geração gulosa do texto inteiro, para dois sufixos com o mesmo cache.
 
-# %% curso={"exercicio": "05.3", "resposta": "passo_com_cache"} tags=["exercicio"]
-def passo_com_cache(model, token, cache):
+# %% curso={"exercicio": "05.3", "resposta": "gerar_com_prefixo"} tags=["exercicio"]
+def gerar_com_prefixo(model, cache_do_prefixo, sufixo, n):
     # seu código aqui
     ...
 
-check("05.3", passo_com_cache)
+check("05.3", gerar_com_prefixo)
 
 # %% [markdown]
 # ## Resumo
@@ -649,8 +701,11 @@ record("fp8_out_of_range_prefill", frac_prefill)
 record("ppl_stepwise_dynamic_cache", ppl_dynamic_cache)
 if fp8_cache is not None:
     record("kv_bytes_fp8_over_dynamic", bytes_fp8 / bytes_dynamic)
-    if math.isfinite(ppl_fp8_cache):  # NaN na GPU: o fp8 do transformers estoura lá (seção acima); nada a registrar
+    if math.isfinite(ppl_fp8_cache):  # NaN onde a conversão dá NaN (seção 6); nada a registrar
         record("ppl_stepwise_fp8_cache", ppl_fp8_cache)
+record("fp8_overflow_is_nan", overflow_is_nan)
+if math.isfinite(ppl_saturating):
+    record("ppl_stepwise_fp8_saturating", ppl_saturating)
 record("kv_bytes_fp8_per_token_over_dynamic", bytes_token_fp8 / bytes_dynamic)
 record("ppl_stepwise_fp8_per_token_cache", ppl_token_fp8)
 
