@@ -70,6 +70,19 @@ def evict_to_sinks_and_window(cache, sinks: int, keep: int, inv_freq: torch.Tens
     return removed
 
 
+def tokens_in_cache(token: int, sinks: int, cache_size: int) -> list:
+    """Quais tokens do texto estão no cache (em ordem: posição 0, 1, ...) quando o token `token` é lido.
+
+    A regra de `stepwise_nll` com `window = cache_size - sinks`: os `sinks` primeiros tokens (ou todos os lidos até
+    aqui, se forem menos) e os mais recentes até `token`, inclusive, sem passar de `cache_size` lugares.
+    """
+    if cache_size < 1 or not 0 <= sinks < cache_size or token < 0:
+        raise ValueError("Use cache_size >= 1, 0 <= sinks < cache_size e token >= 0.")
+    first = list(range(min(sinks, token + 1)))
+    recent = list(range(max(sinks, token - (cache_size - sinks) + 1), token + 1))
+    return first + recent
+
+
 @torch.inference_mode()
 def stepwise_nll(model, input_ids, cache=None, sinks: int = 0, window: int | None = None, prefill: int = 1,
                  progress: bool = True) -> dict:

@@ -13,19 +13,27 @@ from course_utils.grade import Case, Check, Code, FunctionExercise, ValueExercis
 PCIE_SECONDS = 12.55 * 2**30 / 12e9  # 12,55 GiB de pesos fp16 a 12 GB/s
 
 
-def fill_map(sizes_mb, budget_mb):
-    """A regra do infer_auto_device_map (accelerate 1.x) com um dispositivo principal (a CPU) e o disco.
+def fill_map(sizes_mb, budgets_mb):
+    """A regra do infer_auto_device_map (accelerate 1.x): dispositivos em ordem (GPUs, CPU, disco), sem voltar atrás.
 
-    Em ordem; um módulo fica na CPU se o acumulado couber no orçamento MENOS a reserva para a maior camada que ainda
-    vem depois (max_layer_size, o espaço para trazer uma camada do disco); do primeiro que não cabe em diante, disco.
+    Um módulo fica no dispositivo atual se o acumulado couber no orçamento; nos dispositivos principais (a primeira
+    GPU e a CPU) o orçamento perde a reserva para a maior camada que ainda vem depois (max_layer_size, o espaço para
+    trazer uma camada de fora); as outras GPUs não reservam. Não coube: o dispositivo seguinte, para este e os demais.
     """
-    names, out, used, full = list(sizes_mb), {}, 0.0, False
+    devices = sorted(d for d in budgets_mb if d != "cpu") + (["cpu"] if "cpu" in budgets_mb else []) + ["disk"]
+    gpus = devices[:-2] if "cpu" in budgets_mb else devices[:-1]
+    main = {gpus[0], "cpu"} if gpus else {"cpu"}
+    names, out, current = list(sizes_mb), {}, 0
+    used = dict.fromkeys(devices, 0.0)
     for i, name in enumerate(names):
         reserve = max((sizes_mb[n] for n in names[i + 1:]), default=0.0)
-        if not full and used + sizes_mb[name] <= budget_mb - reserve:
-            out[name], used = "cpu", used + sizes_mb[name]
-        else:
-            out[name], full = "disk", True
+        while devices[current] != "disk":
+            dev = devices[current]
+            if used[dev] + sizes_mb[name] <= budgets_mb[dev] - (reserve if dev in main else 0.0):
+                break
+            current += 1
+        out[name] = devices[current]
+        used[devices[current]] += sizes_mb[name]
     return out
 
 
@@ -104,13 +112,24 @@ META_BF16 = Code("torch.nn.Linear(4, 4, device='meta', dtype=torch.bfloat16)")
 CPU_FP64 = Code("torch.nn.Linear(4, 4, dtype=torch.float64)")
 
 EXERCISES = [
-    FunctionExercise("03.1", answer="montar_mapa", reference=fill_map, compare=same_map, cases=[
-        Case(({"emb": 50.0, "l0": 20.0, "l1": 20.0, "l2": 20.0, "head": 50.0}, 160.0), 1, "cabe exatamente"),
-        Case(({"emb": 50.0, "l0": 20.0, "l1": 20.0, "l2": 20.0, "head": 10.0}, 100.0), 1, "reserva da maior camada"),
-        Case(({"a": 1.5, "b": 2.5, "c": 1.0, "d": 0.5}, 5.0), 1, "sem voltar atrás"),
-        Case(({"a": 0.0, "b": 3.0}, 0.0), 1, "orçamento zero"),
-        Case(({"x": 10.0}, 5.0), 0.5, "nada cabe"),
-        Case(({}, 10.0), 0.5, "modelo vazio"),
+    FunctionExercise("03.1", answer="montar_mapa", reference=fill_map, compare=same_map,
+                     forbidden=("accelerate.utils.modeling:infer_auto_device_map",
+                                "transformers.integrations.accelerate:infer_auto_device_map",
+                                "course_utils.offload:device_map_for_budget"), cases=[
+        Case(({"emb": 50.0, "l0": 20.0, "l1": 20.0, "l2": 20.0, "head": 50.0}, {"cpu": 160.0}), 1,
+             "cabe exatamente"),
+        Case(({"emb": 50.0, "l0": 20.0, "l1": 20.0, "l2": 20.0, "head": 10.0}, {"cpu": 100.0}), 1,
+             "reserva da maior camada"),
+        Case(({"a": 1.5, "b": 2.5, "c": 1.0, "d": 0.5}, {"cpu": 5.0}), 1, "sem voltar atrás"),
+        Case(({"a": 0.0, "b": 3.0}, {"cpu": 0.0}), 0.5, "orçamento zero"),
+        Case(({"x": 10.0}, {"cpu": 5.0}), 0.5, "nada cabe"),
+        Case(({"emb": 30.0, "l0": 10.0, "l1": 10.0, "l2": 10.0, "head": 30.0}, {0: 60.0, "cpu": 50.0}), 1,
+             "GPU e CPU: as duas reservam"),
+        Case(({"emb": 30.0, "l0": 10.0, "l1": 10.0, "l2": 10.0, "head": 5.0}, {0: 50.0, "cpu": 45.0}), 1,
+             "GPU, CPU e disco"),
+        Case(({f"l{i}": 8.0 for i in range(6)}, {0: 20.0, 1: 16.0, "cpu": 12.0}), 1,
+             "duas GPUs: só a primeira reserva"),
+        Case(({}, {"cpu": 10.0}), 0.5, "modelo vazio"),
     ]),
     ValueExercise("03.2", answer="resposta_2", reference=PCIE_SECONDS, checks=[
         Check("segundos por token para copiar 12,55 GiB a 12 GB/s", 2, number(PCIE_SECONDS, rel_tol=0.01)),

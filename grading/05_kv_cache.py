@@ -69,8 +69,8 @@ def logits(rows, vocab, seed, temperature=3.0):
 
 
 TINY = "__import__('course_utils.models', fromlist=['tiny_model']).tiny_model(seed={seed})"
-PREFILLED = ("(lambda m, ids: m(ids, past_key_values=__import__('transformers').DynamicCache(config=m.config), "
-             "use_cache=True).past_key_values)(" + TINY + ", torch.tensor([{ids}]))")
+PREFILLED = ("(lambda m, ids: torch.no_grad()(lambda: m(ids, past_key_values=__import__('transformers')"
+             ".DynamicCache(config=m.config), use_cache=True).past_key_values)())(" + TINY + ", torch.tensor([{ids}]))")
 
 EXERCISES = [
     ValueExercise("05.1", answer="resposta_1", reference=KV_GQA_BATCH_GIB, checks=[

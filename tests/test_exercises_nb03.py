@@ -2,6 +2,7 @@
 realistas são recusadas com uma dica que não entrega a resposta; funções do pacote não passam."""
 
 import importlib.util
+import logging
 import random
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 from accelerate import infer_auto_device_map
 
 from course_utils import offload
-from course_utils.exercises import evaluate
+from course_utils.exercises import evaluate, nb03
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,51 +23,95 @@ def _grading():
     return module
 
 
-def _accelerate_map(sizes, budget):
-    """O mapa do infer_auto_device_map para módulos Linear de `sizes` floats (4 bytes cada), CPU com `budget`."""
+def _accelerate_map(sizes, budgets):
+    """O mapa do infer_auto_device_map para módulos Linear de `sizes` floats (4 bytes cada) e orçamentos `budgets`."""
     model = torch.nn.Module()
     for name, size in sizes.items():
         setattr(model, name, torch.nn.Linear(int(size), 1, bias=False, device="meta"))
-    dm = infer_auto_device_map(model, max_memory={"cpu": int(4 * budget)}, clean_result=False)
+    logging.getLogger("accelerate").setLevel(logging.ERROR)   # "Device 0 is not available": aqui não há GPU
+    dm = infer_auto_device_map(model, max_memory={k: int(4 * v) for k, v in budgets.items()}, clean_result=False)
     return {n: dm.get(n, dm.get("")) for n in sizes}
+
+
+def _random_budgets(rng):
+    gpus = rng.choice([0, 0, 1, 2])
+    return {**{g: rng.randint(0, 40) for g in range(gpus)}, "cpu": rng.randint(0, 60)}
 
 
 def test_referencia_oculta_do_03_1_e_a_regra_do_accelerate():
     fill_map = _grading().fill_map
     rng = random.Random(0)
-    for _ in range(200):
-        sizes = {f"m{i}": rng.randint(1, 20) for i in range(rng.randint(1, 6))}
-        budget = rng.randint(0, 60)
-        assert fill_map(sizes, budget) == _accelerate_map(sizes, budget), (sizes, budget)
+    for _ in range(300):
+        sizes = {f"m{i}": rng.randint(1, 20) for i in range(rng.randint(1, 7))}
+        budgets = _random_budgets(rng)
+        assert fill_map(sizes, budgets) == _accelerate_map(sizes, budgets), (sizes, budgets)
 
 
-def _sem_reserva(sizes, budget):  # a regra "enche até a borda", sem max_layer_size
-    out, used, full = {}, 0.0, False
-    for name, size in sizes.items():
-        if not full and used + size <= budget:
-            out[name], used = "cpu", used + size
-        else:
-            out[name], full = "disk", True
-    return out
+def test_casos_publicos_do_03_1_sao_o_que_o_accelerate_devolve():
+    for sizes, budgets, expected in nb03._MAP_CASES:
+        assert _accelerate_map(sizes, budgets) == expected, (sizes, budgets)
 
 
-def _volta_atras(sizes, budget):  # encaixa módulos menores depois de um que não coube
-    out, used = {}, 0.0
-    names = list(sizes)
-    for i, name in enumerate(names):
-        reserve = max((sizes[n] for n in names[i + 1:]), default=0.0)
-        if used + sizes[name] <= budget - reserve:
-            out[name], used = "cpu", used + sizes[name]
-        else:
-            out[name] = "disk"
-    return out
+def _variant(reserve_on=("first_gpu", "cpu"), go_back=False):
+    """Respostas erradas realistas: a reserva nos dispositivos errados (nenhum, só o primeiro, todas as GPUs) ou voltar
+    atrás."""
+    def answer(sizes, budgets):
+        devices = sorted(d for d in budgets if d != "cpu") + ["cpu", "disk"]
+        gpus = devices[:-2]
+        main = {"cpu"} if "cpu" in reserve_on else set()
+        main |= set(gpus[:1]) if "first_gpu" in reserve_on else set()
+        main |= set(gpus) if "all_gpus" in reserve_on else set()
+        main |= {devices[0]} if "first_device" in reserve_on else set()
+        names, out, current, used = list(sizes), {}, 0, dict.fromkeys(devices, 0.0)
+        for i, name in enumerate(names):
+            reserve = max((sizes[n] for n in names[i + 1:]), default=0.0)
+            k = 0 if go_back else current
+            while devices[k] != "disk" and used[devices[k]] + sizes[name] > budgets[devices[k]] - (
+                    reserve if devices[k] in main else 0):
+                k += 1
+            current = max(current, k)
+            out[name] = devices[k]
+            used[devices[k]] += sizes[name]
+        return out
+    return answer
 
 
-@pytest.mark.parametrize("wrong,hint", [(_sem_reserva, "max_layer_size"), (_volta_atras, "não volta atrás")])
+@pytest.mark.parametrize("wrong,hint", [
+    (_variant(reserve_on=()), "max_layer_size"),
+    (_variant(go_back=True), "não volta atrás"),
+    (_variant(reserve_on=("first_device",)), "a CPU também"),
+    (_variant(reserve_on=("all_gpus", "cpu")), "só a primeira GPU"),
+])
 def test_03_1_respostas_erradas_recebem_dica_sem_a_resposta(wrong, hint):
+    assert _variant()(*nb03._MAP_CASES[-1][:2]) == nb03._MAP_CASES[-1][2]   # a variante certa passa
     ok, msg = evaluate("03.1", wrong)
-    assert not ok and hint in msg
-    assert "{" not in msg and "'cpu'" not in msg, "a dica não pode mostrar o mapa esperado"
+    assert not ok and hint in msg, msg
+    assert "{" not in msg and "'cpu':" not in msg, "a dica não pode mostrar o mapa esperado"
+
+
+def test_03_1_delegar_ao_accelerate_e_recusado_e_a_regra_escrita_passa():
+    import json
+    import sys
+
+    from course_utils.grader import collect
+    from course_utils.grader.judge import judge_function
+    from course_utils.grader.wire import encode_cases
+
+    def delega(sizes, budgets):
+        return _accelerate_map(sizes, budgets)
+
+    ok, msg = evaluate("03.1", delega)
+    assert not ok and "infer_auto_device_map" in msg, msg
+    assert evaluate("03.1", _variant())[0]
+    exercise = next(ex for ex in _grading().EXERCISES if ex.id == "03.1")
+    cases = json.dumps(encode_cases(exercise))
+    for answer, full in ((delega, False), (_variant(), True)):
+        data = collect._answer_data({"montar_mapa": answer}, "montar_mapa", cases, 10.0)
+        assert sys.getprofile() is None
+        points, lines = judge_function(exercise, data)
+        assert (points == exercise.points) == full, lines
+        if not full:
+            assert points == 0 and all("escreva a regra" in line for line in lines), lines
 
 
 def test_03_funcoes_do_pacote_nao_passam():

@@ -196,3 +196,25 @@ def test_sonda_do_accelerate_le_o_padrao_e_o_codigo_do_gancho():
     assert sem["default"] is None and sem["empties_cache"] is False
     instalado = O.accelerate_hook_empties_cache()   # o accelerate deste ambiente: só os tipos
     assert isinstance(instalado["hook_uses_default"], bool) and isinstance(instalado["empties_cache"], bool)
+
+
+def test_mapa_a_mao_poe_exatamente_os_ultimos_blocos_na_cpu(tiny):
+    from course_utils.offload import count_layers_on, last_blocks_on_cpu_map
+
+    n = tiny.config.num_hidden_layers
+    for k in range(n + 1):
+        dm = last_blocks_on_cpu_map(tiny, k)
+        assert count_layers_on(dm, "cpu", n) == k
+        assert [dm[f"model.layers.{i}"] for i in range(n)] == [0] * (n - k) + ["cpu"] * k
+        covered = {name for name, _ in tiny.named_parameters()}
+        assert all(any(p == m or p.startswith(m + ".") for m in dm) for p in covered), "o mapa deve cobrir o modelo"
+    with pytest.raises(ValueError):
+        last_blocks_on_cpu_map(tiny, n + 1)
+
+
+def test_a_string_do_material_antigo_nao_compila():
+    from course_utils.offload.seed import SEED_DISK_OFFLOADING_EXAMPLE
+
+    assert "class DiskOffloadModule" in SEED_DISK_OFFLOADING_EXAMPLE
+    with pytest.raises(SyntaxError):
+        compile(SEED_DISK_OFFLOADING_EXAMPLE, "antigo", "exec")

@@ -151,3 +151,31 @@ def test_costura_do_material_antigo_da_a_cada_posicao_menos_contexto(tiny, singl
         stitched = seed_sliding_window_hidden_states(tiny, ids, window_size=8, stride=4)
         alone = tiny(ids[:, 20:], output_hidden_states=True).hidden_states[-1]   # a janela de 4 tokens do fim
     assert torch.allclose(stitched[:, 20:], alone, atol=1e-5), "a cauda vem da última janela, a menor"
+
+
+def test_tokens_no_cache_bate_com_o_despejo_de_verdade():
+    """O que o controle do notebook mostra é o que evict_to_sinks_and_window deixa no cache (chaves = id do token,
+    RoPE de frequência zero: a rotação não muda nada), também quando ainda há menos tokens que sinks."""
+    from course_utils.streaming import tokens_in_cache
+
+    class Layer:
+        keys = values = None
+
+    class Cache:
+        layers = [Layer()]
+
+    no_rotation = torch.zeros(1)
+    for sinks, cache_size in ((0, 3), (2, 6), (4, 5), (5, 6), (3, 4)):
+        cache = Cache()
+        cache.layers = [Layer()]
+        for token in range(3 * cache_size):
+            evict_to_sinks_and_window(cache, sinks, cache_size - 1, no_rotation)
+            new = torch.full((1, 1, 1, 2), float(token))
+            layer = cache.layers[0]
+            layer.keys = new if layer.keys is None else torch.cat([layer.keys, new], -2)
+            layer.values = layer.keys
+            kept = layer.keys[0, 0, :, 0].long().tolist()
+            assert tokens_in_cache(token, sinks, cache_size) == kept, (sinks, cache_size, token)
+    assert tokens_in_cache(1, 4, 8) == [0, 1]   # menos tokens lidos que sinks: todos estão no cache
+    with pytest.raises(ValueError):
+        tokens_in_cache(3, 6, 6)

@@ -51,12 +51,12 @@ def evaluate(id: str, answer) -> tuple:
         return False, f"Sua resposta levantou {type(exc).__name__}: {exc}. Esperado: {ex.expects}."
 
 
-def check(id: str, answer) -> bool:
-    """Confere a resposta e imprime o retorno (✅ ou ❌ com dica). Devolve True se acertou."""
+def check(id: str, answer) -> None:
+    """Confere a resposta e imprime o retorno (✅ ou ❌ com dica). Não devolve nada, para a célula do exercício não
+    ecoar um `False` embaixo do retorno (quem precisa do resultado usa `evaluate`)."""
     ok, message = evaluate(id, answer)
     title = EXERCISES[id].title if id in EXERCISES else id
     print(f"{'✅' if ok else '❌'} Exercício {id} ({title}): {message}")
-    return ok
 
 
 def _number(answer):

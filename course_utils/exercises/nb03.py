@@ -2,64 +2,98 @@
 
 import torch
 
-from . import _judge_number, exercise
+from . import _judge_number, delegation_message, exercise, watch_calls
+from .nb04 import DELEGATES
 
-# Casos públicos do 03.1: (tamanhos em MiB, orçamento em MiB, mapa que o infer_auto_device_map do accelerate 1.15
+# Casos públicos do 03.1: (tamanhos em MiB, orçamentos em MiB, mapa que o infer_auto_device_map do accelerate 1.15
 # devolveu para módulos desses tamanhos). Só dados: a solução não mora no pacote do aluno.
 _MAP_CASES = [
-    ({"embed": 100.0, "l0": 10.0, "l1": 10.0, "l2": 10.0, "head": 5.0}, 125.0,
+    ({"embed": 100, "l0": 10, "l1": 10, "l2": 10, "head": 5}, {"cpu": 125},
      {"embed": "cpu", "l0": "cpu", "l1": "disk", "l2": "disk", "head": "disk"}),
-    ({"embed": 100.0, "l0": 10.0, "l1": 10.0, "l2": 10.0, "head": 5.0}, 140.0,
+    ({"embed": 100, "l0": 10, "l1": 10, "l2": 10, "head": 5}, {"cpu": 140},
      {"embed": "cpu", "l0": "cpu", "l1": "cpu", "l2": "cpu", "head": "cpu"}),
-    ({"a": 5.0, "b": 5.0, "c": 5.0}, 15.0, {"a": "cpu", "b": "cpu", "c": "cpu"}),
-    ({"a": 1.0, "b": 30.0, "c": 2.0}, 33.0, {"a": "cpu", "b": "cpu", "c": "cpu"}),
-    ({"a": 2.0, "b": 2.0, "c": 1.0, "d": 3.0}, 7.0, {"a": "cpu", "b": "cpu", "c": "disk", "d": "disk"}),
-    ({"grande": 200.0, "pequeno": 1.0}, 100.0, {"grande": "disk", "pequeno": "disk"}),
+    ({"a": 5, "b": 5, "c": 5}, {"cpu": 15}, {"a": "cpu", "b": "cpu", "c": "cpu"}),
+    ({"a": 2, "b": 2, "c": 1, "d": 3}, {"cpu": 7}, {"a": "cpu", "b": "cpu", "c": "disk", "d": "disk"}),
+    ({"grande": 200, "pequeno": 1}, {"cpu": 100}, {"grande": "disk", "pequeno": "disk"}),
+    ({"emb": 40, "l0": 10, "l1": 10, "l2": 10, "l3": 10, "head": 40}, {0: 100, "cpu": 60},
+     {"emb": 0, "l0": 0, "l1": 0, "l2": "cpu", "l3": "cpu", "head": "cpu"}),
+    ({"emb": 40, "l0": 10, "l1": 10, "l2": 10, "l3": 10, "head": 40}, {0: 70, "cpu": 100},
+     {"emb": "cpu", "l0": "cpu", "l1": "cpu", "l2": "disk", "l3": "disk", "head": "disk"}),
+    ({"a": 10, "b": 10, "c": 10, "d": 10, "e": 10}, {0: 30, 1: 20, "cpu": 25},
+     {"a": 0, "b": 0, "c": 1, "d": 1, "e": "cpu"}),
+    ({"a": 10, "b": 10, "c": 10, "d": 10, "e": 10, "f": 10}, {0: 25, 1: 20, "cpu": 30},
+     {"a": 0, "b": 1, "c": 1, "d": "cpu", "e": "cpu", "f": "cpu"}),
 ]
 
 
-def _map_hint(sizes, budget, got):
+def _accelerate_functions() -> tuple:
+    """O que já monta o mapa (o exercício pede escrever a regra): o accelerate, o transformers e o pacote."""
+    from accelerate import infer_auto_device_map
+    from transformers.integrations import accelerate as hf_accelerate
+
+    from ..offload import device_map_for_budget
+
+    return infer_auto_device_map, hf_accelerate.infer_auto_device_map, device_map_for_budget
+
+
+def _map_hint(sizes, budgets, got):
     """Dica a partir das propriedades do mapa do aluno (sem calcular o mapa certo)."""
     names = list(sizes)
-    devs = [got[n] for n in names]
-    if "disk" in devs and "cpu" in devs[devs.index("disk"):]:
-        return ("depois do primeiro módulo que não coube, todos vão para o disco: o accelerate preenche em ordem e "
-                "não volta atrás para encaixar módulos menores.")
-    on_cpu = sum(sizes[n] for n in names if got[n] == "cpu")
-    if on_cpu > budget:
-        return "o que ficou na CPU passa do orçamento: some os tamanhos em ordem e pare quando estourar."
-    used = 0.0
-    for i, name in enumerate(names):
-        if got[name] != "cpu":
-            break
-        used += sizes[name]
-        later = [sizes[n] for n in names[i + 1:]]
-        if later and used > budget - max(later):
-            return ("o accelerate não enche a CPU até a borda: ele deixa livre o espaço da maior camada que ainda vem "
-                    "depois (max_layer_size), para poder trazer do disco uma camada de cada vez.")
-    return ("um módulo que cabia foi para o disco: confira a comparação (um módulo que cabe exatamente ainda cabe) e "
-            "a reserva, que é a maior camada que vem DEPOIS do módulo, não a maior de todas.")
+    devices = list(budgets) + ["disk"]
+    gpus = [d for d in budgets if d != "cpu"]
+    main = {gpus[0], "cpu"} if gpus else {"cpu"}
+    order = [devices.index(got[n]) for n in names]
+    if any(b < a for a, b in zip(order, order[1:], strict=False)):
+        return ("depois que um módulo passa para o próximo dispositivo, os seguintes não voltam: o accelerate "
+                "preenche em ordem (GPUs, CPU, disco) e não volta atrás para encaixar módulos menores.")
+    for dev in devices[:-1]:
+        on_dev = [n for n in names if got[n] == dev]
+        if sum(sizes[n] for n in on_dev) > budgets[dev]:
+            return f"o que ficou em {dev!r} passa do orçamento dele: some os tamanhos em ordem."
+        used = 0.0
+        for name in on_dev:
+            used += sizes[name]
+            later = [sizes[n] for n in names[names.index(name) + 1:]]
+            if dev in main and later and used > budgets[dev] - max(later):
+                if dev == "cpu" and gpus:
+                    return ("com GPU, a CPU também é um dispositivo principal: ela também reserva o espaço da maior "
+                            "camada que ainda vem depois (para trazer uma camada do disco).")
+                return ("o accelerate não enche o dispositivo até a borda: ele deixa livre o espaço da maior camada "
+                        "que ainda vem depois (max_layer_size), para trazer uma camada de fora de cada vez.")
+        moved = [n for n in names if devices.index(got[n]) > devices.index(dev)]
+        if moved and dev not in main and used + sizes[moved[0]] <= budgets[dev]:
+            return ("só a primeira GPU e a CPU reservam a maior camada; as outras GPUs enchem até o orçamento.")
+    return ("um módulo que cabia foi para o dispositivo seguinte: confira a comparação (um módulo que cabe exatamente "
+            "ainda cabe) e a reserva, que é a maior camada que vem DEPOIS do módulo, não a maior de todas.")
+
+
+# os testes ocultos do 03.1 proíbem as mesmas funções (forbidden= em grading/03_offloading.py)
+DELEGATES["03.1"] = _accelerate_functions
 
 
 @exercise("03.1", "mapa de dispositivos para um orçamento",
-          "uma função f(tamanhos_mb, orcamento_mb) -> dict {módulo: 'cpu' ou 'disk'}")
+          "uma função f(tamanhos_mb, orcamentos_mb) -> dict {módulo: 0, 1, ..., 'cpu' ou 'disk'}")
 def _device_map_budget(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
-    for sizes, budget, expected in _MAP_CASES:
-        got = answer(dict(sizes), budget)
+    for sizes, budgets, expected in _MAP_CASES:
+        with watch_calls(*_accelerate_functions()) as called:
+            got = answer(dict(sizes), dict(budgets))
+        if called:
+            return False, delegation_message(called)
         if got is None:
             return False, "a função ainda devolve None: escreva o corpo e devolva o dict."
         if not isinstance(got, dict):
             return False, f"devolva um dict {{módulo: dispositivo}}, não {type(got).__name__}."
         if set(got) != set(sizes):
             return False, "o mapa deve ter exatamente os módulos do dict de entrada, nem mais nem menos."
-        bad = [v for v in got.values() if v not in ("cpu", "disk")]
+        bad = [v for v in got.values() if v not in (*budgets, "disk") or isinstance(v, bool)]
         if bad:
-            return False, f"os valores devem ser 'cpu' ou 'disk' (veio {bad[0]!r})."
+            return False, (f"cada valor deve ser uma chave de orcamentos_mb ({', '.join(map(repr, budgets))}) ou "
+                           f"'disk' (veio {bad[0]!r}).")
         if got != expected:
-            return False, _map_hint(sizes, budget, got)
-    return True, ("correto! É a regra do infer_auto_device_map com a CPU e o disco: em ordem, reservando a maior "
+            return False, _map_hint(sizes, budgets, got)
+    return True, ("correto! É a regra do infer_auto_device_map: em ordem, reservando na primeira GPU e na CPU a maior "
                   "camada que falta, sem voltar atrás.")
 
 

@@ -1,21 +1,53 @@
-"""Juízes dos exercícios do notebook 04 (janela deslizante), registrados com @exercise."""
+"""Juízes dos exercícios do notebook 04 (janela deslizante), registrados com @exercise.
+
+As funções que já resolvem o 04.2 e o 04.4 (DELEGATES) são vigiadas com `watch_calls`; os testes ocultos listam as
+mesmas em `forbidden=` (grading/04_janela_deslizante.py).
+"""
 
 import math
 
 import torch
 
-from . import _judge_number, _number, _WrongType, exercise
+from . import _judge_number, _number, _WrongType, delegation_message, exercise, watch_calls
 
 
-@exercise("04.1", "campo receptivo teórico do Mistral 7B", "um número (tokens)")
+def _mask_functions() -> tuple:
+    """As funções do transformers que já fazem a máscara de janela deslizante (o exercício 04.2 pede escrevê-la)."""
+    from transformers import masking_utils as mu
+
+    names = ("sliding_window_causal_mask_function", "sliding_window_overlay", "sliding_window_bidirectional_overlay",
+             "sliding_window_bidirectional_mask_function", "create_sliding_window_causal_mask")
+    return tuple(getattr(mu, n) for n in names if hasattr(mu, n))
+
+
+def _eviction_functions() -> tuple:
+    """As funções do pacote que já despejam o cache para sinks + janela (o exercício 04.4 pede escrever o despejo)."""
+    from .. import streaming
+
+    return streaming.evict_to_sinks_and_window, streaming.stepwise_nll
+
+
+DELEGATES = {"04.2": _mask_functions, "04.4": _eviction_functions}
+
+
+def _delegated(exercise_id, answer, *args):
+    """Roda answer(*args) vigiando as funções que já resolvem o exercício; devolve (nomes chamados, saída)."""
+    with watch_calls(*DELEGATES[exercise_id]()) as called:
+        out = answer(*args)
+    return called, out
+
+
+@exercise("04.1", "alcance teórico do Mistral 7B", "um número (tokens para trás)")
 def _mistral_receptive_field(answer):
     layers, window = 32, 4096
-    # cada camada olha W-1 tokens para trás; L camadas somam L*(W-1) (+1, o próprio token) ≈ L*W
-    expected = layers * window
-    return _judge_number(answer, expected, 0.002, [
-        (window, "isso é o alcance de UMA camada; a informação anda uma janela a mais a cada camada."),
-        (layers + window, "as camadas não somam uma janela só: cada uma estende o alcance por mais W tokens."),
-        (window ** 2, "não é W², é o número de camadas vezes W."),
+    expected = layers * (window - 1)  # cada camada anda W-1 tokens para trás (a janela de W inclui o próprio)
+    return _judge_number(answer, expected, 1e-6, [
+        (layers * window, "quase: a janela de W tokens inclui o próprio token, então cada camada anda W-1 para trás."),
+        (expected + 1, "isso conta o próprio token; a pergunta é quantos tokens para trás."),
+        (window - 1, "isso é o alcance de UMA camada; a informação anda mais uma janela a cada camada."),
+        (window, "isso é (quase) o alcance de UMA camada; a informação anda mais uma janela a cada camada."),
+        (layers + window, "as camadas não somam uma janela só: cada uma estende o alcance por mais W-1 tokens."),
+        (window ** 2, "não é W²: conte quanto cada camada anda para trás e quantas camadas há."),
     ])
 
 
@@ -24,7 +56,9 @@ def _sliding_window_mask(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
     for n, w in ((6, 3), (10, 4), (5, 1), (7, 7), (4, 10)):
-        got = answer(n, w)
+        called, got = _delegated("04.2", answer, n, w)
+        if called:
+            return False, delegation_message(called)
         if got is None:
             return False, "a função ainda devolve None: escreva o corpo e devolva a máscara."
         if not isinstance(got, torch.Tensor) or tuple(got.shape) != (n, n):
@@ -95,7 +129,9 @@ def _evict_in_blocks(answer):
     for seed, n, sinks, window, block, removed in _EVICT_CASES:
         gen = torch.Generator().manual_seed(seed)
         keys, values = torch.randn(1, 2, n, dim, generator=gen), torch.randn(1, 2, n, dim, generator=gen)
-        out = answer(keys.clone(), values.clone(), sinks, window, block, inv_freq)
+        called, out = _delegated("04.4", answer, keys.clone(), values.clone(), sinks, window, block, inv_freq)
+        if called:
+            return False, delegation_message(called)
         if out is None:
             return False, "a função ainda devolve None: devolva a tupla (keys, values)."
         if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):

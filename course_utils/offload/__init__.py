@@ -191,6 +191,34 @@ def device_map_for_budget(meta_model, cpu_budget_bytes: int, gpu_budget_bytes: i
                                       no_split_module_classes=list(meta_model._no_split_modules or [])))
 
 
+def last_blocks_on_cpu_map(model, cpu_layers: int, gpu=0) -> dict:
+    """Um device_map à mão: os últimos `cpu_layers` blocos do transformer na CPU, todo o resto na GPU `gpu`.
+
+    Os blocos são os filhos da ModuleList cujos elementos são de uma classe de `_no_split_modules` (em modelos tipo
+    Llama, `model.layers`); o que não é bloco (embeddings, norma final, RoPE, lm_head) fica inteiro na GPU. O número
+    de blocos na CPU é exatamente `cpu_layers`, sem depender da reserva do `infer_auto_device_map`.
+    """
+    no_split = set(getattr(model, "_no_split_modules", None) or [])
+    blocks_name = next((name for name, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m)
+                        and type(m[0]).__name__ in no_split), None)
+    if blocks_name is None:
+        raise ValueError("Não achei a lista de blocos do modelo (uma ModuleList de uma classe de _no_split_modules).")
+    blocks = model.get_submodule(blocks_name)
+    if not 0 <= cpu_layers <= len(blocks):
+        raise ValueError(f"cpu_layers deve ficar entre 0 e {len(blocks)}; veio {cpu_layers}.")
+    prefix = blocks_name.rpartition(".")[0]          # "model" em model.layers
+    owner = model.get_submodule(prefix) if prefix else model
+    device_map = {}
+    for name, _ in model.named_children():
+        if prefix and name == prefix.split(".")[0]:   # o dono dos blocos: cada irmão deles, inteiro, na GPU
+            device_map.update({f"{prefix}.{c}": gpu for c, _ in owner.named_children() if f"{prefix}.{c}" != blocks_name})
+        elif name != blocks_name:
+            device_map[name] = gpu
+    for i in range(len(blocks)):
+        device_map[f"{blocks_name}.{i}"] = "cpu" if i >= len(blocks) - cpu_layers else gpu
+    return device_map
+
+
 def bytes_by_device(meta_model, device_map: dict) -> dict:
     """{dispositivo: bytes de parâmetros} para um mapa (pesos amarrados contados uma vez, no primeiro módulo)."""
     out, seen = {}, set()

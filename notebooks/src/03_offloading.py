@@ -9,12 +9,12 @@
 #   `cpu_offload` e `dispatch_model`, lendo o mapa de dispositivos que ele escolhe;
 # - medir, cada configuração no seu próprio processo, quanto de RAM o offload para o disco economiza e quanto ele custa
 #   em tempo por token — e explicar a lentidão com números;
-# - com GPU: deixar parte das camadas na CPU sob um orçamento `max_memory`, medir o tempo por token em função do número
+# - com GPU: deixar os últimos blocos na CPU (um `device_map` escrito à mão), medir o tempo por token em função do número
 #   de camadas na CPU, e combinar INT8 do bitsandbytes com `llm_int8_enable_fp32_cpu_offload`.
 #
 # **Pré-requisitos.** Notebook 01 (medidas de memória, bitsandbytes). Usamos o `model.generate` do transformers como
 # caixa-preta para medir tempo por token; o notebook 05 abre essa caixa (o laço de geração e o cache KV).
-# **Tempo estimado.** 35 minutos de leitura; a execução leva uns 2 minutos numa CPU de 2 núcleos (mais uns 2 minutos
+# **Tempo estimado.** 35 minutos de leitura; a execução leva menos de um minuto numa CPU de 2 núcleos (mais uns 2 minutos
 # nas seções de GPU).
 # **Hardware.** CPU serve: o offload para o disco e os ganchos rodam na CPU. As seções de offload CPU↔GPU e de INT8 com
 # offload só rodam com GPU (o notebook pede uma T4 ao Colab); num runtime de CPU elas avisam e pulam.
@@ -35,7 +35,7 @@ NEW_TOKENS = 24                      # tokens gerados em cada medida de tempo na
 DISK_BUDGET_FRACTION = 0.25          # orçamento de RAM do offload para o disco, em fração do modelo (< 0,5)
 TORCH_THREADS = None                 # threads do torch neste notebook (None: o padrão, todos os núcleos)
 ISOLATED_THREADS = 1                 # threads do torch nos processos de medida (ver seção 4)
-GPU_OFFLOAD_LAYERS = [0, 6, 12, 18, 24, 30]   # (GPU) quantas camadas tentar deixar na CPU
+GPU_OFFLOAD_LAYERS = [0, 6, 12, 18, 24, 30]   # (GPU) quantos blocos (os últimos) deixar na CPU
 GPU_NEW_TOKENS = 32                  # (GPU) tokens gerados em cada ponto da varredura
 
 # %% [markdown]
@@ -45,6 +45,7 @@ GPU_NEW_TOKENS = 32                  # (GPU) tokens gerados em cada ponto da var
 # %%
 import copy
 import gc
+import logging
 import shutil
 import tempfile
 import time
@@ -75,6 +76,8 @@ if TORCH_THREADS:
 
 quiet_libraries()
 hf_logging.disable_progress_bar()
+# o dispatch_model avisa "Some parameters are on the meta device..." a cada modelo: a seção 3 explica isso
+logging.getLogger("accelerate.big_modeling").setLevel(logging.ERROR)
 torch.manual_seed(SEED)
 device = pick_device(DEVICE)
 on_gpu = device.startswith("cuda")
@@ -169,7 +172,9 @@ show_source(jit_offload)
 # 2. **Copia de volta pesos que não mudaram.** Depois do forward, `self.module.to(self.cpu_device)` copia todos os pesos
 #    do bloco da GPU para a CPU (uma cópia nova na RAM, a cada chamada), seguido de `torch.cuda.empty_cache()`. Na
 #    inferência os pesos não mudam: basta voltar a apontar para a cópia que já estava na RAM.
-# 3. **Um arquivo para todos os blocos.** `DiskOffloadModule` grava em `os.path.join(temp_dir, "module.pt")`: todo bloco
+# 3. **Um arquivo para todos os blocos.** (A classe estava dentro de uma string, `example_code = """ ...`, devolvida por
+#    `disk_offloading_example()`; a docstring da classe abre com `"""` e fecha essa string, então o trecho nem compila.
+#    Aqui ela roda como código.) `DiskOffloadModule` grava em `os.path.join(temp_dir, "module.pt")`: todo bloco
 #    embrulhado escreve **o mesmo arquivo**, e o último apaga os outros; e `_save_to_disk` roda de novo depois de cada
 #    forward, regravando no disco pesos que não mudaram.
 # 4. **O marcador quebra a recarga.** `param.data = torch.zeros(1)` troca o formato do parâmetro para `[1]`; o
@@ -179,6 +184,13 @@ show_source(jit_offload)
 
 # %%
 from course_utils.offload import SeedCPUOffloadModule, SeedDiskOffloadModule, seed_apply_cpu_offloading
+from course_utils.offload.seed import SEED_DISK_OFFLOADING_EXAMPLE
+
+try:
+    compile(SEED_DISK_OFFLOADING_EXAMPLE, "material antigo", "exec")
+except SyntaxError as exc:
+    print(f"a função antiga com o DiskOffloadModule na string: SyntaxError na linha {exc.lineno} ({exc.msg}): "
+          f"{exc.text.strip()!r}")
 
 seed_model = seed_apply_cpu_offloading(model, layer_indices=range(n_layers))
 wrapped = sum(isinstance(m, SeedCPUOffloadModule) for m in seed_model.modules())
@@ -270,25 +282,36 @@ else:
 # %%
 jit_empty_cache_ratio = None
 if on_gpu:
-    def jit_ms_and_reserved():
+    def jit_ms_and_peaks():
+        """ms por token e os picos de memória da GPU (MiB): alocada (tensores vivos) e reservada (o alocador)."""
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
         ms = ms_per_token(model, GPU_NEW_TOKENS)
-        return ms, torch.cuda.memory_reserved() / 2**20
+        return ms, torch.cuda.max_memory_allocated() / 2**20, torch.cuda.max_memory_reserved() / 2**20
 
-    jit_ms_plain, reserved_plain = jit_ms_and_reserved()
+    jit_ms_plain, alloc_plain, reserved_plain = jit_ms_and_peaks()
     remove_jit("cpu")
     remove_jit = jit_offload(blocks, device, "cpu", empty_cache_each_call=True)  # o hábito antigo, de propósito
-    jit_ms_empty, reserved_empty = jit_ms_and_reserved()
+    jit_ms_empty, alloc_empty, reserved_empty = jit_ms_and_peaks()
     remove_jit("cpu")
     jit_empty_cache_ratio = jit_ms_empty / jit_ms_plain
-    print(f"offload à mão: {jit_ms_plain:.1f} ms/token, memória reservada no fim {reserved_plain:.0f} MiB")
-    print(f"com empty_cache() a cada bloco: {jit_ms_empty:.1f} ms/token ({jit_empty_cache_ratio:.2f}x o tempo), "
-          f"reservada no fim {reserved_empty:.0f} MiB")
-    print("O tempo extra medido aqui é o custo de devolver e pedir de novo a memória a cada bloco; numa GPU rápida e "
-          "com blocos pequenos ele pode ficar no ruído. O que o empty_cache() não faz é baixar o pico: os pesos do "
-          "bloco precisam estar na GPU de qualquer jeito.")
+    print(f"offload à mão: {jit_ms_plain:.1f} ms/token; picos: alocada {alloc_plain:.0f} MiB, "
+          f"reservada {reserved_plain:.0f} MiB")
+    print(f"com empty_cache() a cada bloco: {jit_ms_empty:.1f} ms/token ({jit_empty_cache_ratio:.2f}x o tempo); "
+          f"picos: alocada {alloc_empty:.0f} MiB, reservada {reserved_empty:.0f} MiB")
+    claim("(GPU) empty_cache() a cada bloco não baixa o pico de memória alocada (>= 95% do pico sem ele)",
+          alloc_empty >= 0.95 * alloc_plain, measured=alloc_empty / alloc_plain)
     model.to("cpu")
 else:
+    claim_skipped("(GPU) empty_cache() a cada bloco não baixa o pico de memória alocada (>= 95% do pico sem ele)",
+                  "sem GPU nesta execução")
     remove_jit("cpu")
+
+# %% [markdown]
+# O pico de memória **alocada** é o mesmo com e sem `empty_cache()`: os pesos do bloco, as ativações e o cache precisam
+# estar na GPU de qualquer jeito, e é isso que decide se o modelo cabe. O que muda é a memória **reservada** entre os
+# blocos, devolvida ao driver e pedida de novo no bloco seguinte. O tempo extra é o custo dessa devolução; numa GPU
+# rápida e com blocos pequenos ele pode ficar no ruído (compare os dois ms/token acima), por isso não o afirmamos.
 
 # %% [markdown]
 # ## 3. A maquinaria do `accelerate`
@@ -296,10 +319,11 @@ else:
 # O `accelerate` faz o mesmo com ganchos (`AlignDevicesHook`) e decide sozinho onde cada módulo mora:
 #
 # - `infer_auto_device_map(modelo, max_memory=...)` percorre os módulos **em ordem** e enche cada dispositivo até o
-#   orçamento; o que não cabe vai para o próximo (GPU → CPU → disco), e ele não volta atrás. Em cada dispositivo
-#   principal (as GPUs **e a CPU**) ele não usa o orçamento inteiro: reserva o tamanho da maior camada que ainda falta
-#   distribuir (`max_layer_size`), o espaço para trazer uma camada de fora quando ela for usada. Um módulo fica no
-#   dispositivo se `usado + tamanho <= orçamento - max_layer_size`
+#   orçamento; o que não cabe vai para o próximo (GPU → CPU → disco), e ele não volta atrás. Nos dois dispositivos
+#   principais (a **primeira GPU** e a **CPU**; sem GPU, só a CPU) ele não usa o orçamento inteiro: reserva o tamanho da
+#   maior camada que ainda falta distribuir (`max_layer_size`), o espaço para trazer uma camada de fora quando ela for
+#   usada (da RAM para a GPU, do disco para a RAM). Um módulo fica num dispositivo principal se
+#   `usado + tamanho <= orçamento - max_layer_size`; nas outras GPUs, se `usado + tamanho <= orçamento`
 #   ([o código do accelerate](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#accelerate-device-map)). Blocos listados em `no_split_module_classes`
 #   (os `_no_split_modules` do modelo) nunca são partidos. Funciona num modelo no dispositivo `meta`: nenhum peso é lido.
 # - `device_map="auto"` no `from_pretrained` faz essa distribuição e carrega cada peso direto no dispositivo escolhido;
@@ -307,7 +331,8 @@ else:
 # - `dispatch_model(modelo, device_map)` aplica um mapa a um modelo já carregado; `cpu_offload(modelo, execution_device)`
 #   deixa todos os pesos na RAM e os leva ao dispositivo de execução a cada forward.
 #
-# O orçamento de RAM aqui é `DISK_BUDGET_FRACTION` do tamanho do modelo, **abaixo da metade**:
+# O orçamento de RAM aqui é `DISK_BUDGET_FRACTION` do tamanho do modelo, **abaixo da metade**, e não damos orçamento
+# de GPU (nem quando há uma): o mapa é o da divisão CPU/disco que a seção 4 mede, igual em qualquer máquina.
 
 # %%
 from accelerate import infer_auto_device_map, init_empty_weights
@@ -320,18 +345,15 @@ with init_empty_weights():
     meta_model = AutoModelForCausalLM.from_config(config)
 meta_model.tie_weights()  # embeddings e lm_head são o mesmo tensor: o mapa precisa saber
 no_split = list(meta_model._no_split_modules)
-if on_gpu:   # GPU com espaço para ~60% do modelo em fp32, o resto na RAM
-    max_memory = {0: int(0.6 * size_mb * 2**20), "cpu": int(4 * size_mb * 2**20)}
-else:        # só CPU: a RAM com o orçamento, o resto no disco
-    max_memory = {"cpu": int(disk_budget_mb * 2**20)}
+max_memory = {"cpu": int(disk_budget_mb * 2**20)}   # a RAM com o orçamento, o resto no disco
 auto_map = infer_auto_device_map(meta_model, max_memory=max_memory, no_split_module_classes=no_split)
 print(f"max_memory = { {k: f'{v / 2**20:.0f} MiB' for k, v in max_memory.items()} }, blocos que não se partem: {no_split}")
 for dev, names in summarize_device_map(auto_map).items():
     print(f"  {dev!s:>5}: {names or '(o modelo inteiro)'}")
 
 # %% [markdown]
-# Repare na ordem: as embeddings vêm primeiro, então são elas que ocupam o orçamento; os blocos seguintes vão para o
-# próximo dispositivo assim que um deles não cabe (contando a reserva de um bloco), e o `accelerate` não volta atrás
+# Repare na ordem: as embeddings vêm primeiro, então, se cabem, são elas que ocupam o orçamento; os blocos seguintes vão
+# para o próximo dispositivo assim que um deles não cabe (contando a reserva `max_layer_size`), e o `accelerate` não volta atrás
 # para encaixar módulos menores depois. Mexa no orçamento para ver o mapa mudar (no Colab/Jupyter o controle
 # deslizante recalcula; aqui embaixo sai o valor padrão):
 
@@ -374,7 +396,7 @@ assert torch.allclose(logits_dispatch.float().cpu(), ref_logits, atol=TOL), "dis
 print(f"dispatch_model: mesma saída; um forward em {lat_dispatch_ms:.0f} ms (tudo na RAM: {lat_ref_ms:.0f} ms); "
       f"{len(offload_index)} tensores lidos do checkpoint a cada forward")
 del dispatched
-gc.collect()
+_ = gc.collect()   # (devolve quantos objetos coletou; o `_ =` evita imprimir)
 
 # %% [markdown]
 # O `cpu_offload` no modelo inteiro: todos os pesos na RAM, levados ao dispositivo de execução a cada forward.
@@ -397,7 +419,7 @@ else:
     print("Aqui execução e armazenamento são a mesma RAM: o cpu_offload só mostra a API. Com GPU ele leva cada "
           "módulo à GPU na hora do forward.")
 on_demand = None   # libera o modelo
-gc.collect()
+_ = gc.collect()   # (devolve quantos objetos coletou; o `_ =` evita imprimir)
 
 # %% [markdown]
 # E o próprio `accelerate`? Conferimos no código da versão instalada se os ganchos dele esvaziam o cache da GPU a cada
@@ -425,11 +447,12 @@ if accel_hook["empties_cache"]:
 # %%
 from transformers import BitsAndBytesConfig
 
+from course_utils.offload import last_blocks_on_cpu_map
+
 int8_offload_ok = None
 if on_gpu:
     split = (2 * n_layers) // 3
-    int8_map = {"model.embed_tokens": 0, "model.rotary_emb": 0, "lm_head": 0, "model.norm": "cpu"}
-    int8_map.update({f"model.layers.{i}": (0 if i < split else "cpu") for i in range(n_layers)})
+    int8_map = last_blocks_on_cpu_map(meta_model, n_layers - split)   # o terço final dos blocos na CPU
     q8 = AutoModelForCausalLM.from_pretrained(
         ckpt_dir, dtype=torch.float16, device_map=int8_map,
         quantization_config=BitsAndBytesConfig(load_in_8bit=True, llm_int8_enable_fp32_cpu_offload=True)).eval()
@@ -519,10 +542,11 @@ with safe_open(ckpt_file, framework="pt") as f:
     disk_keys = [k for k in f.keys() if any(n == "" or k == n or k.startswith(n + ".") for n in disk_names)]
 
 def reload_from_disk():
-    """O que os ganchos fazem a cada passada: abrir o arquivo, pegar cada tensor e ler todos os seus bytes."""
-    for k in disk_keys:
-        with safe_open(ckpt_file, framework="pt") as f:
-            f.get_tensor(k).sum()
+    """O que os ganchos precisam a cada passada: os bytes de cada tensor do disco, lidos para a RAM (o arquivo aberto
+    uma vez). `get_tensor` devolve um tensor sobre o arquivo mapeado na memória (mmap), cujos bytes só são lidos
+    quando alguém os toca; `clone()` os copia para a RAM, como acontece quando o gancho entrega o peso ao bloco."""
+    with safe_open(ckpt_file, framework="pt") as f:
+        return [f.get_tensor(k).clone() for k in disk_keys]
 
 threads_before = torch.get_num_threads()
 torch.set_num_threads(ISOLATED_THREADS)   # como nos processos de medida
@@ -544,7 +568,8 @@ print(f"pico de RAM economizado: {saved_mb:.0f} MiB, para {offloaded_mb:.0f} MiB
 
 # %% [markdown]
 # O que a releitura não explica é o custo dos ganchos do `accelerate` (um por módulo, a cada passada, com a troca dos
-# parâmetros entre `meta` e os tensores lidos) e do mapeamento das páginas do arquivo de novo a cada token. Num disco
+# parâmetros entre `meta` e os tensores lidos) e de abrir e mapear o arquivo de novo a cada tensor (o
+# `OffloadedWeightsLoader` do accelerate abre o `.safetensors` uma vez por tensor lido; aqui o abrimos uma vez só). Num disco
 # "frio" (arquivo fora do cache de páginas) a releitura seria limitada pela velocidade do SSD e tudo ficaria ainda mais
 # lento. Offload para o disco é o último recurso: ele permite **rodar** um modelo que não cabe, não
 # rodar rápido. A RAM economizada fica perto do tamanho dos pesos no disco (compare as duas últimas contas acima): o que resta no
@@ -554,74 +579,85 @@ print(f"pico de RAM economizado: {saved_mb:.0f} MiB, para {offloaded_mb:.0f} MiB
 # %% [markdown]
 # ## 5. Com GPU: tempo por token × camadas na CPU
 #
-# Na GPU, o offload é para a RAM: cada camada na CPU atravessa o barramento PCIe a cada token. Variamos o orçamento
-# `max_memory` da GPU para deixar 0, algumas ou todas as camadas na CPU (o `accelerate` reserva espaço para a maior
-# camada que precisa trazer, então o número real pode diferir do pedido: usamos o que o mapa diz) e medimos o tempo por
-# token. Carregamos em fp16, como na GPU se faz.
+# Na GPU, o offload é para a RAM: cada camada na CPU atravessa o barramento PCIe a cada token. Deixamos os últimos k
+# blocos na CPU e o resto na GPU, com k de `GPU_OFFLOAD_LAYERS`, e medimos o tempo por token; carregamos em fp16, como
+# na GPU se faz. O mapa é montado à mão (`last_blocks_on_cpu_map`), não por um orçamento `max_memory`: assim o número
+# de camadas na CPU é exatamente k, e mais camadas na CPU quer dizer, por construção, mais bytes copiados por token.
+# (Com orçamentos, o número de camadas depende da reserva `max_layer_size` da seção 3 e do tamanho das embeddings de
+# cada modelo.) Com k = 0 o modelo vai inteiro para a GPU, sem ganchos.
 
 # %%
-from course_utils.offload import count_layers_on
 from course_utils.planner import weight_bytes
 
 sweep = []
 if on_gpu:
-    w16 = weight_bytes(model.config, "fp16", "fp16")        # planejador: bytes por bloco e do resto, em fp16
-    layer_b, rest_b = w16["layer_stored"], w16["stored"] - n_layers * w16["layer_stored"]
-    for k in GPU_OFFLOAD_LAYERS:
-        budget = rest_b + (n_layers - k + 1) * layer_b    # +1 bloco: a reserva max_layer_size do accelerate
-        kw = {} if k == 0 else {"max_memory": {0: int(budget), "cpu": 8 * 2**30}}
-        m = AutoModelForCausalLM.from_pretrained(ckpt_dir, dtype=torch.float16, device_map="auto", **kw).eval()
-        # com tudo num dispositivo só, o transformers 5 só move o modelo e não cria hf_device_map
-        device_map = getattr(m, "hf_device_map", None) or {"": next(m.parameters()).device.type}
-        cpu_layers = count_layers_on(device_map, "cpu", n_layers)
-        ms = ms_per_token(m, GPU_NEW_TOKENS)
-        sweep.append((cpu_layers, ms))
-        print(f"pedido {k:2d} camadas na CPU -> mapa com {cpu_layers:2d}: {ms:6.1f} ms/token")
+    w16 = weight_bytes(model.config, "fp16", "fp16")        # planejador: bytes de um bloco em fp16
+    layer_b = w16["layer_stored"]
+    for k in sorted({min(k, n_layers) for k in GPU_OFFLOAD_LAYERS}):   # outro MODEL_ID pode ter menos blocos
+        dm = last_blocks_on_cpu_map(meta_model, k)
+        m = AutoModelForCausalLM.from_pretrained(ckpt_dir, dtype=torch.float16, device_map=dm).eval()
+        ms = ms_per_token(m, GPU_NEW_TOKENS, repeats=3)
+        sweep.append((k, ms))
+        print(f"{k:2d} camadas na CPU ({k * layer_b / 2**20:5.0f} MiB copiados por token): {ms:6.1f} ms/token")
         del m
         gc.collect()
         torch.cuda.empty_cache()   # entre modelos
-    sweep.sort()
 else:
     print("Sem GPU: a varredura de camadas na CPU precisa de uma GPU (no Colab: Ambiente de execução > "
           "Alterar o tipo > GPU T4). Pulando.")
 
 # %% [markdown]
-# O gráfico, e uma conta: os bytes das camadas na CPU divididos pelo tempo extra por token dão uma banda "ponta a
-# ponta", que comparamos com a cópia sozinha de um bloco, da RAM comum e da memória *pinned*:
+# O gráfico e duas contas. (1) A inclinação da reta (mínimos quadrados, nos pontos com k > 0): quanto cada camada a
+# mais na CPU custa por token. Ela não pode ser menor que o tempo de só copiar os bytes de um bloco para a GPU, que
+# medimos à parte (`host_to_device_gbps`, da RAM comum e da memória *pinned*); entre dois pontos vizinhos o relógio e
+# o `empty_cache()` que o gancho chama a cada tensor podem trocar a ordem, por isso afirmamos a tendência, não cada
+# passo. (2) Os bytes das camadas na CPU divididos pelo tempo extra dão uma banda "ponta a ponta" (ganchos,
+# sincronizações e cópia juntos: não é a banda da PCIe).
 
 # %%
 from course_utils.offload import host_to_device_gbps
 
 copy_gbps = None
 if on_gpu:
-    xs, ys = [s[0] for s in sweep], [s[1] for s in sweep]
+    xs, ys = [k for k, _ in sweep], [ms for _, ms in sweep]
     plot_lines(xs, {"fp16, offload para a RAM": ys}, "Tempo por token × camadas na CPU", "camadas na CPU",
                "ms por token")
     plt.show()
-    claim("(GPU) mais camadas na CPU, mais tempo por token", ys[-1] > ys[0], measured=ys[-1] / ys[0])
+    fit = torch.tensor([(k, ms) for k, ms in sweep if k > 0], dtype=torch.float64)
+    slope_ms = torch.cov(fit.T)[0, 1].item() / fit[:, 0].var().item()          # ms por camada na CPU
+    copy_gbps = host_to_device_gbps(int(layer_b), device)   # só a cópia de um bloco, RAM comum e pinned
+    copy_ms = 1000 * layer_b / (copy_gbps["pinned"] * 1e9)
+    print(f"cada camada na CPU: +{slope_ms:.2f} ms por token; só copiar {layer_b / 2**20:.1f} MiB: {copy_ms:.2f} ms "
+          f"(pinned, {copy_gbps['pinned']:.1f} GB/s) | {copy_gbps['pageable']:.1f} GB/s da RAM comum, de onde o "
+          "accelerate copia")
+    claim("(GPU) o máximo de camadas na CPU custa >= 1,5x o tempo por token sem offload", ys[-1] >= 1.5 * ys[0],
+          measured=ys[-1] / ys[0])
+    claim("(GPU) cada camada na CPU custa por token ao menos o tempo de copiar seus bytes", slope_ms >= copy_ms,
+          measured=slope_ms / copy_ms)
     extra_s = (ys[-1] - ys[0]) / 1000
     pcie_gbps = xs[-1] * layer_b / extra_s / 1e9 if extra_s > 0 and xs[-1] > 0 else float("nan")
     print(f"{xs[-1]} camadas na CPU = {xs[-1] * layer_b / 2**20:.0f} MiB por token; +{1000 * extra_s:.1f} ms por token "
-          f"-> {pcie_gbps:.1f} GB/s 'ponta a ponta' (bytes das camadas ÷ tempo extra: inclui ganchos, sincronizações e "
-          "a cópia; não é a banda da PCIe)")
-    copy_gbps = host_to_device_gbps(int(layer_b), device)   # só a cópia de um bloco, RAM comum e pinned
-    print(f"a cópia sozinha de {layer_b / 2**20:.0f} MiB RAM -> GPU: {copy_gbps['pageable']:.1f} GB/s da RAM comum | "
-          f"{copy_gbps['pinned']:.1f} GB/s da memória pinned (o accelerate copia da RAM comum)")
+          f"-> {pcie_gbps:.1f} GB/s 'ponta a ponta'")
 else:
-    claim_skipped("(GPU) mais camadas na CPU, mais tempo por token", "sem GPU nesta execução")
+    claim_skipped("(GPU) o máximo de camadas na CPU custa >= 1,5x o tempo por token sem offload",
+                  "sem GPU nesta execução")
+    claim_skipped("(GPU) cada camada na CPU custa por token ao menos o tempo de copiar seus bytes",
+                  "sem GPU nesta execução")
 
 
 # %% [markdown]
 # ## Exercícios
 #
-# **Exercício 1.** Escreva `montar_mapa(tamanhos_mb, orcamento_mb)`, que recebe um dict ordenado {módulo: MiB} e devolve
-# {módulo: "cpu" ou "disk"} como o `infer_auto_device_map` do `accelerate` faria com a CPU (orçamento `orcamento_mb`)
-# e o disco: a regra da seção 3, com a reserva da maior camada que ainda vem depois do módulo. Confira a sua função
-# contra o `accelerate` de verdade: `device_map_for_budget` num modelo de módulos `torch.nn.Linear` dos tamanhos que
-# você quiser.
+# **Exercício 1.** Escreva `montar_mapa(tamanhos_mb, orcamentos_mb)`: recebe um dict ordenado {módulo: MiB} e os
+# orçamentos {dispositivo: MiB} (GPUs numeradas 0, 1, ... antes de `"cpu"`, como o `max_memory` do accelerate) e
+# devolve {módulo: dispositivo}, com `"disk"` para o que não coube, como o `infer_auto_device_map` faria: a regra da
+# seção 3, em ordem e sem voltar atrás, com a reserva da maior camada que ainda vem depois do módulo nos dispositivos
+# principais (a primeira GPU e a CPU). Sem GPU, `orcamentos_mb` é só `{"cpu": ...}`. Para conferir casos seus, compare
+# com o `accelerate` de verdade (`infer_auto_device_map` num modelo de módulos `torch.nn.Linear` dos tamanhos que você
+# quiser), mas a sua função escreve a regra: chamar o accelerate não vale.
 
 # %% curso={"exercicio": "03.1", "resposta": "montar_mapa"} tags=["exercicio"]
-def montar_mapa(tamanhos_mb, orcamento_mb):
+def montar_mapa(tamanhos_mb, orcamentos_mb):
     # seu código aqui
     ...
 
@@ -682,6 +718,8 @@ if on_gpu:
     record("gpu_ms_per_token_no_offload", sweep[0][1])
     record("gpu_ms_per_token_max_offload", sweep[-1][1])
     record("gpu_layers_offloaded_max", sweep[-1][0])
+    record("gpu_ms_per_cpu_layer", slope_ms)
+    record("gpu_empty_cache_alloc_peak_ratio", alloc_empty / alloc_plain)
     record("gpu_pcie_gbps_effective", pcie_gbps)
     record("gpu_copy_gbps_pageable", copy_gbps["pageable"])
     record("gpu_copy_gbps_pinned", copy_gbps["pinned"])

@@ -4,14 +4,14 @@
 # **Objetivos.** Ao fim deste notebook você vai saber:
 # - medir a perplexidade de um texto mais longo que a janela do modelo do jeito certo (janela, passo e quais tokens
 #   são avaliados), e quanto isso custa;
-# - explicar a atenção com janela deslizante do Mistral: a máscara, o cache que guarda só os últimos W tokens e o
+# - explicar a atenção com janela deslizante do Mistral: a máscara, o cache que guarda só os últimos W-1 tokens e o
 #   campo receptivo que cresce camada a camada (medido com gradientes);
 # - reproduzir o achado do StreamingLLM: com um cache de tamanho fixo, jogar fora os primeiros tokens faz a
 #   perplexidade explodir, e guardar só 4 deles (os *attention sinks*) resolve — com um cache escrito por nós.
 #
 # **Pré-requisitos.** Notebook 01 (medidas); saber o que é atenção (consultas, chaves, valores). O pouco que usamos do
 # cache KV é explicado na seção 2 (o notebook 05 o abre por inteiro); o RoPE é explicado na seção 4.
-# **Tempo estimado.** 40 minutos de leitura; a execução completa leva uns 12 minutos numa CPU de 2 núcleos.
+# **Tempo estimado.** 40 minutos de leitura; a execução completa leva uns 10 minutos numa CPU de 2 núcleos.
 # **Hardware.** CPU serve: num runtime de CPU (o padrão do Colab para este notebook) tudo roda. Com GPU (T4 no Colab)
 # tudo roda igual, mais rápido.
 #
@@ -36,6 +36,10 @@ SINKS = 4                        # attention sinks: os primeiros tokens, que nun
 TORCH_THREADS = None             # threads do torch neste notebook (None: o padrão, todos os núcleos)
 
 # %%
+from course_utils.environment import environment_info, pick_device, quiet_libraries
+
+quiet_libraries()   # antes das outras importações: o transformers importa o torchao, que avisa ao carregar
+
 import math
 import time
 
@@ -46,7 +50,6 @@ from transformers.masking_utils import sliding_window_causal_mask_function
 
 from course_utils.data import text_token_ids
 from course_utils.display import explore, show_source
-from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.generation import cache_nbytes, kv_cache_bytes
 from course_utils.models import load_model, load_tokenizer
@@ -59,6 +62,7 @@ from course_utils.streaming import (
     seed_sliding_window_hidden_states,
     shift_rotary,
     stepwise_nll,
+    tokens_in_cache,
 )
 
 # %% [markdown]
@@ -71,7 +75,6 @@ if SMOKE:  # numa máquina compartilhada de 2 núcleos, 1 thread evita a espera 
 if TORCH_THREADS:
     torch.set_num_threads(TORCH_THREADS)
 
-quiet_libraries()
 torch.set_flush_denormal(True)
 torch.manual_seed(SEED)
 device = pick_device(DEVICE)
@@ -142,8 +145,9 @@ def strided_nll(model, ids, window, stride):
 
 # %% [markdown]
 # Agora a medida: para cada passo, a perplexidade, o número de passadas (contado com um *hook* no modelo, não pela
-# fórmula) e o tempo. Como referência, o mesmo texto numa passada só com atenção completa — o modelo aceita até
-# 8.192 posições, então aqui dá para calcular a resposta "sem janela" e ver quem chega perto dela.
+# fórmula) e o tempo. Como referência, o mesmo texto numa passada só com atenção completa — o modelo aceita mais
+# posições que o texto (o limite sai impresso abaixo), então aqui dá para calcular a resposta "sem janela" e ver quem
+# chega perto dela.
 
 # %%
 calls = []
@@ -174,7 +178,8 @@ for stride in STRIDES:
     print(f"passo {stride:5d}: perplexidade {strided[stride]['ppl']:6.2f}  {strided[stride]['passes']:3d} passadas  "
           f"{strided[stride]['seconds']:6.1f} s  ({strided[stride]['scored']} tokens avaliados)")
 ppl_full_eval = nll_to_perplexity(nll_full_eval[common])
-print(f"contexto inteiro ({EVAL_TOKENS} tokens numa passada): perplexidade {ppl_full_eval:.2f}; médias sobre os mesmos "
+print(f"contexto inteiro ({EVAL_TOKENS} tokens numa passada; o modelo aceita até "
+      f"{model.config.max_position_embeddings}): perplexidade {ppl_full_eval:.2f}; médias sobre os mesmos "
       f"{int(common.sum())} tokens")
 
 # %% [markdown]
@@ -243,7 +248,8 @@ claim("material antigo: costurar as primeiras posições de cada janela piora a 
 # ## 2. Atenção com janela deslizante (Mistral)
 #
 # Na atenção causal comum, o token i olha para todos os tokens 0..i. Na **janela deslizante** (Mistral 7B, janela de
-# 4.096 tokens), ele olha só para os últimos W tokens, i-W+1..i. Abaixo, a máscara que o próprio transformers usa no
+# 4.096 tokens: [Jiang et al., 2023, nas referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#mistral)),
+# ele olha só para os últimos W tokens, i-W+1..i. Abaixo, a máscara que o próprio transformers usa no
 # Mistral (`sliding_window_causal_mask_function`), ao lado da causal comum.
 
 # %%
@@ -290,21 +296,21 @@ torch.manual_seed(SEED)
 mistral = MistralForCausalLM(config_tiny).eval().to(device)
 tiny_ids = torch.randint(0, 128, (1, 40), device=device)
 
-rolling, full_cache = DynamicCache(config=config_tiny), DynamicCache()
-sizes_rolling, sizes_full = [], []
+window_cache, full_cache = DynamicCache(config=config_tiny), DynamicCache()
+sizes_window, sizes_full = [], []
 with torch.inference_mode():
     for t in range(tiny_ids.shape[1]):
-        a = mistral(tiny_ids[:, t:t + 1], past_key_values=rolling, use_cache=True).logits
+        a = mistral(tiny_ids[:, t:t + 1], past_key_values=window_cache, use_cache=True).logits
         b = mistral(tiny_ids[:, t:t + 1], past_key_values=full_cache, use_cache=True).logits
-        assert torch.allclose(a, b, atol=1e-5), f"passo {t}: o cache circular mudou a saída"
+        assert torch.allclose(a, b, atol=1e-5), f"passo {t}: cortar o cache nos últimos W-1 tokens mudou a saída"
         # get_seq_length() conta posições já vistas; o que está guardado é o tamanho dos tensores
-        sizes_rolling.append(rolling.layers[0].keys.shape[-2])
+        sizes_window.append(window_cache.layers[0].keys.shape[-2])
         sizes_full.append(full_cache.layers[0].keys.shape[-2])
-print(f"mesmos logits nos {tiny_ids.shape[1]} passos; tokens guardados no fim: janela {sizes_rolling[-1]}, "
+print(f"mesmos logits nos {tiny_ids.shape[1]} passos; tokens guardados no fim: janela {sizes_window[-1]}, "
       f"completo {sizes_full[-1]}")
-print(f"bytes no fim: janela {cache_nbytes(rolling):,}, completo {cache_nbytes(full_cache):,}")
-assert max(sizes_rolling) == W_TINY - 1
-plot_lines(range(1, len(sizes_full) + 1), {"cache completo": sizes_full, f"cache da janela (W={W_TINY})": sizes_rolling},
+print(f"bytes no fim: janela {cache_nbytes(window_cache):_}, completo {cache_nbytes(full_cache):_}".replace("_", "\u2009"))
+assert max(sizes_window) == W_TINY - 1
+plot_lines(range(1, len(sizes_full) + 1), {"cache completo": sizes_full, f"cache da janela (W={W_TINY})": sizes_window},
            "Tokens guardados no cache durante a geração", "tokens gerados", "tokens no cache", marker=None)
 plt.show()
 
@@ -315,7 +321,7 @@ plt.show()
 #
 # Se cada camada só olha W-1 tokens para trás, como o Mistral "lembra" de algo a 10 mil tokens? Porque a camada 2 olha
 # para estados da camada 1, que já misturaram W-1 tokens anteriores: depois de L camadas, a informação pode ter andado
-# até L·(W-1) posições. O artigo do Mistral chama isso de ~131 mil tokens (32 camadas × 4.096).
+# até L·(W-1) posições (o artigo do Mistral faz essa conta para o modelo dele: é o exercício 1).
 #
 # Dá para **medir** o campo receptivo: derivamos a saída da última posição, depois de k camadas, em relação aos
 # embeddings de entrada. Uma posição de entrada influencia a saída só se esse gradiente não for zero.
@@ -441,12 +447,12 @@ show_source(evict_to_sinks_and_window)
 def show_eviction(sinks=2, cache_size=6, token=12):
     """Quais tokens do texto estão no cache (e em que posição) quando o token `token` é lido."""
     sinks = min(sinks, cache_size - 1)
-    kept = list(range(min(sinks, token))) + list(range(max(sinks, token - (cache_size - sinks) + 1), token + 1))
+    kept = tokens_in_cache(token, sinks, cache_size)   # a regra do stepwise_nll (conferida contra ele nos testes)
     print(f"S={sinks}, cache de {cache_size}: lendo o token {token:2d}, o cache tem os tokens {kept} "
           f"nas posições {list(range(len(kept)))}")
 
 
-for t in (5, 6, 7, 12):
+for t in (1, 5, 6, 7, 12):
     show_eviction(token=t)
 explore(show_eviction, sinks=(0, 8, 1), cache_size=(2, 16, 1), token=(0, 40, 1))
 
@@ -528,14 +534,15 @@ assert bytes_sink_cache <= kv_cache_bytes(model.config, SINKS + WINDOW, bytes_pe
 # vêm das [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#streamingllm) (Xiao et al., ICLR 2024, Tabela 1); os nossos foram medidos acima.
 
 # %%
-print(f"{'':34s}{'só janela':>12s}{'sinks + janela':>16s}{'razão':>8s}")
-print(f"{'artigo: Llama-2-13B, 0+1024 / 4+1020':34s}{5158.07:12.2f}{5.40:16.2f}{5158.07 / 5.40:8.0f}")
-print(f"{f'nós: SmolLM2-135M, 0+{CACHE_SIZE} / {SINKS}+{WINDOW}':34s}{ppl_window_only:12.2f}{ppl_sinks_window:16.2f}"
+model_name = MODEL_ID.split("/")[-1]
+print(f"{'':44s}{'só janela':>12s}{'sinks + janela':>16s}{'razão':>8s}")
+print(f"{'artigo: Llama-2-13B, 0+1024 / 4+1020':44s}{5158.07:12.2f}{5.40:16.2f}{5158.07 / 5.40:8.0f}")
+print(f"{f'nós: {model_name}, 0+{CACHE_SIZE} / {SINKS}+{WINDOW}':44s}{ppl_window_only:12.2f}{ppl_sinks_window:16.2f}"
       f"{ppl_window_only / ppl_sinks_window:8.1f}")
 
 # %% [markdown]
-# A direção é a mesma; o tamanho do estrago, não. Diferenças que explicam: o modelo (13 B contra 135 M parâmetros), o
-# texto (um livro inteiro contra os nossos poucos milhares de tokens — quanto mais longo o streaming, maior a fração de
+# A direção é a mesma; o tamanho do estrago, não. Diferenças que explicam: o modelo (13 B parâmetros contra os 135 M
+# do nosso modelo de referência), o texto (um livro inteiro contra os nossos poucos milhares de tokens — quanto mais longo o streaming, maior a fração de
 # tokens avaliados depois que os primeiros saíram do cache) e o tamanho do cache. O que se reproduz é o achado central: **a perplexidade não
 # explode por falta de contexto, e sim por perder os primeiros tokens**; guardar 4 deles custa 4 lugares do cache e
 # devolve quase toda a qualidade.
@@ -546,7 +553,9 @@ print(f"{f'nós: SmolLM2-135M, 0+{CACHE_SIZE} / {SINKS}+{WINDOW}':34s}{ppl_windo
 # %% [markdown]
 # ## Exercícios
 #
-# **Exercício 1.** O Mistral 7B tem 32 camadas e janela W = 4.096. Qual é o seu campo receptivo teórico, em tokens?
+# **Exercício 1.** O Mistral 7B tem 32 camadas e janela W = 4.096 (contando o próprio token, como na seção 2). Qual é
+# o seu alcance teórico: quantos tokens para trás, no máximo, a saída da última camada na última posição pode
+# depender? (É o que medimos com gradientes no Mistral minúsculo.)
 
 # %% curso={"exercicio": "04.1", "resposta": "resposta_1"} tags=["exercicio"]
 resposta_1 = None  # substitua por um número
@@ -615,7 +624,8 @@ record("ms_per_token_streaming", 1000 * seconds_stream / tokens_evaluated)
 
 # %% [markdown]
 # **Para levar.** (1) Perplexidade de texto longo depende de janela e passo: diga os dois. (2) Janela deslizante limita
-# o custo e o cache a W tokens por camada, e o alcance cresce com a profundidade (L·W). (3) Os primeiros tokens são
+# o custo e o cache a W tokens por camada (W-1 guardados mais o atual), e o alcance cresce com a profundidade
+# (L·(W-1)). (3) Os primeiros tokens são
 # sumidouros de atenção: um cache de tamanho fixo precisa mantê-los, e com eles a perplexidade fica estável em textos
 # de qualquer tamanho. Próximo: **05 · Cache KV**, que abre o cache usado aqui: o laço de geração, quanto o cache acelera
 # e quanto ocupa.
