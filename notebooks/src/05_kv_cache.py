@@ -346,10 +346,11 @@ print(f"com {cfg.num_attention_heads} cabeças KV (sem GQA) seriam {mha / 2**20:
 # o planejador do curso conta os bytes como o bitsandbytes guarda. Numa T4 (15 GiB):
 
 # %%
-T4_GIB, MISTRAL_WINDOW = 15.0, 4096
+T4_GIB, MISTRAL_WINDOW, LLAMA2_CONTEXT = 15.0, 4096, 4096   # o Llama-2 foi treinado com contexto de 4.096 tokens
 mistral = {"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096}
 tokens = [512 * 2**i for i in range(8)]   # 512 ... 65.536
-curves = {"Llama-2-7B (32 cabeças KV)": [kv_cache_bytes(LLAMA2_7B_CONFIG, n) / 2**30 for n in tokens],
+curves = {"Llama-2-7B (32 cabeças KV; contexto até 4.096)":
+              [kv_cache_bytes(LLAMA2_7B_CONFIG, n) / 2**30 if n <= LLAMA2_CONTEXT else float("nan") for n in tokens],
           "Mistral-7B-v0.1 (8 cabeças KV, janela 4.096)":
               [kv_cache_bytes(mistral, min(n, MISTRAL_WINDOW)) / 2**30 for n in tokens]}
 plot_lines(tokens, curves, "Cache KV em fp16, lote 1", "tokens de contexto", "GiB", logy=True)
@@ -361,8 +362,10 @@ for label, w in (("fp16", w_fp16), ("NF4", w_nf4)):
     room = T4_GIB - w
     print(f"Llama-2-7B, pesos {label}: {w:.2f} GiB; sobram {room:.2f} GiB na T4 -> cabem ~{room / per_token:,.0f} "
           f"tokens de cache (sem contar ativações)")
-print(f"Mistral-7B-v0.1 a 32.768 tokens: {curves['Mistral-7B-v0.1 (8 cabeças KV, janela 4.096)'][6]:.2f} GiB "
-      f"(a janela limita o cache); o Llama-2-7B no mesmo contexto: {curves['Llama-2-7B (32 cabeças KV)'][6]:.2f} GiB")
+mistral_gib = curves["Mistral-7B-v0.1 (8 cabeças KV, janela 4.096)"]
+print(f"a 4.096 tokens: Llama-2-7B {kv_cache_bytes(LLAMA2_7B_CONFIG, 4096) / 2**30:.2f} GiB, Mistral-7B-v0.1 "
+      f"{mistral_gib[3]:.2f} GiB (GQA: 4x menos); a 32.768 tokens o Mistral continua em {mistral_gib[6]:.2f} GiB "
+      "(a janela limita o cache), e o Llama-2 nem chega lá")
 
 # %% [markdown]
 # Leia a curva: o cache cresce em linha reta com o contexto (atenção completa) até a janela, e fica plano depois dela.
