@@ -51,11 +51,22 @@ def _mistral_receptive_field(answer):
     ])
 
 
+# casos públicos do 04.2: (n, w, linhas da máscara esperada; 1 = a consulta da linha pode olhar a chave da coluna)
+_MASK_CASES = [
+    (6, 3, ["100000", "110000", "111000", "011100", "001110", "000111"]),
+    (10, 4, ["1000000000", "1100000000", "1110000000", "1111000000", "0111100000", "0011110000", "0001111000",
+             "0000111100", "0000011110", "0000001111"]),
+    (5, 1, ["10000", "01000", "00100", "00010", "00001"]),
+    (7, 7, ["1000000", "1100000", "1110000", "1111000", "1111100", "1111110", "1111111"]),
+    (4, 10, ["1000", "1100", "1110", "1111"]),
+]
+
+
 @exercise("04.2", "máscara de janela deslizante", "uma função f(n, w) -> tensor bool [n, n] (True = pode olhar)")
 def _sliding_window_mask(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
-    for n, w in ((6, 3), (10, 4), (5, 1), (7, 7), (4, 10)):
+    for n, w, rows in _MASK_CASES:
         called, got = _delegated("04.2", answer, n, w)
         if called:
             return False, delegation_message(called)
@@ -71,12 +82,17 @@ def _sliding_window_mask(answer):
             return False, "a consulta i está olhando chaves do futuro (j > i): a máscara também é causal."
         if not got.diagonal().all():
             return False, "cada token deve poder olhar a si mesmo (a diagonal é True)."
-        ref = (j <= i) & (i - j < w)
-        if not torch.equal(got, ref):
-            if torch.equal(got, (j <= i) & (i - j <= w)):
-                return False, "erro de um: a janela tem w tokens contando o próprio, então i - j < w."
+        expected = torch.tensor([[c == "1" for c in row] for row in rows])
+        if not torch.equal(got, expected):
+            if got.sum(-1).max() == min(w, n - 1) + 1:
+                return False, ("erro de um: a janela tem w tokens contando o próprio token; conte quantos True a "
+                               "última linha tem.")
             return False, f"com n={n}, w={w} a máscara não confere: a consulta i vê as chaves i-w+1 .. i."
     return True, "correto!"
+
+
+# casos públicos do 04.3: a resposta certa para as duas atenções sorteadas acima (semente 4), como dado
+_MASS_EXPECTED = (0.59211868, 0.56215632)
 
 
 @exercise("04.3", "massa de atenção no primeiro token",
@@ -85,12 +101,11 @@ def _attention_mass_on_first(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
     gen = torch.Generator().manual_seed(4)
-    for b, h, n in ((1, 3, 8), (2, 4, 12)):
+    for (b, h, n), expected in zip(((1, 3, 8), (2, 4, 12)), _MASS_EXPECTED, strict=True):
         scores = torch.randn(b, h, n, n, generator=gen) * 2
         scores[..., 0] += 3  # um "sumidouro" artificial na chave 0
         scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
         attn = torch.softmax(scores, dim=-1)
-        expected = attn[:, :, 1:, 0].mean().item()
         got = answer(attn.clone())
         if got is None:
             return False, "a função ainda devolve None: escreva o corpo e devolva a fração."
@@ -105,7 +120,8 @@ def _attention_mass_on_first(answer):
                            "comece da segunda consulta.")
         if math.isclose(got, attn[..., 0].sum().item(), rel_tol=1e-4):
             return False, "pedimos a média (uma fração entre 0 e 1), não a soma."
-        return False, "o valor não confere: é attn[..., q, 0] com a média sobre lote, cabeças e consultas q >= 1."
+        return False, ("o valor não confere: confira quais consultas entram na média (a primeira só pode olhar a si "
+                       "mesma) e sobre quais eixos você tira a média.")
     return True, "correto!"
 
 

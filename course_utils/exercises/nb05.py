@@ -36,7 +36,7 @@ def _min_p_hint(logits, p_min, kept):
     probs = torch.softmax(logits, -1)
     absolute, global_max = probs >= p_min, probs >= p_min * probs.max()
     if torch.equal(kept, global_max) and not torch.equal(kept, absolute):
-        return "cada linha do lote tem o seu token mais provável: tome o máximo por linha (dim=-1, keepdim=True)."
+        return "o limite é por linha: cada linha do lote tem o seu token mais provável."
     if torch.equal(kept, absolute):
         return "o limite é relativo: p_min vezes a probabilidade do token MAIS provável da linha, não p_min sozinho."
     if torch.equal(kept, logits >= p_min * logits.max(-1, keepdim=True).values):

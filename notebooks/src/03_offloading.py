@@ -164,7 +164,7 @@ show_source(jit_offload)
 #
 # ### O material antigo deste curso, rodado
 # Ele embrulhava cada bloco numa classe (`CPUOffloadModule`, `DiskOffloadModule`). O código dele, copiado em
-# `course_utils.offload` (`seed_apply_cpu_offloading`, `SeedCPUOffloadModule`, `SeedDiskOffloadModule`), tem quatro erros:
+# `course_utils.offload` (`seed_apply_cpu_offloading`, `SeedCPUOffloadModule`, `SeedDiskOffloadModule`), tem cinco erros:
 #
 # 1. **Não acha os blocos.** `apply_cpu_offloading` procura `model.layers`; num causal LM do Hugging Face os blocos
 #    estão em `model.model.layers`. O `hasattr(model, "layers")` dá `False` e o modelo volta **sem nenhuma mudança**,
@@ -179,6 +179,10 @@ show_source(jit_offload)
 #    forward, regravando no disco pesos que não mudaram.
 # 4. **O marcador quebra a recarga.** `param.data = torch.zeros(1)` troca o formato do parâmetro para `[1]`; o
 #    `load_state_dict` do forward seguinte compara formatos e falha com *size mismatch*.
+# 5. **Só move os tensores soltos.** `CPUOffloadModule.forward` leva para a GPU
+#    `{k: v.to(self.gpu_device) if isinstance(v, torch.Tensor) else v ...}`: um tensor dentro de uma tupla passa
+#    intacto. No transformers 5 cada bloco recebe `position_embeddings=(cos, sin)`, uma tupla, que fica onde estava.
+#    (O exercício 3 pede o alinhamento certo, que entra nas tuplas.)
 #
 # Rodamos os erros 1, 3 e 4 aqui (na CPU dá; o 2 precisa de GPU e é medido na seção seguinte), em cópias dos blocos:
 

@@ -96,8 +96,8 @@ print(f"texto de avaliação: {ids.shape[1]} tokens (inglês, escrito para o cur
 # - **janelas disjuntas** (passo = janela): barato, mas o primeiro token de cada janela não tem contexto nenhum, o
 #   segundo tem um token de contexto, e assim por diante — a perplexidade sai pior do que o modelo realmente é;
 # - **janela deslizante com passo** `s < janela`: a janela anda `s` tokens por vez e só os últimos `s` tokens de cada
-#   janela são avaliados; os `janela - s` anteriores servem só de contexto. Cada token é avaliado **uma vez**, com pelo
-#   menos `janela - s` tokens de contexto. O custo é ⌈(n - janela)/s⌉ + 1 passadas de `janela` tokens.
+#   janela são avaliados; os `janela - s` anteriores servem só de contexto. Cada token é avaliado **uma vez**, e fora da
+#   primeira janela com pelo menos `janela - s` tokens de contexto. O custo é ⌈(n - janela)/s⌉ + 1 passadas de `janela` tokens.
 #
 # Um detalhe que muda a comparação: o primeiro token de uma janela não tem nada antes dele *na janela*, então não é
 # avaliado. Com janelas disjuntas isso acontece no começo de cada janela; com passo menor, só no começo do texto. Para
@@ -247,7 +247,7 @@ claim("material antigo: costurar as primeiras posições de cada janela piora a 
 # %% [markdown]
 # ## 2. Atenção com janela deslizante (Mistral)
 #
-# Na atenção causal comum, o token i olha para todos os tokens 0..i. Na **janela deslizante** (Mistral 7B, janela de
+# Na atenção causal comum, o token i olha para todos os tokens 0..i. Na **janela deslizante** (Mistral-7B-v0.1, janela de
 # 4.096 tokens: [Jiang et al., 2023, nas referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#mistral)),
 # ele olha só para os últimos W tokens, i-W+1..i. Abaixo, a máscara que o próprio transformers usa no
 # Mistral (`sliding_window_causal_mask_function`), ao lado da causal comum.
@@ -321,7 +321,8 @@ plt.show()
 #
 # Se cada camada só olha W-1 tokens para trás, como o Mistral "lembra" de algo a 10 mil tokens? Porque a camada 2 olha
 # para estados da camada 1, que já misturaram W-1 tokens anteriores: depois de L camadas, a informação pode ter andado
-# até L·(W-1) posições (o artigo do Mistral faz essa conta para o modelo dele: é o exercício 1).
+# até L·(W-1) posições (é o exercício 1). O artigo do Mistral faz a mesma conta com outra convenção: lá a posição i
+# olha as posições i−W..i (W+1 posições, o próprio token a mais), e o alcance dá W·L.
 #
 # Dá para **medir** o campo receptivo: derivamos a saída da última posição, depois de k camadas, em relação aos
 # embeddings de entrada. Uma posição de entrada influencia a saída só se esse gradiente não for zero.
@@ -390,7 +391,7 @@ claim("1º token recebe > 10x a atenção uniforme em pelo menos metade das cama
 #
 # ## 4. StreamingLLM: um cache com sinks + janela, escrito por nós
 #
-# O transformers 5 removeu o `SinkCache` (o substituto no Hub exige baixar código remoto), então o curso tem o seu, em
+# O `SinkCache` não existe mais no transformers 5 (o substituto no Hub exige baixar código remoto), então o curso tem o seu, em
 # `course_utils/streaming.py`. A regra: o cache tem `CACHE_SIZE` lugares; os `SINKS` primeiros tokens nunca saem; os
 # demais lugares são uma janela dos tokens mais recentes. E as posições do RoPE?
 #
@@ -487,7 +488,8 @@ print(f"{SINKS} sinks + janela ({SINKS}+{WINDOW}):     perplexidade {ppl_sinks_w
 
 # %% [markdown]
 # A perplexidade ao longo do texto conta a história: até o cache encher as três curvas coincidem (nada saiu ainda);
-# quando o primeiro token sai, a curva "só janela" dispara, enquanto "sinks + janela" fica perto do contexto inteiro.
+# quando o primeiro token sai, a curva "só janela" dispara, enquanto "sinks + janela" fica bem mais perto do contexto
+# inteiro (quanto mais perto, a célula seguinte mede).
 
 # %%
 BIN = 64 if SMOKE else 128
@@ -545,7 +547,7 @@ print(f"{f'nós: {model_name}, 0+{CACHE_SIZE} / {SINKS}+{WINDOW}':44s}{ppl_windo
 # do nosso modelo de referência), o texto (um livro inteiro contra os nossos poucos milhares de tokens — quanto mais longo o streaming, maior a fração de
 # tokens avaliados depois que os primeiros saíram do cache) e o tamanho do cache. O que se reproduz é o achado central: **a perplexidade não
 # explode por falta de contexto, e sim por perder os primeiros tokens**; guardar 4 deles custa 4 lugares do cache e
-# devolve quase toda a qualidade.
+# devolve a maior parte da qualidade perdida (a fração medida acima).
 #
 # Na geração de verdade o ganho é o mesmo: um chatbot com cache sinks + janela conversa indefinidamente com memória
 # fixa. Ele não passa a lembrar do que saiu da janela — para isso é preciso outra coisa (resumos, busca).
@@ -553,7 +555,7 @@ print(f"{f'nós: {model_name}, 0+{CACHE_SIZE} / {SINKS}+{WINDOW}':44s}{ppl_windo
 # %% [markdown]
 # ## Exercícios
 #
-# **Exercício 1.** O Mistral 7B tem 32 camadas e janela W = 4.096 (contando o próprio token, como na seção 2). Qual é
+# **Exercício 1.** O Mistral-7B-v0.1 tem 32 camadas e janela W = 4.096 (contando o próprio token, como na seção 2). Qual é
 # o seu alcance teórico: quantos tokens para trás, no máximo, a saída da última camada na última posição pode
 # depender? (É o que medimos com gradientes no Mistral minúsculo.)
 

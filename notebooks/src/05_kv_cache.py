@@ -11,7 +11,7 @@
 #
 # **Pré-requisitos.** Notebook 01 (medidas); saber o que é atenção (consultas, chaves, valores). O notebook 04 já usou
 # o cache KV por dentro (a janela e os sinks cortam o cache); aqui ele é aberto por inteiro.
-# **Tempo estimado.** 35 minutos de leitura; a execução completa leva uns 4 minutos numa CPU de 2 núcleos.
+# **Tempo estimado.** 35 minutos de leitura; a execução completa leva uns 7 minutos numa CPU de 2 núcleos.
 # **Hardware.** CPU serve: num runtime de CPU (o padrão do Colab para este notebook) tudo roda. Com GPU (T4 no Colab)
 # tudo roda igual, mais rápido.
 #
@@ -61,6 +61,7 @@ from course_utils.generation import (
     generate,
     kv_cache_bytes,
     per_token_fp8_cache,
+    top_k_filter,
     top_p_filter,
 )
 from course_utils.measure import generation_peak_mib, tokens_per_second
@@ -155,8 +156,10 @@ print(f"Conferido: {n_check} tokens iguais ao model.generate, com e sem cache.")
 # next_token_logits[0, indices_to_remove] = -float("inf")
 # ```
 #
-# Com **uma** sequência ele está certo: `sorted_indices[máscara]` devolve as posições do vocabulário a remover. O erro
-# aparece com **lote > 1**: a máscara booleana achata todas as linhas numa lista só de posições, e
+# O laço antigo gera **uma sequência por vez** (`tokenizer.encode(prompt, ...)` e um `for` sobre
+# `num_return_sequences`), e com uma sequência o filtro está certo: `sorted_indices[máscara]` devolve as posições do
+# vocabulário a remover. O erro fica escondido até alguém gerar em lote (seção 5), o primeiro passo para ganhar vazão.
+# Com **lote > 1** a máscara booleana achata todas as linhas numa lista só de posições, e
 # `next_token_logits[0, ...]` aplica as remoções de todas as linhas **na linha 0**; as outras linhas ficam sem filtro.
 # E `next_token.item()`, que o laço usa para conferir o EOS, falha com mais de um token. (A penalidade de repetição do
 # mesmo laço tem o mesmo defeito: `curr_input_ids[0]` e `next_token_logits[0, token_id]` só olham a linha 0.) Rodamos
@@ -193,14 +196,21 @@ except RuntimeError as exc:
     print(f"next_token.item() com lote 2: {exc}")
 
 # %% [markdown]
+# O filtro do curso faz a mesma conta **linha por linha**: a máscara fica no formato [lote, vocabulário] e volta para a
+# ordem do vocabulário com `scatter`, sem achatar nada. O top-k é mais simples: o k-ésimo maior logit de cada linha é o
+# limite.
+
+# %%
+show_source(top_k_filter)
+show_source(top_p_filter)
+
+# %% [markdown]
 # Mexa na temperatura, no top-k e no top-p e veja quantos tokens continuam sorteáveis e com que probabilidade (para o
 # próximo token depois de "My favourite fruit is the"):
 
 # %%
 def show_sampling(temperature=1.0, top_k=0, top_p=1.0):
     """Probabilidades depois de temperatura -> top-k -> top-p, a ordem do `sample_next_token`."""
-    from course_utils.generation import top_k_filter
-
     filtered = top_p_filter(top_k_filter(pair_logits[1:] / temperature, top_k or None), top_p)
     probs = torch.softmax(filtered, -1)[0]
     top = probs.topk(5)
@@ -361,7 +371,7 @@ per_token = kv_cache_bytes(LLAMA2_7B_CONFIG, 1) / 2**30
 for label, w in (("fp16", w_fp16), ("NF4", w_nf4)):
     room = T4_GIB - w
     print(f"Llama-2-7B, pesos {label}: {w:.2f} GiB; sobram {room:.2f} GiB na T4 -> cabem ~{room / per_token:,.0f} "
-          f"tokens de cache (sem contar ativações)")
+          f"tokens de cache (sem contar ativações)".replace(",", "."))
 mistral_gib = curves["Mistral-7B-v0.1 (8 cabeças KV, janela 4.096)"]
 print(f"a 4.096 tokens: Llama-2-7B {kv_cache_bytes(LLAMA2_7B_CONFIG, 4096) / 2**30:.2f} GiB, Mistral-7B-v0.1 "
       f"{mistral_gib[3]:.2f} GiB (GQA: 4x menos); a 32.768 tokens o Mistral continua em {mistral_gib[6]:.2f} GiB "
@@ -369,9 +379,10 @@ print(f"a 4.096 tokens: Llama-2-7B {kv_cache_bytes(LLAMA2_7B_CONFIG, 4096) / 2**
 
 # %% [markdown]
 # Leia a curva: o cache cresce em linha reta com o contexto (atenção completa) até a janela, e fica plano depois dela.
-# Em fp16 o que limita um 7B numa T4 são **os pesos**: 12,55 dos 15 GiB, e o cache de poucos milhares de tokens
-# já não cabe. Com os pesos em 4 bits (notebook 08) sobra espaço, e aí é **o cache** que decide até onde o contexto
-# vai — daí GQA, caches quantizados e janelas (notebook 04).
+# Em fp16 o que limita um 7B numa T4 são **os pesos**: 12,55 dos 15 GiB. A sobra da conta acima ainda tem de acomodar
+# as ativações e a memória que o próprio CUDA reserva, que o notebook 08 soma; para o cache fica bem menos que ela.
+# Com os pesos em 4 bits (notebook 08) sobra espaço, e aí é **o cache** que decide até onde o contexto vai — daí GQA,
+# caches quantizados e janelas (notebook 04).
 
 # %% [markdown]
 # ## 5. Gerar em lote: padding à esquerda
