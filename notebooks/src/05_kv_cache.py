@@ -370,8 +370,9 @@ w_nf4 = weight_bytes(LLAMA2_7B_CONFIG, "nf4")["stored"] / 2**30
 per_token = kv_cache_bytes(LLAMA2_7B_CONFIG, 1) / 2**30
 for label, w in (("fp16", w_fp16), ("NF4", w_nf4)):
     room = T4_GIB - w
-    print(f"Llama-2-7B, pesos {label}: {w:.2f} GiB; sobram {room:.2f} GiB na T4 -> cabem ~{room / per_token:,.0f} "
-          f"tokens de cache (sem contar ativações)".replace(",", "."))
+    fit = f"{room / per_token:,.0f}".replace(",", ".")   # milhar com ponto, como em português
+    print(f"Llama-2-7B, pesos {label}: {w:.2f} GiB; sobram {room:.2f} GiB na T4 -> cabem ~{fit} "
+          f"tokens de cache (sem contar ativações)")
 mistral_gib = curves["Mistral-7B-v0.1 (8 cabeças KV, janela 4.096)"]
 print(f"a 4.096 tokens: Llama-2-7B {kv_cache_bytes(LLAMA2_7B_CONFIG, 4096) / 2**30:.2f} GiB, Mistral-7B-v0.1 "
       f"{mistral_gib[3]:.2f} GiB (GQA: 4x menos); a 32.768 tokens o Mistral continua em {mistral_gib[6]:.2f} GiB "
