@@ -87,6 +87,28 @@ def tensorrt_install_plan(torch_version: str, cuda_version: str | None) -> Insta
     return InstallPlan(pip_args=args, cuda_tag=tag, notes=notes)
 
 
+def torch_constraint(torch_version: str) -> str:
+    """A linha de restrição do pip que prende o torch instalado: '2.11.0+cu128' -> 'torch==2.11.0+cu128'.
+
+    Passada com `pip install ... -c arquivo`, impede que uma dependência do Torch-TensorRT troque o torch (e a CUDA
+    dele) por outro: se a build pedida precisar de outro torch, o pip falha em vez de substituí-lo.
+    """
+    version = str(torch_version).strip()
+    if not re.fullmatch(r"\d+\.\d+\.\d+(?:[.+][\w.]+)?", version):
+        raise ValueError(f"versão do torch não reconhecida: {torch_version!r}")
+    return f"torch=={version}"
+
+
+def write_torch_constraint(torch_version: str, path=None):
+    """Grava `torch_constraint` num arquivo (padrão: um temporário) e devolve o caminho, para `pip install -c`."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path) if path is not None else Path(tempfile.gettempdir()) / "curso-torch-constraint.txt"
+    path.write_text(torch_constraint(torch_version) + "\n")
+    return path
+
+
 def probe_tensorrt() -> dict:
     """Importa tensorrt e torch_tensorrt dentro de try: {'tensorrt': versão ou None, 'torch_tensorrt': ...,
     'errors': {nome: mensagem}}. Uma instalação pela metade vira um erro dito, não uma exceção no notebook."""

@@ -2,6 +2,12 @@
 
 Edite à vontade os pontos (de cada teste) e os casos. Mudar pontos, nomes ou as soluções de referência só
 recalcula as notas; mudar as entradas dos casos faz o corretor executar as entregas de novo.
+
+06.2: no corretor em lote só as saídas voltam, então a delegação ao próprio kernel (montar um MatMulNBits com
+`course_utils.ort.matmulnbits_model` e rodá-lo numa sessão do ORT com X = identidade) é reprovada pelos casos: mais da
+metade dos pontos vem de blocos de 8 e de 24 pesos, que a regra escrita à mão desempacota e que o MatMulNBits do ORT
+recusa (ele só aceita blocos de potência de 2, de 16 ou mais). A autocorreção do notebook também vê a chamada
+(`watch_calls`).
 """
 
 
@@ -95,6 +101,8 @@ EXERCISES = [
         Case(packed_case(602, 96, 2), 1, "número ímpar de blocos (ponto-zero com nibble de sobra)"),
         Case(packed_case(603, 64, 4, with_zero=False), 1, "sem pontos-zero guardados (vale 8)"),
         Case(packed_case(604, 32, 5, blob=8), 1, "blocos de 16 pesos"),
+        Case(packed_case(605, 48, 3, blob=4), 2.5, "blocos de 8 pesos (o MatMulNBits do ORT não aceita)"),
+        Case(packed_case(606, 96, 2, with_zero=False, blob=12), 2.5, "blocos de 24 pesos, sem pontos-zero"),
     ]),
     FunctionExercise("06.3", answer="meu_llm_int8", reference=llm_int8_matmul, compare=same_product, cases=[
         Case(int8_case(611, 6, 16, 5, outlier_cols=(3,)), 1, "uma coluna de outliers"),

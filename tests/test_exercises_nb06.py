@@ -96,3 +96,50 @@ def test_no_package_function_passes(ex_id, n_args):
     for name, fn in package_functions(n_args).items():
         ok, _ = evaluate(ex_id, fn)
         assert not ok, f"{name} passa no exercício {ex_id}"
+
+
+def _delegated_unpack(B, escalas, pontos_zero):
+    """A resposta que delega ao kernel: um MatMulNBits do pacote numa sessão do ORT, com X = identidade."""
+    from course_utils.ort import create_session, matmulnbits_model
+
+    k = B.shape[1] * B.shape[2] * 2
+    session = create_session(matmulnbits_model(B, escalas, pontos_zero))
+    return session.run(None, {"X": np.eye(k, dtype=np.float32)})[0]
+
+
+def test_unpack_delegated_to_an_ort_session_is_rejected_with_the_delegation_message():
+    ok, message = evaluate("06.2", _delegated_unpack)
+    assert not ok and "matmulnbits_model" in message and "implementar" in message
+
+
+def test_unpack_delegated_to_a_raw_inference_session_is_rejected():
+    import onnxruntime as ort
+
+    from course_utils.ort import matmulnbits_model
+
+    def raw(B, escalas, pontos_zero):
+        k = B.shape[1] * B.shape[2] * 2
+        path = str(matmulnbits_model(B, escalas, pontos_zero))
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"X": np.eye(k, dtype=np.float32)})[0]
+
+    ok, message = evaluate("06.2", raw)
+    assert not ok and "InferenceSession" in message
+
+
+def test_hidden_cases_take_most_points_from_delegation_to_the_ort_kernel():
+    """No corretor em lote só as saídas voltam: os blocos que o MatMulNBits recusa reprovam quem delega a ele."""
+    from course_utils.grade import judge_function
+    from course_utils.grader.wire import encode
+
+    exercise = next(ex for ex in ref.EXERCISES if ex.id == "06.2")
+    results = []
+    for case in exercise.cases:
+        try:
+            results.append({"output": encode(_delegated_unpack(*case.args))})
+        except Exception as exc:  # o ORT recusa o bloco: a chamada falha, como falharia no kernel do aluno
+            results.append({"error": [type(exc).__name__, str(exc)[:200]]})
+    outcome = judge_function(exercise, {"results": results})
+    earned = outcome[0] if isinstance(outcome[0], (int, float)) else None
+    assert earned is not None and earned <= exercise.points / 2, outcome
+    hand = [{"output": encode(ref.unpack_int4_blocks(*case.args))} for case in exercise.cases]
+    assert judge_function(exercise, {"results": hand})[0] == exercise.points

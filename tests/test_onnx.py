@@ -386,3 +386,31 @@ def test_cached_build_leaves_no_temporary_folder_when_the_build_fails(tmp_path):
     with pytest.raises(RuntimeError):
         cached_build(tmp_path / "artefato", broken)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_int4_recipe_reads_zero_points_and_the_embedding_format_from_the_graph(tmp_path):
+    """Dois "int4" com o mesmo nome diferem no grafo: a receita lida dele diz em quê."""
+    import numpy as np
+    import pytest
+
+    from course_utils.ort import int4_recipe, matmulnbits_model
+
+    rng = np.random.default_rng(0)
+    packed = rng.integers(0, 256, (4, 2, 16), dtype=np.uint8)
+    scales = rng.random((4, 2)).astype(np.float32)
+    with_zero = int4_recipe(matmulnbits_model(packed, scales, rng.integers(0, 256, (4, 1), dtype=np.uint8),
+                                              tmp_path / "a.onnx"))
+    symmetric = int4_recipe(matmulnbits_model(packed, scales, None, tmp_path / "b.onnx"))
+    assert with_zero["ponto-zero"].startswith("assimétrico") and symmetric["ponto-zero"].startswith("simétrico")
+    assert with_zero["bloco"] == [32] and with_zero["accuracy_level"] == [0]
+    assert symmetric["embeddings"] == "float (Gather)"   # sem GatherBlockQuantized no grafo
+    single = tmp_path / "c.onnx"
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["X"], ["Y"])], "g",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), str(single))
+    with pytest.raises(ValueError, match="MatMulNBits"):
+        int4_recipe(single)

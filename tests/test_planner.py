@@ -350,3 +350,29 @@ def test_plan_presets_and_verdict_table_agree_with_plan_memory():
         alone = plan_memory(LLAMA2_7B_CONFIG, hardware=name, context_tokens=2048)
         assert plan.choice == alone.choice, name
         assert PRESETS[name].name in table
+
+
+def _fake_gpu(monkeypatch, free_gib, total_gib, torch_reserved_gib=0.0):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (int(free_gib * 2**30), int(total_gib * 2**30)))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda *a: int(torch_reserved_gib * 2**30))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "GPU de teste")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (7, 5))
+
+
+def test_the_gpu_reserve_is_subtracted_once_on_the_detected_machine(monkeypatch):
+    """A memória livre medida já não conta o contexto CUDA: a reserva desconta só o que falta dela."""
+    _fake_gpu(monkeypatch, free_gib=14.4, total_gib=14.75)   # 0,35 GiB já ocupados pelo contexto
+    monkeypatch.delenv("COURSE_HARDWARE", raising=False)
+    hw = P.detect_hardware()
+    assert hw.gpu_outside_gib == pytest.approx(0.35)
+    assert hw.gpu_reserved_gib == pytest.approx(P.GPU_RESERVE_GIB - 0.35)
+    assert hw.gpu_gib - hw.gpu_reserved_gib == pytest.approx(14.75 - P.GPU_RESERVE_GIB)   # o que o plano usa
+
+
+def test_an_emulated_preset_keeps_its_total_and_the_whole_reserve(monkeypatch):
+    _fake_gpu(monkeypatch, free_gib=139.0, total_gib=139.8)
+    monkeypatch.setenv("COURSE_HARDWARE", "colab_t4")
+    hw = P.detect_hardware()
+    assert hw.gpu_gib == P.PRESETS["colab_t4"].gpu_gib and hw.gpu_reserved_gib == P.GPU_RESERVE_GIB
+    assert not hw.gpu_bf16

@@ -74,3 +74,13 @@ def test_measure_engine_times_and_compares_against_the_reference():
     assert same["agree"] == 1.0 and same["diff"] < 1e-2
     with pytest.raises(ValueError, match="formato"):
         measure_engine(lambda: reference[:, :3], reference, build_seconds=0.0, repeats=1)
+
+
+def test_the_constraint_pins_the_installed_torch_so_pip_cannot_replace_it(tmp_path):
+    from course_utils.tensorrt import torch_constraint, write_torch_constraint
+
+    assert torch_constraint("2.11.0+cu128") == "torch==2.11.0+cu128"
+    path = write_torch_constraint("2.11.0+cu128", tmp_path / "c.txt")
+    assert path.read_text().strip() == "torch==2.11.0+cu128"
+    with pytest.raises(ValueError):
+        torch_constraint("torch nightly")

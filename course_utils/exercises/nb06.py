@@ -3,7 +3,23 @@
 
 import torch
 
-from . import _judge_number, exercise
+from . import _judge_number, delegation_message, exercise, watch_calls
+
+
+def _int4_shortcuts():
+    """O que já reconstrói os pesos do MatMulNBits: o grafo de um MatMulNBits só do pacote (e o quantizador do ORT),
+    rodado numa sessão do ONNX Runtime. Usar isso é delegar ao kernel, não escrever o desempacotamento."""
+    import onnxruntime as ort
+
+    from ..ort import create_session, int8_matmul
+
+    return (int8_matmul.matmulnbits_model, int8_matmul.ort_int4_blocks, create_session, ort.InferenceSession)
+
+
+def _int8_shortcuts():
+    from ..ort import int8_matmul
+
+    return (int8_matmul.dynamic_quantize_uint8, int8_matmul.u8s8_matmul, int8_matmul.compare_with_simulations)
 
 
 @exercise("06.1", "teto de tokens/s de um 7B em INT4 a 50 GB/s", "um número (tokens/s, float)")
@@ -42,6 +58,16 @@ _UNPACK_CASES = {
             -0.0625], [-3.5, 0.3125], [0.0, 0.5], [-1.75, 0.5], [-2.25, 0.6875], [0.375, -5.0], [0.25, 0.0],
             [-1.125, -4.0], [-1.125, 1.0], [-0.75, -6.0], [-1.125, -0.5], [-1.25, 1.0], [0.375, -5.5], [0.0, -2.0],
             [0.0, -1.5], [-1.5, -6.5], [-1.125, -4.0], [-0.125, -0.5], [-0.625, 1.0], [0.25, -6.0], [-0.875, -1.5]],
+    },
+    "blocos de 8 pesos (o MatMulNBits do ORT só aceita 16 ou mais; a regra é a mesma)": {
+        "B": [[[98, 248, 53, 178], [98, 144, 58, 198], [178, 242, 183, 115]], [[143, 35, 68, 187], [145, 186, 236, 178],
+            [172, 155, 230, 6]]],
+        "escalas": [[0.125, 0.5, 0.625], [0.125, 0.5, 0.125]],
+        "pontos_zero": [[202, 55], [227, 5]],
+        "W": [[-1.0, 1.5], [-0.5, 0.625], [-0.25, 0.0], [0.625, -0.125], [-0.625, 0.125], [-0.875, 0.125], [-1.0, 1.0],
+            [0.125, 1.0], [-5.0, -6.5], [-3.0, -2.5], [-6.0, -2.0], [-1.5, -1.5], [-1.0, -1.0], [-4.5, 0.0],
+            [-3.0, -6.0], [0.0, -1.5], [-3.125, 0.875], [2.5, 0.625], [-3.125, 0.75], [5.0, 0.5], [0.0, 0.125],
+            [2.5, 1.125], [-2.5, 0.125], [0.0, -0.625]],
     },
     "sem pontos-zero guardados": {
         "B": [[[60, 126, 160, 172, 201, 126, 117, 193], [41, 124, 120, 84, 121, 224, 26, 172]]],
@@ -104,7 +130,11 @@ def _unpack_int4(answer):
         packed = np.array(case["B"], dtype=np.uint8)
         zero = None if case["pontos_zero"] is None else np.array(case["pontos_zero"], dtype=np.uint8)
         expected = np.array(case["W"], dtype=np.float64)
-        got = answer(packed.copy(), np.array(case["escalas"], dtype=np.float32), None if zero is None else zero.copy())
+        with watch_calls(*_int4_shortcuts()) as called:
+            got = answer(packed.copy(), np.array(case["escalas"], dtype=np.float32),
+                         None if zero is None else zero.copy())
+        if called:
+            return False, delegation_message(called)
         if got is None:
             return False, "a função ainda devolve None: escreva o corpo e devolva W."
         got, problem = _float_array(got, expected.shape, f"no caso '{name}'")
@@ -136,7 +166,10 @@ def _llm_int8(answer):
     for name, case in _LLM_INT8_CASES.items():
         x, w = np.array(case["x"], dtype=np.float32), np.array(case["w"], dtype=np.float32)
         expected = np.array(case["y"])
-        got = answer(x.copy(), w.copy())
+        with watch_calls(*_int8_shortcuts()) as called:
+            got = answer(x.copy(), w.copy())
+        if called:
+            return False, delegation_message(called)
         if got is None:
             return False, "a função ainda devolve None: escreva o corpo e devolva o produto."
         got, problem = _float_array(got, expected.shape, f"no caso '{name}'")

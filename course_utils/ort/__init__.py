@@ -15,6 +15,7 @@ Módulos: `sessions`, `files` (operadores, MiB, bytes lidos por passada, arquivo
 """
 
 from .files import (
+    int4_recipe,
     matmul_weight_bytes,
     matmulnbits_attributes,
     onnx_file_mb,
@@ -59,7 +60,7 @@ from .sessions import (
 __all__ = [
     "LEVELS", "OrtCausalLM", "VARIANT_KEYS", "attention_head_dim", "build_genai_model", "builder_command",
     "cached_quantization", "compare_with_simulations", "cpu_int8_instructions", "create_session",
-    "cuda_branch_skip_reason", "dynamic_quantize_uint8", "genai_generate", "load_genai_model", "make_feeds",
+    "cuda_branch_skip_reason", "dynamic_quantize_uint8", "genai_generate", "int4_recipe", "load_genai_model", "make_feeds",
     "matmul_weight_bytes", "matmulnbits_attributes", "matmulnbits_model", "onnx_file_mb", "onnx_versions", "op_counts",
     "ort_int4_blocks", "ort_perplexity", "quantize_dynamic_int8", "quantize_weight_only", "quiet_onnxruntime",
     "run_logits", "saturation_verdict", "scratch_dir", "scratch_path", "session_at_level",

@@ -132,3 +132,23 @@ def matmulnbits_attributes(path) -> dict:
         return {}
     found.setdefault("accuracy_level", {0})  # ausente = 0 (a ativação fica no tipo de entrada)
     return {**{k: sorted(v) for k, v in found.items()}, "zero_points": with_zero, "nodes": len(nodes)}
+
+
+def int4_recipe(path) -> dict:
+    """A receita de um grafo int4, lida do próprio grafo: o que muda entre dois "int4" com o mesmo nome.
+
+    Devolve {"ponto-zero": "assimétrico (com ponto-zero)" / "simétrico (sem ponto-zero)" / "misto",
+    "accuracy_level": os valores dos MatMulNBits, "bloco": os block_size, "embeddings": em que formato a tabela de
+    embeddings é lida (`GatherBlockQuantized` = 4 bits, ou `Gather` de um tensor float)}.
+    """
+    attrs = matmulnbits_attributes(path)
+    if not attrs:
+        raise ValueError(f"{path} não tem MatMulNBits: não é um grafo int4 só de pesos.")
+    with_zero, nodes = attrs["zero_points"], attrs["nodes"]
+    zero = ("assimétrico (com ponto-zero)" if with_zero == nodes else
+            "simétrico (sem ponto-zero)" if with_zero == 0 else f"misto ({with_zero} de {nodes} com ponto-zero)")
+    counts = op_counts(path)
+    embeddings = (f"{attrs['bits'][0]} bits (GatherBlockQuantized)" if counts["GatherBlockQuantized"]
+                  else "float (Gather)")
+    return {"ponto-zero": zero, "accuracy_level": attrs["accuracy_level"], "bloco": attrs["block_size"],
+            "embeddings": embeddings}

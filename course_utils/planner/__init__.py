@@ -29,8 +29,8 @@ vereditos e escolha), `loading` (argumentos do from_pretrained, o BitsAndBytesCo
 na GPU, termo a termo contra o plano).
 """
 
-from .hardware import GIB, PRESETS, Hardware, detect_hardware
-from .loading import bnb_quantization_config, from_pretrained_kwargs, write_random_checkpoint
+from .hardware import GIB, GPU_RESERVE_GIB, PRESETS, Hardware, detect_hardware
+from .loading import bnb_quantization_config, from_pretrained_kwargs, load_for_chat, write_random_checkpoint
 from .measure import (
     compare_with_plan,
     measure_from_config,
@@ -67,8 +67,8 @@ from .weights import (
 __all__ = [
     "bnb_quantization_config", "compare_with_plan", "measure_from_config", "memory_report", "peak_table",
     "verify_weight_predictions", "weight_check_table",
-    "DQ_BLOCK", "FORMATS", "FORMAT_LABELS", "GIB", "NF4_BLOCK", "PREFER_CPU", "PREFER_GPU", "PRESETS", "QUANTIZED",
-    "REQUIRED_FIELDS", "VERDICTS", "FormatPlan", "Hardware", "MemoryPlan", "activation_bytes", "describe_config",
-    "detect_hardware", "from_pretrained_kwargs", "load_config", "measured_weight_bytes", "plan_memory",
+    "DQ_BLOCK", "FORMATS", "FORMAT_LABELS", "GIB", "GPU_RESERVE_GIB", "NF4_BLOCK", "PREFER_CPU", "PREFER_GPU", "PRESETS",
+    "QUANTIZED", "REQUIRED_FIELDS", "VERDICTS", "FormatPlan", "Hardware", "MemoryPlan", "activation_bytes", "describe_config",
+    "detect_hardware", "from_pretrained_kwargs", "load_config", "load_for_chat", "measured_weight_bytes", "plan_memory",
     "plan_presets", "verdict_table", "weight_bytes", "weight_gib", "write_random_checkpoint",
 ]

@@ -6,6 +6,11 @@ import shutil
 from dataclasses import dataclass, replace
 
 GIB = 2**30
+# A reserva da GPU: memória que fica fora do alocador do PyTorch (o contexto CUDA, os módulos de kernels que a CUDA
+# carrega sob demanda e as bibliotecas como o cuBLAS). Um valor só, descontado uma vez: inteiro nos presets (que dão a
+# memória total); na máquina detectada, a memória livre medida já não conta o que o contexto ocupa agora, e só o
+# que falta para a reserva é descontado (`detect_hardware`). O notebook 08 mede o contexto numa GPU.
+GPU_RESERVE_GIB = 0.5
 
 # ---------------------------------------------------------------- hardware
 
@@ -16,10 +21,11 @@ class Hardware:
     gpu_gib: float | None
     cpu_gib: float | None
     gpu_bf16: bool = True           # a GPU faz bf16 rápido? (a T4 não)
-    gpu_reserved_gib: float = 0.5   # contexto CUDA + kernels: ocupa VRAM fora do alocador do PyTorch
+    gpu_reserved_gib: float = GPU_RESERVE_GIB   # contexto CUDA + kernels: VRAM fora do alocador do PyTorch
     cpu_reserved_gib: float = 1.0   # sistema, Python, torch e transformers importados
     disk_gib: float | None = None   # None: não limita o offload para o disco
     note: str = ""
+    gpu_outside_gib: float | None = None   # medido na detecção: memória da GPU fora do alocador (contexto CUDA)
 
     @property
     def has_gpu(self) -> bool:
@@ -29,7 +35,7 @@ class Hardware:
 # Valores como o painel de recursos do Colab os mostra ("GB" lá são GiB: a T4 tem 15.360 MiB).
 PRESETS = {
     "colab_t4": Hardware("Colab grátis (T4)", 15.0, 12.7, gpu_bf16=False,
-                         note="T4 de 16 GB (15,0 GiB úteis), 12,7 GiB de RAM; sem bf16 rápido"),
+                         note="T4 de 16 GB (15,0 GiB no painel do Colab), 12,7 GiB de RAM; sem bf16 rápido"),
     "colab_l4": Hardware("Colab (L4)", 22.5, 53.0, note="L4 de 24 GB, RAM alta"),
     "colab_a100": Hardware("Colab (A100 40 GB)", 40.0, 83.5, note="A100 de 40 GB, RAM alta"),
     "laptop_cpu": Hardware("Notebook sem GPU, 16 GiB de RAM", None, 16.0, cpu_reserved_gib=4.0,
@@ -56,8 +62,11 @@ def detect_hardware(disk_path: str | None = None) -> Hardware:
     if emulated not in PRESETS:
         raise ValueError(f"COURSE_HARDWARE={emulated!r} não é um preset; use um de {sorted(PRESETS)}.")
     preset = PRESETS[emulated]
+    gpu_gib, reserve = measured.gpu_gib, measured.gpu_reserved_gib
+    if measured.gpu_gib and preset.gpu_gib and preset.gpu_gib < measured.gpu_gib:
+        gpu_gib, reserve = preset.gpu_gib, preset.gpu_reserved_gib   # a memória TOTAL do preset: a reserva inteira
     return replace(measured, name=f"{preset.name}, emulada em {measured.name}",
-                   gpu_gib=None if not (measured.gpu_gib and preset.gpu_gib) else min(measured.gpu_gib, preset.gpu_gib),
+                   gpu_gib=None if not (measured.gpu_gib and preset.gpu_gib) else gpu_gib, gpu_reserved_gib=reserve,
                    cpu_gib=min(measured.cpu_gib, preset.cpu_gib) if preset.cpu_gib else measured.cpu_gib,
                    gpu_bf16=measured.gpu_bf16 and preset.gpu_bf16,
                    note=f"COURSE_HARDWARE={emulated}: memória livre medida agora, limitada à do preset")
@@ -66,19 +75,22 @@ def detect_hardware(disk_path: str | None = None) -> Hardware:
 def _measure_this_machine(disk_path: str | None) -> Hardware:
     import torch
 
-    gpu_gib, gpu_name, bf16 = None, None, True
+    gpu_gib, gpu_name, bf16, outside = None, None, True, None
     if torch.cuda.is_available():
-        free, _total = torch.cuda.mem_get_info()
+        free, total = torch.cuda.mem_get_info()   # cria o contexto CUDA, se ainda não existe
         gpu_gib = free / GIB
+        # o que está ocupado e não é do alocador do PyTorch: o contexto (e outros processos, se houver)
+        outside = max(0.0, (total - free - torch.cuda.memory_reserved()) / GIB)
         gpu_name = torch.cuda.get_device_name(0)
         bf16 = torch.cuda.get_device_capability(0) >= (8, 0)  # bf16 rápido a partir da Ampere
     cpu_gib = _available_ram_gib()
     disk_gib = shutil.disk_usage(disk_path or os.getcwd()).free / GIB
     name = f"esta máquina ({gpu_name} + CPU)" if gpu_name else "esta máquina (só CPU)"
     # a RAM disponível já desconta o sistema; sobra reservar o próprio processo (~0,5 GiB)
-    return Hardware(name, gpu_gib, cpu_gib, gpu_bf16=bf16, cpu_reserved_gib=0.5,
-                    gpu_reserved_gib=0.0 if gpu_gib is None else 0.5, disk_gib=disk_gib,
-                    note="memória livre medida agora")
+    # a memória livre já não conta o contexto que existe agora: da reserva, só falta o resto
+    reserve = 0.0 if gpu_gib is None else max(0.0, GPU_RESERVE_GIB - outside)
+    return Hardware(name, gpu_gib, cpu_gib, gpu_bf16=bf16, cpu_reserved_gib=0.5, gpu_reserved_gib=reserve,
+                    disk_gib=disk_gib, note="memória livre medida agora", gpu_outside_gib=outside)
 
 
 def _available_ram_gib() -> float:

@@ -115,3 +115,30 @@ def write_random_checkpoint(config_or_model_id, folder, dtype="fp16", max_shard_
         (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
     config.save_pretrained(folder)
     return folder
+
+
+def load_for_chat(source, model_id: str, **from_pretrained_kwargs):
+    """`AutoModelForCausalLM.from_pretrained(source, ...)`, com as falhas de acesso ditas em português.
+
+    Sem login num modelo restrito, sem aceite da licença, sem rede no meio do download ou sem espaço em disco, o
+    transformers levanta erros de tipos variados (OSError, erros HTTP do huggingface_hub, ...): aqui eles viram um
+    `ModelNotAvailableError` que diz o que fazer. Outros erros (um bug, falta de memória) passam como vieram.
+    """
+    from transformers import AutoModelForCausalLM
+
+    from ..models import ModelNotAvailableError
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(source, **from_pretrained_kwargs).eval()
+    except OSError as exc:   # os erros de acesso do huggingface_hub (GatedRepoError, HTTP, rede) são OSError
+        text = str(exc)
+        if "gated" in text.lower() or "401" in text or "403" in text or "access" in text.lower():
+            why = ("o modelo é restrito: aceite a licença na página dele no Hub, com a mesma conta, e faça login "
+                   "(`from huggingface_hub import login; login()`, ou o segredo HF_TOKEN no Colab)")
+        elif "No space left" in text:
+            why = "o disco encheu durante o download: libere espaço ou use um formato/modelo menor"
+        else:
+            why = ("o download ou a leitura dos pesos falhou (rede instável, Hub fora do ar ou arquivos "
+                   "incompletos no cache): rode a célula de novo; sem Hub, o notebook usa o modelo de referência")
+        raise ModelNotAvailableError(f"Não consegui carregar os pesos de {model_id!r}: {why}. (Erro original: "
+                                     f"{type(exc).__name__}: {text[:200]})") from None

@@ -143,7 +143,9 @@ def measure_from_config(config, plan, formats, prompt_tokens: int = 128, new_tok
 
     Devolve {formato: dict}, com GiB medidos (footprint_gib, stored_gib, peak_allocated_gib, load_peak_allocated_gib),
     tokens_per_s, load_seconds e os termos do plano (planner_weights_gib, planner_kv_gib, planner_act_gib,
-    planner_reserve_gib, planner_total_gib) e planner_error_pct (pior erro nos pesos, footprint e guardado), mais o
+    planner_reserve_gib, planner_total_gib) e planner_error_pct (pior erro nos pesos, footprint e guardado, contra os
+    tensores do modelo carregado), allocated_weights_gib (o que o alocador do PyTorch ganhou com a carga, uma medida
+    independente da contagem de tensores) e weights_vs_allocated_pct (100·(pesos do plano/alocado − 1)), mais o
     que `compare_with_plan` acrescenta. long_prompt_tokens: mede também o pico de um prefill longo (+1 token gerado),
     long_peak_allocated_gib: é onde o cache KV e as ativações do plano pesam de verdade; só nos formatos que
     `long_plan` (o plano com esse contexto; None = todos os formatos, sem comparação) diz caber na GPU.
@@ -171,10 +173,12 @@ def measure_from_config(config, plan, formats, prompt_tokens: int = 128, new_tok
             quantization = bnb_quantization_config(fmt, torch.float16)
             if quantization is not None:
                 kwargs["quantization_config"] = quantization
+            before = torch.cuda.memory_allocated()
             start = time.perf_counter()
             model = AutoModelForCausalLM.from_pretrained(ckpt, **kwargs).eval()
             load_s = time.perf_counter() - start
             load_peak = torch.cuda.max_memory_allocated() / GIB
+            allocated = (torch.cuda.memory_allocated() - before) / GIB   # o que ficou na GPU: os pesos, pelo alocador
             meas = measured_weight_bytes(model)
             ids = prompt.to(model.device)
             gen = {"attention_mask": torch.ones_like(ids), "do_sample": False, "pad_token_id": 0}
@@ -206,6 +210,8 @@ def measure_from_config(config, plan, formats, prompt_tokens: int = 128, new_tok
                 "planner_reserve_gib": p.reserved_bytes / GIB, "planner_total_gib": p.total_bytes / GIB,
                 "planner_error_pct": max(100 * abs(meas["footprint"] / p.footprint_bytes - 1),
                                          100 * abs(meas["stored"] / p.weights_bytes - 1)),
+                "allocated_weights_gib": allocated,
+                "weights_vs_allocated_pct": 100 * (p.weights_bytes / GIB / allocated - 1) if allocated > 0 else None,
             }
             del model
             gc.collect()

@@ -92,12 +92,19 @@ class MemoryPlan:
                                 "total_gib": _gib(v.total_bytes)} for k, v in self.formats.items()}}
 
 
-def activation_bytes(config, context_tokens: int, batch: int, elem: int, fmt: str, largest_linear: int) -> int:
-    """Folga para ativações no prefill (a maior passada), por camada, já que as camadas rodam uma de cada vez:
+def activation_bytes(config, context_tokens: int, batch: int, elem: int, fmt: str, largest_linear: int,
+                     largest_linear_shape: tuple | None = None) -> int:
+    """Folga para ativações no prefill (a maior passada). As camadas rodam uma de cada vez, e dentro de uma camada
+    a atenção e o MLP também: vale o maior dos dois momentos, não a soma.
 
-        b·n·(4·h + 3·i)·e      resíduo, norma, q/k/v/saída da atenção; gate, up e ativação do MLP
-      + 2·b·V·4                logits da última posição em fp32 (o generate só calcula essa) e o softmax
-      + maior linear · e       só int8/nf4: o bitsandbytes desquantiza um peso inteiro por vez no prefill
+        b·n·(2·h + max(h + 2·h_kv, 3·i))·e
+              2·h: o fluxo residual e a sua versão normalizada, vivos na camada inteira;
+              h + 2·h_kv: as saídas de q, k e v (com GQA, k e v têm h_kv = cabeças KV x dimensão da cabeça);
+              3·i: gate, up e a ativação do gate no MLP;
+      + 2·b·V·4          logits da última posição em fp32 (o generate só calcula essa) e o softmax
+      + maior linear · e só int8/nf4: o bitsandbytes desquantiza um peso inteiro por vez no prefill
+      + b·n·(k + 4·o)    só int8 (LLM.int8): a cópia int8 da ativação [n, k] e o resultado int32 [n, o] da maior
+                         linear, antes de voltar a fp16 (mais as colunas de outliers, que pesos aleatórios não têm)
 
     b = lote, n = tokens, h = hidden, i = intermediate (4h se faltar), V = vocabulário, e = bytes do dtype.
     A atenção SDPA (padrão do transformers 5) não materializa a matriz n×n, por isso ela não entra.
@@ -105,9 +112,16 @@ def activation_bytes(config, context_tokens: int, batch: int, elem: int, fmt: st
     text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
     h = text.hidden_size
     inter = getattr(text, "intermediate_size", None) or 4 * h
-    act = batch * context_tokens * (4 * h + 3 * inter) * elem + 2 * batch * text.vocab_size * 4
+    heads = text.num_attention_heads
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    h_kv = kv_heads * (getattr(text, "head_dim", None) or h // heads)
+    tokens = batch * context_tokens
+    act = tokens * (2 * h + max(h + 2 * h_kv, 3 * inter)) * elem + 2 * batch * text.vocab_size * 4
     if fmt in QUANTIZED:
         act += largest_linear * elem
+    if fmt == "int8":
+        out_f, in_f = largest_linear_shape or (inter, h)
+        act += tokens * (in_f + 4 * out_f)
     return int(act)
 
 
@@ -153,7 +167,8 @@ def plan_memory(config_or_model_id, gpu_gib=None, cpu_gib=None, context_tokens: 
         params = w["params"]
         elem = DTYPE_BYTES[fmt] if fmt in DTYPE_BYTES else DTYPE_BYTES[compute]
         kv = kv_cache_bytes(config, context_tokens, batch, elem)
-        act = activation_bytes(config, context_tokens, batch, elem, fmt, w["largest_linear"])
+        act = activation_bytes(config, context_tokens, batch, elem, fmt, w["largest_linear"],
+                               w.get("largest_linear_shape"))
         plans[fmt] = _verdict(fmt, w, kv, act, elem, hw, margin, compute)
     order = prefer or (PREFER_GPU if hw.has_gpu else PREFER_CPU)
     choice, why = _choose(plans, order, hw)

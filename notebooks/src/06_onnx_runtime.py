@@ -8,16 +8,17 @@
 # - quantizar dentro do ONNX Runtime (INT8 dinâmico, INT8 e INT4 só nos pesos), escrever o empacotamento de 4 bits em
 #   blocos que o `MatMulNBits` lê, e medir a perplexidade de cada variante;
 # - separar, com medidas, o que o INT8 dinâmico perde pelos pesos e o que perde pelas ativações (*outliers*), e conferir
-#   se o kernel desta CPU satura a soma de 16 bits (o INT8 "por canal" quebra nas CPUs x86 sem VNNI);
+#   se o kernel desta CPU satura a soma de 16 bits (nas CPUs x86 sem VNNI isso pode acontecer com o INT8 "por canal";
+#   o notebook mede se acontece na sua);
 # - gerar texto com cache KV pelo onnxruntime-genai (fp32 e int4) e comparar tokens/s com o PyTorch e com o teto que a
 #   largura de banda da memória impõe (o *roofline*).
 #
 # **Pré-requisitos.** Notebooks 01 (quantização) e 05 (cache KV).
-# **Tempo estimado.** 45 minutos de leitura; a execução completa leva uns 2 minutos numa CPU de 2 núcleos com os
-# arquivos ONNX já em cache. Na primeira vez, construir os grafos do builder e as variantes quantizadas soma alguns
-# minutos (tudo fica em cache para a próxima vez).
+# **Tempo estimado.** 45 minutos de leitura. A execução leva alguns minutos numa CPU de 2 núcleos; na primeira vez,
+# exportar, construir os grafos do builder e quantizar as variantes soma mais alguns (tudo fica em cache para a próxima
+# vez). As células demoradas imprimem quanto levaram e se vieram do cache.
 # **Hardware.** CPU serve (é o alvo deste notebook): num runtime de CPU, o padrão do Colab para ele, tudo roda. Com GPU,
-# a seção 8 usa o provedor CUDA se o `onnxruntime-gpu` estiver instalado.
+# a seção 8 usa o provedor CUDA se o `onnxruntime-gpu` estiver instalado (o do PyPI pede a CUDA 13: seção 8).
 #
 # Todo número impresso aqui é medido agora, nesta execução; números de artigos vêm com a fonte.
 #
@@ -219,16 +220,20 @@ for model_type in ("gpt2", "qwen3"):
           f"fusões {fusions_by_type[model_type]} | dif. máx. para o PyTorch {tf_diff_by_type[model_type]:.1e}")
 attention_fused = {t: sum(f.get(k, 0) for k in ("Attention", "MultiHeadAttention", "GroupQueryAttention", "RotaryEmbedding"))
                    for t, f in fusions_by_type.items()}
-rmsnorm_fusions = min(f.get("SimplifiedLayerNormalization", 0) + f.get("SkipSimplifiedLayerNormalization", 0)
-                      for f in fusions_by_type.values())  # o menor dos dois tipos: os dois fundem?
-print("fusões de atenção/RoPE por tipo:", attention_fused)
-claim("otimizador de transformers funde as RMSNorms sem mudar os logits",
-      rmsnorm_fusions >= n_layers and max(tf_diff_by_type.values()) <= 1e-3, measured=rmsnorm_fusions)
+n_norms = sum(type(m).__name__.endswith("RMSNorm") for m in to_export.modules())   # 2 por camada + a final
+norm_fusions = {t: (f.get("SimplifiedLayerNormalization", 0), f.get("SkipSimplifiedLayerNormalization", 0))
+                for t, f in fusions_by_type.items()}
+for t, (plain, skip) in norm_fusions.items():
+    print(f"model_type={t!r}: {plain + skip} de {n_norms} RMSNorms fundidas ({skip} junto com a soma residual, "
+          f"SkipSimplifiedLayerNormalization; {plain} sem ela) | atenção/RoPE fundidas: {attention_fused[t]}")
+rmsnorm_fusions = min(plain + skip for plain, skip in norm_fusions.values())  # o menor dos dois tipos
+claim("otimizador de transformers funde todas as RMSNorms do grafo (nos dois tipos) sem mudar os logits",
+      rmsnorm_fusions == n_norms and max(tf_diff_by_type.values()) <= 1e-3, measured=rmsnorm_fusions)
 
 # %% [markdown]
-# As RMSNorms (e as somas residuais junto delas) foram fundidas pelos dois tipos. A atenção e o RoPE só se fundem se o
-# grafo casar, nó a nó, com os padrões que o otimizador conhece; a contagem acima diz o que aconteceu com o grafo do
-# `dynamo=True` nesta versão. Onde a atenção não se funde, o caminho é o **model builder** do onnxruntime-genai: em vez de
+# A contagem acima diz quantas RMSNorms cada tipo fundiu e quantas levaram a soma residual junto. A atenção e o RoPE só
+# se fundem se o grafo casar, nó a nó, com os padrões que o otimizador conhece; a contagem diz o que aconteceu com o
+# grafo do `dynamo=True` nesta versão. Onde a atenção não se funde, o caminho é o **model builder** do onnxruntime-genai: em vez de
 # exportar e tentar reconhecer padrões, ele **escreve** o grafo já com os operadores fundidos.
 #
 # ## 3. O model builder do onnxruntime-genai
@@ -237,10 +242,17 @@ claim("otimizador de transformers funde as RMSNorms sem mudar os logits",
 # RoPE dentro), `SkipSimplifiedLayerNormalization`, entradas de cache "passado" e saídas "presente". Com `precision="int4"`
 # ele ainda quantiza os `MatMul` em blocos (`MatMulNBits`). Ele também grava o `genai_config.json` e o tokenizador. O
 # curso chama o builder pela API, no mesmo processo (`build_genai_model`); a linha de comando equivalente aparece abaixo.
+#
+# O `-p int4` sozinho liga os padrões do builder (`python -m onnxruntime_genai.models.builder --help`, opções de
+# `--extra_options`): `block_size=32`; `is_symmetric=true` (int4 com sinal, **sem ponto-zero**); `accuracy_level=4` para
+# a CPU (a ativação é quantizada para int8 dentro do kernel; 0 para as outras EPs); e, num modelo que amarra a tabela de
+# embeddings ao `lm_head` (`tie_word_embeddings`, como este), `shared_embeddings=true`: **a tabela de embeddings também
+# vai para 4 bits**, uma cópia só, lida pelo `GatherBlockQuantized` e pelo `MatMulNBits` do `lm_head`. A célula abaixo lê
+# essa receita do próprio grafo.
 
 # %%
 from course_utils.models import resolve_model
-from course_utils.ort import build_genai_model, builder_command, matmulnbits_attributes
+from course_utils.ort import build_genai_model, builder_command, int4_recipe, matmulnbits_attributes
 
 source = resolve_model(MODEL_ID)  # a pasta do modelo (a cópia offline) ou o ID do Hub
 genai_dirs = {}
@@ -258,6 +270,7 @@ assert op_counts(genai_dirs["fp32"] / "model.onnx")["GroupQueryAttention"] == cf
 assert op_counts(genai_dirs["int4"] / "model.onnx")["MatMulNBits"] > 0
 builder_int4 = matmulnbits_attributes(genai_dirs["int4"] / "model.onnx")
 print("MatMulNBits do int4 do builder:", builder_int4)
+print("receita do int4 do builder, lida do grafo:", int4_recipe(genai_dirs["int4"] / "model.onnx"))
 genai_config = json.loads((genai_dirs["fp32"] / "genai_config.json").read_text())
 print("entradas do decoder:", genai_config["model"]["decoder"]["inputs"])
 
@@ -299,9 +312,12 @@ claim("tokenizador do builder faz ida e volta", tokenizer_ok)
 #   fica em fp32 (`accuracy_level=0`) e o peso é reconstruído dentro do kernel.
 # - **INT4 só nos pesos com ativação int8** (`accuracy_level=4`): os mesmos pesos int4, mas o kernel da CPU quantiza a
 #   ativação para int8 **por bloco de 32** na hora da conta, para usar multiplicações inteiras.
-# - **O int4 do builder** (seção 3): é esse segundo tipo. Para a CPU o builder grava `accuracy_level=4` por padrão (veja
-#   os atributos impressos acima). São dois "int4" diferentes; medimos os dois, e é o do builder que gera texto na
-#   seção 6.
+# - **O int4 do builder** (seção 3) **não tem os mesmos pesos** que esses dois: ele é simétrico (sem ponto-zero), usa
+#   `accuracy_level=4` e guarda também a tabela de embeddings em 4 bits; os dois acima têm ponto-zero e deixam a tabela
+#   de embeddings em fp32 (o `MatMulNBitsQuantizer` só troca os `MatMul`). A tabela logo abaixo mostra as três receitas,
+#   lidas dos grafos. Comparações de uma coisa só: pesos int4 x fp32 ("int4 só pesos" x "fp32") e ativação int8 por bloco
+#   ("int4 só pesos, ativ. int8" x "int4 só pesos"). O int4 do builder muda três coisas de uma vez: ele entra rotulado, e
+#   é ele que gera texto na seção 6.
 #
 # Medimos a perplexidade de cada um sobre os mesmos `PPL_TOKENS` tokens do texto em inglês do curso, numa janela só,
 # com a mesma função `course_utils.measure.perplexity` (a sessão do ORT é "vestida" de modelo do PyTorch, `OrtCausalLM`).
@@ -326,6 +342,10 @@ variants["int4 só pesos, ativ. int8"] = cached_quantization(fp32_graph, "weight
 variants["int4 do builder"] = (genai_dirs["int4"] / "model.onnx", True)
 print(f"quantizações: {time.perf_counter() - start:.1f} s "
       f"({sum(1 for _, hit in variants.values() if hit)} de {len(variants) - 1} vieram do cache)")
+int4_recipes = {name: int4_recipe(variants[name][0]) for name in ("int4 só pesos", "int4 só pesos, ativ. int8",
+                                                                  "int4 do builder")}
+for name, recipe in int4_recipes.items():
+    print(f"  {name:<26} " + " | ".join(f"{k}: {v}" for k, v in recipe.items()))
 # %%
 from course_utils.ort import OrtCausalLM
 
@@ -359,6 +379,24 @@ claim("ativação int8 por bloco de 32 custa < 3% de perplexidade no int4", bloc
 claim("4 bits custam mais perplexidade que 8", ppl_ort["int4 só pesos"] > ppl_ort["int8 só pesos"],
       measured=ppl_ort["int4 só pesos"] / ppl_ort["int8 só pesos"])
 assert size_mb["int4 só pesos"] < size_mb["int8 só pesos"] < size_mb["fp32"]
+
+# %% [markdown]
+# **Os dois "int4" no disco.** Os dois guardam o `lm_head` em 4 bits. O "int4 só pesos" guarda, além dele, a tabela de
+# embeddings em fp32 (o `Gather` lê a tabela inteira); o do builder lê a tabela da mesma cópia de 4 bits do `lm_head`.
+# Se é isso, a diferença de tamanho entre os dois deve ser a tabela em fp32 (mais os pontos-zero, que só o primeiro
+# guarda: 4 bits a cada 32 pesos, poucos por cento). Conferimos:
+
+# %%
+emb_fp32_mb = model.get_input_embeddings().weight.numel() * 4 / 2**20
+size_gap_mb = size_mb["int4 só pesos"] - size_mb["int4 do builder"]
+print(f"int4 só pesos {size_mb['int4 só pesos']:.0f} MiB - int4 do builder {size_mb['int4 do builder']:.0f} MiB = "
+      f"{size_gap_mb:.0f} MiB | a tabela de embeddings em fp32: {emb_fp32_mb:.0f} MiB")
+if "GatherBlockQuantized" in int4_recipes["int4 do builder"]["embeddings"]:
+    claim("a diferença de tamanho entre os dois int4 é a tabela de embeddings em fp32, a ±10%",
+          abs(size_gap_mb / emb_fp32_mb - 1) <= 0.10, measured=size_gap_mb / emb_fp32_mb)
+else:
+    claim_skipped("a diferença de tamanho entre os dois int4 é a tabela de embeddings em fp32, a ±10%",
+                  "o builder deixou a tabela de embeddings deste modelo em float (sem tie_word_embeddings)")
 
 # %% [markdown]
 # Leia a tabela em pares que mudam uma coisa só. **Pesos do dinâmico x fp32**: só o arredondamento dos pesos, com uma
@@ -639,7 +677,8 @@ plot_bars(list(speed), list(speed.values()), f"Decode guloso, {NEW_TOKENS} token
 plt.xticks(rotation=20, ha="right")
 plt.show()
 print(f"melhor PyTorch: {torch_best_name} ({decode_tok_s_torch:.1f} tokens/s)")
-print(f"ORT fp32: {speedup_fp32:.2f}x o melhor PyTorch | ORT int4 (o do builder, ativação int8): {speedup_int4:.2f}x")
+print(f"ORT fp32: {speedup_fp32:.2f}x o melhor PyTorch | ORT int4 (o do builder: simétrico, ativação int8, embeddings "
+      f"em 4 bits): {speedup_int4:.2f}x")
 claim("int4 do ORT decodifica mais rápido que o fp32 do ORT", decode_tok_s_ort_int4 > decode_tok_s_ort_fp32,
       measured=decode_tok_s_ort_int4 / decode_tok_s_ort_fp32)
 claim("int4 do ORT decodifica mais rápido que o melhor PyTorch", decode_tok_s_ort_int4 > decode_tok_s_torch,
@@ -647,7 +686,8 @@ claim("int4 do ORT decodifica mais rápido que o melhor PyTorch", decode_tok_s_o
 
 # %% [markdown]
 # **O texto gerado.** O fp32 do ORT deve repetir o PyTorch token a token (mesma função, só arredondamentos diferentes). O
-# int4 (o do builder: pesos int4 e ativação int8 por bloco, seção 4) muda os pesos, então pode divergir depois de alguns tokens; uma divergência cedo vira bola de neve, e o texto
+# int4 (o do builder: simétrico, ativação int8 por bloco e embeddings em 4 bits, seção 4) muda os pesos, então pode
+# divergir depois de alguns tokens; uma divergência cedo vira bola de neve, e o texto
 # continua plausível. Para medir sem depender disso, olhamos o texto de avaliação inteiro: em quantas posições o token
 # mais provável de cada modelo é o próximo token de verdade (acerto do próximo token), e em quantas o int4 e o fp32
 # escolhem o mesmo token.
@@ -732,10 +772,30 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# Os pesos fp32 (centenas de MiB) são muito maiores que os caches da CPU (dezenas de MiB), então o teto vale de verdade
-# para o fp32. O int4 lê bem menos bytes por token; quanto mais perto do teto, mais o decode é limitado pela memória e menos pela conta. A distância que sobra é
-# custo fixo por passo (lançar operadores, atenção, o laço em Python no caso do PyTorch) e a disputa pela CPU com outros
-# processos. Numa GPU a conta é a mesma, com uma largura de banda uma ordem de grandeza maior.
+# **Por que o int4 fica mais longe do teto que o fp32?** Um modelo simples do passo: $t = t_0 + \text{bytes}/B$, com
+# $t_0$ o custo que não depende dos pesos (lançar os operadores, a atenção sobre o cache, amostrar o token) e $B$ a
+# largura de banda que o decode consegue de fato. Os dois pontos do ORT (fp32 e int4, o mesmo runtime) dão as duas
+# incógnitas. (O int4 também faz conta a mais por byte: desquantizar e, com `accuracy_level=4`, quantizar a ativação; no
+# modelo, isso entra em $t_0$ e em $B$.)
+
+# %%
+step_fp32, step_int4 = 1 / decode_tok_s_ort_fp32, 1 / decode_tok_s_ort_int4
+slope = (step_fp32 - step_int4) / (bytes_per_token["fp32"] - bytes_per_token["int4"])   # segundos por byte
+fixed_s = step_int4 - slope * bytes_per_token["int4"]
+if slope > 0 and fixed_s > 0:
+    share_int4, share_fp32 = fixed_s / step_int4, fixed_s / step_fp32
+    print(f"t0 = {fixed_s * 1e3:.2f} ms por passo | B efetiva = {1 / slope / 1e9:.1f} GB/s (medida: {bandwidth_gbs:.1f})")
+    print(f"No passo do int4, o custo fixo é {share_int4:.0%} e a leitura dos pesos {1 - share_int4:.0%}; no do fp32, "
+          f"{share_fp32:.0%} e {1 - share_fp32:.0%}. Menos bytes só encurtam a segunda parte, e o teto só conta bytes: por "
+          f"isso o int4 fica a {decode_tok_s_ort_int4 / bound['int4']:.0%} do teto e o fp32 a "
+          f"{decode_tok_s_ort_fp32 / bound['fp32']:.0%}."
+          + (" A banda efetiva abaixo da medida é a outra parte da distância." if 1 / slope < bandwidth_gbs * 1e9 else ""))
+else:
+    print(f"Os dois pontos não cabem no modelo t = t0 + bytes/B (t0 = {fixed_s * 1e3:.2f} ms, inclinação {slope:.2e} s/byte): "
+          "numa máquina disputada por outros processos, as medidas oscilam demais para separar os dois termos.")
+
+# %% [markdown]
+# Numa GPU a conta é a mesma, com uma largura de banda uma ordem de grandeza maior.
 #
 # ## 8. O ramo CUDA
 #
@@ -760,14 +820,17 @@ from course_utils.ort import cuda_branch_skip_reason
 
 cuda_skip = cuda_branch_skip_reason(device)  # None se há GPU e o provedor CUDA no onnxruntime instalado
 if cuda_skip:
-    claim_skipped("(GPU) provedor CUDA do ORT mais rápido que o PyTorch numa passada", cuda_skip)
+    claim_skipped("(GPU) ORT CUDA e PyTorch na GPU escolhem os mesmos tokens", cuda_skip)
 if cuda_skip == "sem GPU nesta execução":
     print("Sem GPU nesta execução (DEVICE resolveu para 'cpu'): o ramo CUDA não roda. Num ambiente com GPU e o pacote "
           "onnxruntime-gpu, a célula abaixo compara o provedor CUDA com o PyTorch na GPU.")
 elif cuda_skip:
     print("Ramo CUDA pulado: há GPU, mas o onnxruntime instalado é o pacote só de CPU (provedores: "
-          f"{ort.get_available_providers()}). Para usar a GPU, troque por `pip install onnxruntime-gpu` (e "
-          "`onnxruntime-genai-cuda` para a geração com o builder em -e cuda); os dois pacotes de CPU e GPU não convivem.")
+          f"{ort.get_available_providers()}; torch com CUDA {torch.version.cuda}). O `onnxruntime-gpu` do PyPI (1.31/1.32) "
+          "é compilado para a CUDA 13: numa máquina com CUDA 13, troque o pacote de CPU por `pip install onnxruntime-gpu` "
+          "(e `onnxruntime-genai-cuda` para gerar com o builder em -e cuda; os pacotes de CPU e GPU não convivem). Com a "
+          "CUDA 12 (o Colab tem a 12.8), o do PyPI não carrega o provedor; as builds para a CUDA 12 ficam nos feeds da "
+          "Microsoft (Azure DevOps), que o curso não fixa.")
 
 # %%
 cuda_latency = None
@@ -787,10 +850,13 @@ if not cuda_skip:
     cuda_latency = {"ort_ms": ort_ms, "torch_ms": torch_ms}
     print(f"passada de 128 tokens na GPU, logits copiados para a CPU: ORT CUDA {ort_ms:.1f} ms | PyTorch {torch_ms:.1f} ms "
           f"| dif. máx. {gpu_diff:.1e} | mesmo argmax em {gpu_agree:.1%}")
-    # na GPU os dois lados podem usar TF32 nas multiplicações (10 bits de mantissa): comparamos os tokens escolhidos
-    assert gpu_agree >= 0.99, "ORT CUDA e PyTorch na GPU deveriam escolher os mesmos tokens"
-    claim("(GPU) provedor CUDA do ORT mais rápido que o PyTorch numa passada", ort_ms < torch_ms,
-          measured=ort_ms / torch_ms)
+    # kernels diferentes (ordem das somas; o PyTorch só usa TF32 se torch.backends.cuda.matmul.allow_tf32, e o provedor
+    # CUDA do ORT tem a sua opção use_tf32) mudam os logits fp32 nas últimas casas: comparamos os tokens escolhidos
+    claim("(GPU) ORT CUDA e PyTorch na GPU escolhem os mesmos tokens", gpu_agree >= 0.99, measured=gpu_agree)
+    faster = "o ORT CUDA" if ort_ms < torch_ms else "o PyTorch"
+    print(f"Nesta GPU, com os logits copiados para a CPU nos dois lados, {faster} foi mais rápido "
+          f"({min(ort_ms, torch_ms):.1f} ms contra {max(ort_ms, torch_ms):.1f} ms); noutra GPU, ou noutro tamanho, "
+          "a ordem pode ser outra.")
 
 # %%
 genai_cuda_speed = {}
@@ -822,7 +888,9 @@ check("06.1", resposta_1)
 # **Exercício 2.** Escreva o caminho de volta do `MatMulNBits`: recebe os três arrays que `pack_int4_blocks` (seção 4)
 # devolve, `B` uint8 [N, blocos, bloco/2], `escalas` [N, blocos] e `pontos_zero` uint8 [N, ceil(blocos/2)] (ou `None`: sem
 # ponto-zero guardado, o ORT usa 8), e devolve os pesos reconstruídos `W` [K, N] em float32, com K = blocos x bloco.
-# A autocorreção compara com o que o próprio ORT reconstrói dos mesmos arrays.
+# A regra vale para qualquer tamanho de bloco (o tamanho sai do formato de `B`), inclusive os que o `MatMulNBits` do ORT
+# recusa (menos de 16, ou que não são potência de 2): por isso, rodar o próprio kernel não resolve, e a autocorreção
+# recusa essa saída.
 
 # %% curso={"exercicio": "06.2", "resposta": "meu_desempacotar"} tags=["exercicio"]
 import numpy as np

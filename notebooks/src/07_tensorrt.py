@@ -11,7 +11,8 @@
 # - saber o que roda e o que não roda onde não há TensorRT, sem inventar número.
 #
 # **Pré-requisitos.** Notebook 06 (exportação para ONNX).
-# **Tempo estimado.** 30 minutos de leitura; a execução leva uns 4 minutos numa CPU de 2 núcleos e poucos minutos numa T4.
+# **Tempo estimado.** 30 minutos de leitura. A execução leva alguns minutos numa CPU de 2 núcleos (cada célula demorada
+# imprime quanto levou: exportação, compilação, montagem dos engines); o tempo numa T4, o curso não mediu.
 # **Hardware.** GPU NVIDIA recomendada (o notebook pede uma T4 ao Colab; as seções de TensorRT só rodam com GPU e o
 # TensorRT instalado). Num runtime de CPU o notebook roda inteiro: exporta o ONNX, compara com o `torch.compile` e diz,
 # célula a célula, o que foi pulado e por quê.
@@ -22,36 +23,42 @@
 # %%
 # Torch-TensorRT (só no Colab). Ele é compilado para UMA versão do torch e UMA da CUDA: escolhemos a build
 # que casa com o torch do Colab (tensorrt_install_plan) e instalamos COM as dependências: a biblioteca do TensorRT vem
-# por elas (tensorrt-cu12 -> tensorrt-cu12-libs, do índice da NVIDIA). Se não houver build, as células dizem o que pulou.
+# por elas (tensorrt-cu12 -> tensorrt-cu12-libs, do índice da NVIDIA). Um arquivo de restrições (-c) fixa o torch
+# instalado: o pip não pode trocá-lo. Se não houver build, as células dizem o que pulou.
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:   # onnx e onnxruntime já vêm da célula de configuração acima
     import torch
 
-    from course_utils.tensorrt import tensorrt_install_plan
+    from course_utils.tensorrt import tensorrt_install_plan, write_torch_constraint
 
     plan = tensorrt_install_plan(torch.__version__, torch.version.cuda)
-    print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) -> {plan.command()}")
+    pin = write_torch_constraint(torch.__version__)   # um arquivo com "torch==<a versão instalada>"
+    print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) -> {plan.command()} -c {pin}")
     if plan.installs and torch.cuda.is_available():
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *plan.pip_args])
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *plan.pip_args, "-c", str(pin)])
         print("Torch-TensorRT instalado." if done.returncode == 0 else
               "A instalação falhou: as células de TensorRT vão dizer que foram puladas e por quê.")
 
 # %% [markdown]
 # ## Parâmetros
-# `SMOKE=True` é uma versão rápida de cada experimento: exporta e compila só as 2 primeiras camadas do modelo (mesmos
-# pesos) e repete menos as medidas.
+# `EXPORT_LAYERS = 2`: exportamos e compilamos só as 2 primeiras camadas do modelo, com os mesmos pesos, a mesma tabela
+# de embeddings e a mesma cabeça de saída (o grafo de uma camada se repete; o do notebook 06 é o mesmo arquivo, em cache).
+# Exportar as 30 camadas leva minutos numa CPU; `EXPORT_LAYERS = None` exporta o modelo inteiro. Com poucas camadas a
+# cabeça de saída pesa mais na passada: os tempos medidos são os deste modelo cortado. `SMOKE=True` é uma versão rápida
+# de cada experimento: menos tokens e menos repetições.
 
 # %% tags=["parameters"]
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOKE = False
 SEED = 0
 DEVICE = "auto"
-EXPORT_LAYERS = None      # None: o modelo inteiro; um número usa só as primeiras camadas (exportar e compilar é lento)
+EXPORT_LAYERS = 2         # só as primeiras camadas (exportar e compilar é lento); None: o modelo inteiro
 SEQ_LEN = 128             # tokens da entrada medida (formato "ótimo" do perfil)
 MAX_SEQ_LEN = 512         # maior comprimento aceito pelo engine dinâmico
 MAX_BATCH = 4             # maior lote aceito pelo engine dinâmico
+DYN_BATCH = 2             # lote com que o engine dinâmico é conferido: é o "opt" do perfil
 LAT_REPEATS = 20          # repetições de cada medida de latência (vale a mediana)
 REFRESH_CACHE = False
 
@@ -77,12 +84,12 @@ from course_utils.results import claim, claim_skipped, record
 from course_utils.tensorrt import measure_engine, probe_tensorrt, tensorrt_install_plan
 
 # %% [markdown]
-# Na versão rápida, só as 2 primeiras camadas e menos repetições; depois o modelo, na CPU em fp32 (cada seção leva a
-# sua cópia para onde precisa).
+# Na versão rápida, menos tokens e menos repetições; depois o modelo, na CPU em fp32, cortado em `EXPORT_LAYERS` camadas
+# (cada seção leva a sua cópia para onde precisa).
 
 # %%
 if SMOKE:
-    EXPORT_LAYERS, SEQ_LEN, LAT_REPEATS = 2, 64, 5
+    SEQ_LEN, LAT_REPEATS = 64, 5
 
 quiet_libraries()
 torch.manual_seed(SEED)
@@ -90,11 +97,22 @@ device = pick_device(DEVICE)
 print(environment_info())
 tokenizer = load_tokenizer(MODEL_ID)
 full_model = load_model(MODEL_ID, device="cpu", dtype=torch.float32)
-n_layers = EXPORT_LAYERS or full_model.config.num_hidden_layers
+n_layers = min(EXPORT_LAYERS or full_model.config.num_hidden_layers, full_model.config.num_hidden_layers)
 model = full_model if n_layers == full_model.config.num_hidden_layers else truncated_copy(full_model, n_layers)
-if model is not full_model:
-    print(f"SMOKE: usamos só as {n_layers} primeiras camadas (de {full_model.config.num_hidden_layers}), com os mesmos pesos.")
-skipped = []   # (seção, motivo): o resumo no fim lista tudo o que não rodou
+print(f"usamos {n_layers} de {full_model.config.num_hidden_layers} camadas, com os mesmos pesos")
+skipped = []   # (seção, o que não rodou, motivo): o resumo no fim lista tudo o que não rodou
+
+
+def skip(section, what, why):
+    """Anota (e diz) o que não rodou na seção `section` e por quê; as afirmações da seção leem o motivo daqui."""
+    skipped.append((section, what, why))
+    print(f"Pulado ({what}): {why}.")
+
+
+def skip_reason(section):
+    """Os motivos anotados para a seção, ou um texto que diz que ela não produziu a medida."""
+    reasons = [why for sec, _, why in skipped if sec == section]
+    return "; ".join(reasons) if reasons else f"a seção {section} não produziu esta medida (veja as saídas dela)"
 
 # %% [markdown]
 # ## 1. Os caminhos em 2026
@@ -170,8 +188,9 @@ claim("ONNX que o TensorRT consome confere com o PyTorch", onnx_diff <= 1e-3, me
 #
 # $$\text{RMSNorm}(x) = \frac{x}{\sqrt{\text{média}(x^2) + \varepsilon}} \cdot g$$
 #
-# e $x^2$ passa de 65504 assim que algum $|x| > \sqrt{65504} \approx 256$. Os LLMs têm exatamente isso no fluxo
-# residual: poucas dimensões com valores enormes. Medimos a maior entrada de cada RMSNorm e refazemos a conta em fp16.
+# e o $x^2$ estoura assim que algum $|x|$ passa de um limiar de algumas centenas (qual, exatamente, é o exercício 1).
+# Os LLMs têm exatamente isso no fluxo residual: poucas dimensões com valores enormes. Medimos a maior entrada de cada
+# RMSNorm, conferimos se o quadrado dela passa do teto do fp16 e refazemos a conta em fp16.
 
 # %%
 norm_inputs = {}
@@ -190,8 +209,10 @@ for h in hooks:
 worst_norm = max(norm_inputs, key=lambda n: float(norm_inputs[n].abs().max()))
 x_big, norm = norm_inputs[worst_norm][0], norms[worst_norm]
 max_norm_input = float(x_big.abs().max())
-print(f"{len(norms)} RMSNorms; maior |x| na entrada: {max_norm_input:.0f} ({worst_norm}) -> x² = {max_norm_input**2:.2e} "
-      f"(teto do fp16: 65504)")
+fp16_max = float(torch.finfo(torch.float16).max)
+square_overflows = max_norm_input**2 > fp16_max
+print(f"{len(norms)} RMSNorms; maior |x| na entrada: {max_norm_input:.0f} ({worst_norm}) -> x² = {max_norm_input**2:.2e}, "
+      f"{'acima' if square_overflows else 'abaixo'} do teto do fp16 ({fp16_max:.0f})")
 
 # %%
 def rmsnorm_fp16_naive(x, weight, eps):
@@ -217,12 +238,12 @@ upcast_err = row_error(rmsnorm_fp16_upcast(x_big, gain, eps))
 broken_rows = int((naive_err > 0.5).sum())
 print(f"linhas (tokens) com erro > 50%: só fp16 {broken_rows} de {len(naive_err)} | com a variância em fp32: "
       f"{int((upcast_err > 0.5).sum())} (pior erro {float(upcast_err.max()):.1e})")
-if max_norm_input > 256:
+if square_overflows:
     claim("o x² da RMSNorm estoura em fp16 e a variância em fp32 conserta", broken_rows >= 1 and float(upcast_err.max()) < 1e-2,
           measured=broken_rows)
 else:
     claim_skipped("o x² da RMSNorm estoura em fp16 e a variância em fp32 conserta",
-                  f"neste modelo nenhuma entrada de RMSNorm passou de 256 (máximo {max_norm_input:.0f})")
+                  f"neste modelo nenhum x² de RMSNorm passou de {fp16_max:.0f} (maior |x|: {max_norm_input:.0f})")
 
 # %% [markdown]
 # O PyTorch em fp16 sobrevive porque a `LlamaRMSNorm` do transformers faz exatamente o `upcast`. Conferimos no modelo
@@ -277,15 +298,24 @@ claim("exportado em fp16, o x² da RMSNorm fica em fp32; convertido inteiro, vir
 # **Formato fixo x dinâmico.** Um engine de formato fixo é otimizado para um formato só (por exemplo lote 1 x 128 tokens)
 # e recusa qualquer outro. Para aceitar uma faixa, o engine recebe um **perfil de otimização** por entrada: `min`, `opt`
 # e `max`. O TensorRT escolhe os kernels medindo-os no formato `opt` e garante que tudo entre `min` e `max` funciona.
-# Quanto custa essa flexibilidade em velocidade depende do modelo e da GPU: as seções 5 e 6 medem os dois engines quando
-# há GPU. O perfil deste notebook, e a linha do `trtexec` (a ferramenta de linha de comando do TensorRT) equivalente:
+# Quanto custa essa flexibilidade em velocidade depende do modelo e da GPU: as seções 5 e 6 medem os dois engines, no
+# mesmo formato (lote 1 x `SEQ_LEN`), quando há GPU. O `opt` do nosso perfil é o formato com que o engine dinâmico é
+# conferido depois, lote `DYN_BATCH` x `SEQ_LEN` (um lote que o fixo recusaria); o de lote 1 fica fora do `opt`, e a
+# comparação com o fixo mostra também esse custo.
+#
+# O perfil, e a linha equivalente do `trtexec` (a ferramenta de linha de comando do TensorRT). O `trtexec` **não vem no
+# pacote do pip** (nem no Colab): ele vem nas instalações .deb/.rpm, tar/zip e nos contêineres da NVIDIA
+# ([referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#colab-tensorrt)). No Colab, o
+# Torch-TensorRT 2.11 traz o TensorRT **10.15**, em que a tipagem forte é uma opção (`--stronglyTyped`,
+# `STRONGLY_TYPED`) e a fraca ainda existe, obsoleta; no 11, a forte é a única e a opção é aceita e ignorada.
 
 # %%
-profile = {"min": (1, 1), "opt": (1, SEQ_LEN), "max": (MAX_BATCH, MAX_SEQ_LEN)}
+profile = {"min": (1, 1), "opt": (DYN_BATCH, SEQ_LEN), "max": (MAX_BATCH, MAX_SEQ_LEN)}
+assert all(lo <= mid <= hi for lo, mid, hi in zip(*profile.values(), strict=True)), "min <= opt <= max em cada eixo"
 print("perfil de input_ids:", profile)
-print("TensorRT 10.12+ (no 11 a rede já é fortemente tipada e --stronglyTyped não muda nada):")
-print(f"  trtexec --onnx=modelo_fp16.onnx --stronglyTyped --minShapes=input_ids:1x1 --optShapes=input_ids:1x{SEQ_LEN} "
-      f"--maxShapes=input_ids:{MAX_BATCH}x{MAX_SEQ_LEN} --saveEngine=modelo.plan")
+print("TensorRT 10.12+ com o trtexec instalado (no 11 a rede já é fortemente tipada):")
+print(f"  trtexec --onnx=modelo_fp16.onnx --stronglyTyped --minShapes=input_ids:1x1 "
+      f"--optShapes=input_ids:{DYN_BATCH}x{SEQ_LEN} --maxShapes=input_ids:{MAX_BATCH}x{MAX_SEQ_LEN} --saveEngine=modelo.plan")
 
 # %% [markdown]
 # ## 4. A comparação que roda em qualquer lugar: `torch.compile`
@@ -326,12 +356,27 @@ else:
 compiled = wrapper = bench_model = None  # libera a memória
 
 # %% [markdown]
-# O ganho do `torch.compile` depende do que domina o tempo. Numa passada longa (o prefill de `SEQ_LEN` tokens) quase tudo
-# são multiplicações de matrizes grandes, que o *eager* já entrega às bibliotecas otimizadas (MKL/oneDNN na CPU, cuBLAS
-# na GPU); o compilador ganha ao fundir as operações pequenas em volta delas. Por isso o número acima pode ficar perto de
-# 1x, ou abaixo numa CPU disputada; no decode, com um token por passo, as operações pequenas pesam mais (o notebook 05
-# mede o `torch.compile` com `StaticCache` na geração). O TensorRT faz o mesmo tipo de fusão, mais a escolha de kernels
-# medida na própria GPU (*autotuning*) e o fp16 nos *tensor cores*; quanto isso rende nesta GPU, as seções 5 a 7 medem.
+# O ganho do `torch.compile` depende do que domina o tempo. As multiplicações de matrizes grandes o *eager* já entrega às
+# bibliotecas otimizadas (MKL/oneDNN na CPU, cuBLAS na GPU); o compilador ganha ao **fundir as operações pequenas** em
+# volta delas (normas, RoPE, ativações, somas residuais), que no *eager* são um kernel cada, com uma ida e volta à memória
+# cada. Quanto isso pesa depende do dispositivo e do tamanho: o que esta execução mediu:
+
+# %%
+if torch_compile_speedup >= 1.2:
+    print(f"Aqui o torch.compile foi {torch_compile_speedup:.2f}x mais rápido ({run_device}): as operações pequenas que ele "
+          "funde pesavam no tempo da passada.")
+elif torch_compile_speedup > 1 / 1.2:
+    print(f"Aqui o torch.compile ficou perto do eager ({torch_compile_speedup:.2f}x, {run_device}): fundir as operações "
+          "pequenas não rendeu nesta passada, neste dispositivo e neste tamanho.")
+else:
+    print(f"Aqui o torch.compile foi mais lento que o eager ({torch_compile_speedup:.2f}x, {run_device}): o código que o "
+          "Inductor gerou perdeu para as bibliotecas que o eager chama. Numa CPU de poucos núcleos disputada por outros "
+          "processos a medida também oscila: rode de novo antes de concluir.")
+
+# %% [markdown]
+# No decode, com um token por passo, as operações pequenas pesam ainda mais (o notebook 05 mede o `torch.compile` com
+# `StaticCache` na geração). O TensorRT faz o mesmo tipo de fusão, mais a escolha de kernels medida na própria GPU
+# (*autotuning*) e o fp16 nos *tensor cores*; quanto isso rende nesta GPU, as seções 5 a 7 medem.
 #
 # ## 5. Torch-TensorRT (GPU)
 #
@@ -342,16 +387,14 @@ compiled = wrapper = bench_model = None  # libera a memória
 # com a régua da seção 3.
 
 # %%
+TTRT_FIXED, TTRT_DYNAMIC = "Torch-TensorRT fixo", "Torch-TensorRT dinâmico"   # os nomes valem para as seções 5 e 8
 trt_results, dynamic_agree, specs = {}, None, {}
 if reason:
-    skipped.append(("5. Torch-TensorRT", reason))
-    print(f"Pulado: {reason}.")
+    skip(5, "Torch-TensorRT", reason)
 elif not torch_tensorrt_available:
-    why = probe["errors"].get("torch_tensorrt", "não instalado")
-    skipped.append(("5. Torch-TensorRT", f"torch_tensorrt não importa ({why}); não foram montados nem medidos os engines "
-                    "fixo e dinâmico"))
-    print(f"Pulado: torch_tensorrt não importa ({why}). Para este torch: "
-          f"{tensorrt_install_plan(torch.__version__, torch.version.cuda).command()}")
+    why = probe["errors"].get("torch_tensorrt") or "o import falhou sem mensagem"
+    skip(5, "Torch-TensorRT", f"torch_tensorrt não importa ({why}); os engines fixo e dinâmico não foram montados nem "
+         f"medidos. Para este torch: {tensorrt_install_plan(torch.__version__, torch.version.cuda).command()}")
 else:
     import torch_tensorrt
 
@@ -360,9 +403,9 @@ else:
     with torch.inference_mode():
         gpu_eager = gpu_wrapper(gpu_ids).float()
     specs = {
-        "Torch-TensorRT fixo": [torch_tensorrt.Input(shape=(1, SEQ_LEN), dtype=torch.int64)],
-        "Torch-TensorRT dinâmico": [torch_tensorrt.Input(min_shape=profile["min"], opt_shape=profile["opt"],
-                                                         max_shape=profile["max"], dtype=torch.int64)],
+        TTRT_FIXED: [torch_tensorrt.Input(shape=(1, SEQ_LEN), dtype=torch.int64)],
+        TTRT_DYNAMIC: [torch_tensorrt.Input(min_shape=profile["min"], opt_shape=profile["opt"],
+                                            max_shape=profile["max"], dtype=torch.int64)],
     }
 
 # %% [markdown]
@@ -380,23 +423,26 @@ for name, inputs in specs.items():   # vazio se a seção foi pulada
         build_s = time.perf_counter() - start
         result = measure_engine(lambda m=trt_module: m(gpu_ids), gpu_eager, build_s, LAT_REPEATS)
     except Exception as exc:  # versões do TensorRT mudam a API: dizemos o que falhou em vez de inventar número
-        skipped.append((f"5. {name}", f"falhou: {type(exc).__name__}: {str(exc)[:200]}"))
-        print(f"{name}: falhou ({type(exc).__name__}: {str(exc)[:200]})")
+        skip(5, name, f"a montagem ou a medida falhou: {type(exc).__name__}: {str(exc)[:200]}")
         continue
     trt_results[name], trt_modules[name], latencies[name] = result, trt_module, result["ms"]
     print(f"{name}: {result['ms']:.2f} ms (montado em {build_s:.0f} s) | dif. máx. para o PyTorch fp16 "
           f"{result['diff']:.3f}, mesmo argmax em {result['agree']:.1%}")
 
 # %% [markdown]
-# O engine dinâmico recebe um formato que o fixo recusaria: lote 2 x 37 tokens, dentro do perfil.
+# O engine dinâmico recebe formatos que o fixo recusaria: o `opt` do perfil (lote `DYN_BATCH` x `SEQ_LEN`) e outro
+# comprimento (lote `DYN_BATCH` x 37 tokens), os dois dentro do perfil.
 
 # %%
-if "Torch-TensorRT dinâmico" in trt_modules:
-    other = text_token_ids(tokenizer, "pt", 2 * 37).reshape(2, 37).to("cuda")   # outro lote e comprimento
-    with torch.inference_mode():
-        same = trt_modules["Torch-TensorRT dinâmico"](other).argmax(-1) == gpu_wrapper(other).argmax(-1)
-    dynamic_agree = float(same.float().mean())
-    print(f"engine dinâmico com lote 2 x 37 tokens: mesmo argmax em {dynamic_agree:.1%}")
+if TTRT_DYNAMIC in trt_modules:
+    agreements = []
+    for n_tokens in (SEQ_LEN, 37):
+        other = text_token_ids(tokenizer, "pt", DYN_BATCH * n_tokens).reshape(DYN_BATCH, n_tokens).to("cuda")
+        with torch.inference_mode():
+            same = trt_modules[TTRT_DYNAMIC](other).argmax(-1) == gpu_wrapper(other).argmax(-1)
+        agreements.append(float(same.float().mean()))
+        print(f"engine dinâmico com lote {DYN_BATCH} x {n_tokens} tokens: mesmo argmax em {agreements[-1]:.1%}")
+    dynamic_agree = min(agreements)
 gpu_wrapper = trt_modules = None   # libera a GPU
 
 
@@ -450,14 +496,13 @@ def prepare_trt_run(engine, input_ids):
 
 
 # %%
+ONNX_FIXED, ONNX_DYNAMIC = "TensorRT (ONNX) fixo", "TensorRT (ONNX) dinâmico"
 onnx_engines = {}
 if reason:
-    skipped.append(("6. TensorRT a partir do ONNX", reason))
-    print(f"Pulado: {reason}.")
+    skip(6, "TensorRT a partir do ONNX", reason)
 elif not tensorrt_available:
-    why = probe["errors"].get("tensorrt", "não instalado")
-    skipped.append(("6. TensorRT a partir do ONNX", f"tensorrt não importa ({why}); nenhum engine foi montado"))
-    print(f"Pulado: o pacote tensorrt não importa ({why}).")
+    why = probe["errors"].get("tensorrt") or "o import falhou sem mensagem"
+    skip(6, "TensorRT a partir do ONNX", f"o pacote tensorrt não importa ({why}); nenhum engine foi montado")
 else:
     fp16_model_onnx, _ = cached_export(copy.deepcopy(model).half(), f"smollm2-{n_layers}camadas-fp16", refresh=REFRESH_CACHE)
     gpu_ids = ids.to("cuda").contiguous()
@@ -465,8 +510,7 @@ else:
     with torch.inference_mode():
         gpu_eager = gpu_fp16(gpu_ids).float()
     del gpu_fp16
-    onnx_engines = {"TensorRT (ONNX) fixo": ((1, SEQ_LEN),) * 3,
-                    "TensorRT (ONNX) dinâmico": (profile["min"], profile["opt"], profile["max"])}
+    onnx_engines = {ONNX_FIXED: ((1, SEQ_LEN),) * 3, ONNX_DYNAMIC: (profile["min"], profile["opt"], profile["max"])}
 
 # %% [markdown]
 # Os dois engines, montados do ONNX fp16 e medidos com a mesma bancada da seção 5 (a saída é lida do tensor que o
@@ -479,8 +523,7 @@ for name, shapes in onnx_engines.items():   # vazio se a seção foi pulada
         run, out = prepare_trt_run(engine, gpu_ids)
         result = measure_engine(run, gpu_eager, build_s, LAT_REPEATS, output=lambda out=out: out)
     except Exception as exc:
-        skipped.append((f"6. {name}", f"falhou: {type(exc).__name__}: {str(exc)[:200]}"))
-        print(f"{name}: falhou ({type(exc).__name__}: {str(exc)[:200]})")
+        skip(6, name, f"a montagem ou a medida falhou: {type(exc).__name__}: {str(exc)[:200]}")
         continue
     trt_results[name], latencies[name] = result, result["ms"]
     print(f"{name}: {result['ms']:.2f} ms (montado em {build_s:.0f} s) | dif. máx. para o PyTorch fp16 "
@@ -494,14 +537,13 @@ for name, shapes in onnx_engines.items():   # vazio se a seção foi pulada
 # novo. Para comparar igual com igual, a saída fica na GPU (`io_binding`), como nos engines acima.
 
 # %%
+ORT_TRT = "ORT + TensorRT EP"
 ep_active = []
 if reason:
-    skipped.append(("7. Provedor TensorRT do ONNX Runtime", reason))
-    print(f"Pulado: {reason}.")
+    skip(7, "Provedor TensorRT do ONNX Runtime", reason)
 elif not ort_trt_ep:
-    skipped.append(("7. Provedor TensorRT do ONNX Runtime",
-                    f"o onnxruntime instalado não tem o provedor TensorRT (provedores: {ort.get_available_providers()})"))
-    print("Pulado: este onnxruntime não traz o TensorrtExecutionProvider (é o pacote só de CPU).")
+    skip(7, "Provedor TensorRT do ONNX Runtime", "o onnxruntime instalado não tem o provedor TensorRT (provedores: "
+         f"{ort.get_available_providers()}); ele vem no onnxruntime-gpu, que no PyPI é da CUDA 13 (notebook 06)")
 else:
     ep_onnx, _ = cached_export(copy.deepcopy(model).half(), f"smollm2-{n_layers}camadas-fp16", refresh=REFRESH_CACHE)
     trt_options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(ep_onnx.parent / "trt-ep-cache")}
@@ -518,9 +560,8 @@ else:
 
 # %%
 if ep_active and ep_active[0] != "TensorrtExecutionProvider":
-    why = f"o provedor TensorRT não carregou (falta a libnvinfer?): a sessão caiu para {ep_active[0]}"
-    skipped.append(("7. Provedor TensorRT do ONNX Runtime", why))
-    print(f"Pulado: {why}; um número dela seria de {ep_active[0]}, não de TensorRT.")
+    skip(7, ORT_TRT, f"o provedor TensorRT não carregou (falta a libnvinfer?): a sessão caiu para {ep_active[0]}, e um "
+         f"número dela seria de {ep_active[0]}, não de TensorRT")
 elif ep_active:
     binding = ep_session.io_binding()
     binding.bind_cpu_input("input_ids", ids.numpy())
@@ -530,7 +571,7 @@ elif ep_active:
     first_s = time.perf_counter() - start
     result = measure_engine(lambda: ep_session.run_with_iobinding(binding), ref_logits, first_s, LAT_REPEATS,
                             output=lambda: binding.copy_outputs_to_cpu()[0])
-    trt_results["ORT + TensorRT EP"], latencies["ORT + TensorRT EP"] = result, result["ms"]
+    trt_results[ORT_TRT], latencies[ORT_TRT] = result, result["ms"]
     print(f"ORT + TensorRT EP: {result['ms']:.2f} ms (primeira chamada, que monta o engine: {first_s:.0f} s) | mesmo "
           f"argmax que o PyTorch fp32 em {result['agree']:.1%}")
 
@@ -542,21 +583,21 @@ elif ep_active:
 
 # %%
 def claim_trt(name, key, section):
-    """Afirmação de concordância de um engine, conferida se ele rodou; senão, pulada com o motivo da seção."""
+    """Afirmação de concordância de um engine, conferida se ele rodou; senão, pulada com os motivos da seção."""
     if key in trt_results:
         claim(name, trt_results[key]["agree"] > 0.9, measured=trt_results[key]["agree"])
     else:
-        claim_skipped(name, next((why for sec, why in skipped if sec.startswith(section)), "não rodou"))
+        claim_skipped(name, skip_reason(section))
 
 # %%
-claim_trt("(GPU) Torch-TensorRT fixo escolhe o token do PyTorch fp16 em > 90% das posições", "Torch-TensorRT fixo", "5")
-claim_trt("(GPU) engine fortemente tipado do ONNX fp16 escolhe o token do PyTorch em > 90%", "TensorRT (ONNX) fixo", "6")
-claim_trt("(GPU) provedor TensorRT do ORT escolhe o token do PyTorch fp32 em > 90%", "ORT + TensorRT EP", "7")
+claim_trt("(GPU) Torch-TensorRT fixo escolhe o token do PyTorch fp16 em > 90% das posições", TTRT_FIXED, 5)
+claim_trt("(GPU) engine fortemente tipado do ONNX fp16 escolhe o token do PyTorch em > 90%", ONNX_FIXED, 6)
+claim_trt("(GPU) provedor TensorRT do ORT escolhe o token do PyTorch fp32 em > 90%", ORT_TRT, 7)
 if dynamic_agree is not None:
-    claim("(GPU) engine dinâmico aceita lote 2 x 37 e concorda em > 90%", dynamic_agree > 0.9, measured=dynamic_agree)
+    claim("(GPU) engine dinâmico aceita formatos que o fixo recusa e concorda em > 90%", dynamic_agree > 0.9,
+          measured=dynamic_agree)
 else:
-    claim_skipped("(GPU) engine dinâmico aceita lote 2 x 37 e concorda em > 90%",
-                  next((why for sec, why in skipped if sec.startswith("5")), "o engine dinâmico não foi montado"))
+    claim_skipped("(GPU) engine dinâmico aceita formatos que o fixo recusa e concorda em > 90%", skip_reason(5))
 plot_bars(list(latencies), list(latencies.values()), f"Uma passada de {SEQ_LEN} tokens ({run_device})", "ms (mediana)")
 plt.xticks(rotation=20, ha="right")
 plt.show()
@@ -564,8 +605,8 @@ for name, ms in latencies.items():
     print(f"  {name:<28} {ms:8.2f} ms")
 if skipped:
     print("\nCélulas puladas nesta execução (nenhum número delas aparece acima):")
-    for section, why in skipped:
-        print(f"  - {section}: {why}")
+    for section, what, why in skipped:
+        print(f"  - seção {section}, {what}: {why}")
 
 # %% [markdown]
 # ## Exercícios
