@@ -644,11 +644,14 @@ if device.startswith("cuda"):
     peaks = {impl: generation_peak_mib(model, doc, 8, cache_implementation=impl) for impl in ("dynamic", "offloaded")}
     kv_doc_mib = kv_cache_bytes(cfg, doc.shape[1] + 8, bytes_per_element=elem) / 2**20
     print(f"prompt de {doc.shape[1]} tokens (cache de {kv_doc_mib:.0f} MiB): pico da geração acima dos pesos "
-          f"{peaks['dynamic']:.0f} MiB com o DynamicCache, {peaks['offloaded']:.0f} MiB com offloading")
-    claim("(GPU) cache com offloading: pico da geração com prompt longo <= 60% do pico com o DynamicCache",
-          peaks["offloaded"] <= 0.6 * peaks["dynamic"], measured=peaks["offloaded"] / peaks["dynamic"])
+          f"{peaks['dynamic']:.0f} MiB com o DynamicCache, {peaks['offloaded']:.0f} MiB com offloading "
+          f"({peaks['offloaded'] / peaks['dynamic']:.0%}). O cache é {kv_doc_mib / peaks['dynamic']:.0%} do pico com o "
+          "DynamicCache; o resto são as ativações do prefill, que o offloading do cache não toca.")
+    saved = (peaks["dynamic"] - peaks["offloaded"]) / kv_doc_mib
+    claim("(GPU) cache com offloading: o pico cai de pelo menos metade dos bytes do cache",
+          saved >= 0.5, measured=saved)
 else:
-    claim_skipped("(GPU) cache com offloading: pico da geração com prompt longo <= 60% do pico com o DynamicCache",
+    claim_skipped("(GPU) cache com offloading: o pico cai de pelo menos metade dos bytes do cache",
                   "execução na CPU")
     print("Sem GPU: o cache com offloading move camadas entre a GPU e a CPU, então aqui não há o que medir. "
           "Rode este notebook no Colab com GPU para ver a troca de memória por velocidade.")
