@@ -59,6 +59,7 @@ def quiet_libraries() -> None:
     # torch.utils._pytree: "<enum 'KernelPreference'> is an Enum subclass..." ao importar o torchao;
     # transformers.distributed.tensor_parallel: "The following layers were not sharded" sem paralelismo de tensor
     # torch.onnx._internal.exporter._registration: "torchvision is not installed. Skipping torchvision::..."
-    for name in ("torchao", "torch._dynamo", "transformers.modeling_utils", "torch.utils._pytree",
+    # bitsandbytes 0.50: "MatMul8bitLt: inputs will be cast..." e o aviso do kernel de 4 bits da CPU vêm pelo logging
+    for name in ("bitsandbytes", "torchao", "torch._dynamo", "transformers.modeling_utils", "torch.utils._pytree",
                  "transformers.distributed.tensor_parallel", "torch.onnx._internal.exporter._registration"):
         logging.getLogger(name).setLevel(logging.ERROR)

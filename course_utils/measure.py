@@ -7,6 +7,7 @@ import math
 import resource
 import statistics
 import time
+import warnings
 from contextlib import contextmanager
 
 import torch
@@ -55,6 +56,17 @@ def model_footprint(model) -> dict:
             by_dtype[str(piece.dtype)] = by_dtype.get(str(piece.dtype), 0) + nbytes
     mb = {k: v / 2**20 for k, v in sorted(by_dtype.items())}
     return {"total_mb": sum(mb.values()), "by_dtype_mb": mb}
+
+
+def stored_bits_per_weight(linear) -> float:
+    """Bits guardados por peso de uma camada linear: (bytes de tudo o que o peso guarda) x 8 / (linhas x colunas).
+
+    Conta os mesmos pedaços que `model_footprint` (códigos, escalas, estado da dupla quantização), sem o bias. É o
+    número que a fórmula `quantization.bits_per_weight` promete, medido nos tensores de verdade.
+    """
+    pieces = {(p.untyped_storage().data_ptr(), p.data_ptr(), p.numel()): p.numel() * p.element_size()
+              for p in _tensor_pieces(linear.weight) if p.device.type != "meta"}
+    return 8 * sum(pieces.values()) / (linear.in_features * linear.out_features)
 
 
 def _proc_status_mb(field: str) -> float | None:
@@ -140,6 +152,31 @@ def measure_latency(fn, warmup: int = 2, repeats: int = 10) -> dict:
             _sync()
             times.append((time.perf_counter() - start) * 1000)
     return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "times_ms": times}
+
+
+def eager_and_compiled_latency(module, *inputs, warmup: int = 2, repeats: int = 10) -> dict:
+    """Latência mediana de module(*inputs) como está (eager) e depois de `torch.compile`, em ms.
+
+    Devolve {"eager_ms", "compiled_ms", "compile_s", "error"}: compile_s é o tempo da primeira chamada compilada
+    (a compilação em si). Se a compilação falhar (sem compilador C++, backend sem suporte...), "compiled_ms" fica
+    None e "error" diz o motivo; a medida eager continua valendo.
+    """
+    eager = measure_latency(lambda: module(*inputs), warmup=warmup, repeats=repeats)["median_ms"]
+    result = {"eager_ms": eager, "compiled_ms": None, "compile_s": None, "error": None}
+    try:
+        compiled = torch.compile(module)
+        start = time.perf_counter()
+        with torch.inference_mode(), warnings.catch_warnings():
+            # subclasses de tensor do torchao: "does not implement _stable_hash_for_caching" (só afeta o cache)
+            warnings.filterwarnings("ignore", message=r".*_stable_hash_for_caching.*")
+            compiled(*inputs)
+        _sync()
+        result["compile_s"] = time.perf_counter() - start
+        result["compiled_ms"] = measure_latency(lambda: compiled(*inputs), warmup=warmup, repeats=repeats)["median_ms"]
+    except Exception as exc:  # noqa: BLE001 - a compilação pode falhar de muitos jeitos; a lição diz qual
+        message = str(exc).strip().splitlines()
+        result["error"] = f"{type(exc).__name__}: {message[0][:200] if message else ''}"
+    return result
 
 
 def tokens_per_second(model, tokenizer, prompt: str, max_new_tokens: int = 32, warmup: int = 1, repeats: int = 3,

@@ -155,6 +155,21 @@ def bits_per_weight(bits, group_size=None, scale_bits=16, zero_bits=0) -> float:
     return bits + (scale_bits + zero_bits) / group_size
 
 
+def group_tradeoff(w, bits=4, group_size=64, scheme="absmax") -> dict:
+    """O dilema da granularidade num número só: erro relativo de w com `bits` bits em grupos de `group_size` pesos,
+    e quanto cada peso custa com a escala fp16 do grupo (e o ponto-zero de `bits` bits, no esquema "zeropoint").
+
+    É a função por trás do controle de bits e tamanho de grupo do notebook 01. Devolve
+    {"relative_error", "bits_per_weight"}.
+    """
+    if scheme not in ("absmax", "zeropoint"):
+        raise ValueError(f"scheme deve ser 'absmax' ou 'zeropoint', não {scheme!r}.")
+    w_hat = fake_quantize(w, bits, scheme, "group", group_size)
+    zero_bits = bits if scheme == "zeropoint" else 0
+    return {"relative_error": quantization_error(w, w_hat)["relative"],
+            "bits_per_weight": bits_per_weight(bits, group_size, 16, zero_bits)}
+
+
 def fake_quantize_model_(model, bits=4, scheme="zeropoint", granularity="group", group_size=64, skip=("lm_head",)) -> int:
     """Substitui, no lugar, o peso de cada nn.Linear (menos os de `skip`) pela sua versão quantizada-dequantizada.
 

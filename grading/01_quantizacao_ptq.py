@@ -2,6 +2,11 @@
 
 Edite à vontade os pontos (de cada teste) e os casos. Mudar pontos, nomes ou as soluções de referência só
 recalcula as notas; mudar as entradas dos casos faz o corretor executar as entregas de novo.
+
+As referências abaixo são a única cópia das soluções de 01.2 e 01.3 (o pacote do aluno não as tem). Delegar a uma
+função de quantização pronta (`absmax_quantize` sobre os pesos já recortados, `bitsandbytes.functional.quantize_4bit`)
+é recusado pela autocorreção do notebook (`course_utils/exercises/nb01.py`, com `watch_calls`); aqui só chegam as
+saídas de cada caso, que não dizem o que a função chamou.
 """
 
 import torch

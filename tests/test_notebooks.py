@@ -33,7 +33,10 @@ RECORDED_KEYS = {
     ],
     "01_quantizacao_ptq": [
         "footprint_mb_fp32", "footprint_mb_int8", "footprint_mb_nf4", "ppl_fp32", "ppl_int8", "ppl_nf4", "ppl_fp4",
-        "ppl_torchao_int8", "latency_ms_fp32", "latency_ms_torchao_int8"
+        "ppl_torchao_int8", "latency_ms_fp32", "latency_ms_torchao_int8", "ppl_int8_no_decomposition",
+        "bits_per_weight_stored_int8", "bits_per_weight_stored_nf4", "nf4_code_entropy_bits", "activation_error_static",
+        "activation_error_dynamic_per_token", "disk_mb_fp32", "disk_mb_torchao_int8", "disk_mb_int8", "disk_mb_nf4",
+        "latency_ms_mlp_fp32_cpu_eager", "latency_ms_mlp_int8_cpu_eager"
     ],
     "02_awq_gptq": [
         "ppl_fp32", "ppl_rtn_w4g64", "ppl_gptq_w4g64", "ppl_awq_w4g64", "ppl_rtn_w3g64", "ppl_gptq_w3g64",

@@ -270,3 +270,59 @@ def test_minmax_com_mais_de_8_bits_ainda_erra_no_maximo_meia_escala():
     q, scale, minimum = Q.minmax_quantize(w, 10, "channel")
     err = (Q.minmax_dequantize(q, scale, minimum, w.shape) - w).reshape(q.shape).abs()
     assert (err <= _half_scale_bound(scale)).all()
+
+
+# ---------------------------------------------------------------- o controle de bits e grupo, bits guardados, compile
+
+
+def test_group_tradeoff_mais_bits_e_grupos_menores_erram_menos_e_custam_o_que_a_formula_diz():
+    w = _weights(16, 256)
+    r4 = Q.group_tradeoff(w, bits=4, group_size=64)
+    assert r4["bits_per_weight"] == pytest.approx(4 + 16 / 64)
+    assert Q.group_tradeoff(w, 4, 64, "zeropoint")["bits_per_weight"] == pytest.approx(4 + 20 / 64)
+    assert Q.group_tradeoff(w, bits=8, group_size=64)["relative_error"] < r4["relative_error"] / 8
+    assert Q.group_tradeoff(w, bits=4, group_size=16)["relative_error"] < r4["relative_error"]
+    assert r4["relative_error"] == pytest.approx(
+        Q.quantization_error(w, Q.fake_quantize(w, 4, "absmax", "group", 64))["relative"])
+    with pytest.raises(ValueError, match="scheme deve ser"):
+        Q.group_tradeoff(w, 4, 64, "minmax")
+
+
+def test_bits_guardados_por_peso_de_lineares_reais():
+    from course_utils.measure import stored_bits_per_weight
+
+    linear = torch.nn.Linear(256, 64)
+    assert stored_bits_per_weight(linear) == pytest.approx(32.0)  # o bias não conta
+    assert stored_bits_per_weight(torch.nn.Linear(256, 64, dtype=torch.float16)) == pytest.approx(16.0)
+
+
+def test_bits_guardados_por_peso_do_nf4_com_dupla_quantizacao_batem_com_a_formula():
+    bnb = pytest.importorskip("bitsandbytes")
+    from course_utils.measure import stored_bits_per_weight
+
+    layer = bnb.nn.Linear4bit(1024, 64, bias=False, compute_dtype=torch.float32, compress_statistics=True,
+                              quant_type="nf4")
+    layer.load_state_dict({"weight": torch.randn(64, 1024)})
+    layer = layer.to("cpu")  # o bitsandbytes quantiza ao "mover" a camada para o dispositivo
+    assert layer.weight.bnb_quantized and layer.weight.dtype == torch.uint8
+    # 4 bits + absmax de 8 bits por bloco de 64 + uma escala fp32 a cada 256 absmax (+ o deslocamento fp32)
+    expected = Q.bits_per_weight(4, 64, 8 + 32 / 256)
+    assert stored_bits_per_weight(layer) == pytest.approx(expected, rel=0.01)
+
+
+def test_eager_e_compilado_devolve_as_duas_medidas_ou_o_erro(monkeypatch):
+    from course_utils import measure
+
+    mlp = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
+    x = torch.randn(2, 8)
+
+    def broken(module, **kwargs):
+        raise RuntimeError("sem compilador C++\ndetalhes")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    r = measure.eager_and_compiled_latency(mlp, x, warmup=1, repeats=2)
+    assert r["eager_ms"] > 0 and r["compiled_ms"] is None and r["compile_s"] is None
+    assert r["error"] == "RuntimeError: sem compilador C++"
+    monkeypatch.setattr(torch, "compile", lambda module, **kwargs: module)  # "compila" sem mudar nada
+    r = measure.eager_and_compiled_latency(mlp, x, warmup=1, repeats=2)
+    assert r["error"] is None and r["compiled_ms"] > 0 and r["compile_s"] >= 0

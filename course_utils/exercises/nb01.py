@@ -1,8 +1,48 @@
-"""Juízes dos exercícios do notebook 01 (quantização pós-treinamento), registrados com @exercise."""
+"""Juízes dos exercícios do notebook 01 (quantização pós-treinamento), registrados com @exercise.
+
+Os exercícios 01.2 e 01.3 pedem a regra escrita: uma resposta que delega a uma função de quantização pronta (do
+`course_utils` ou, se já importadas, do bitsandbytes e do torchao) é recusada com `delegation_message`, mesmo que dê a
+saída certa.
+"""
+
+import inspect
+import sys
 
 import torch
 
-from . import _judge_number, exercise
+from . import _judge_number, delegation_message, exercise, watch_calls
+
+# funções de bibliotecas que já quantizam (por bloco, com tabela de níveis, afim): vigiadas se o módulo foi importado
+_LIBRARY_QUANTIZERS = {
+    "bitsandbytes.functional": ("quantize_4bit", "quantize_blockwise", "quantize_nf4", "quantize_fp4"),
+    "torchao.quantization.quant_primitives": ("quantize_affine", "choose_qparams_affine", "_choose_qparams_affine",
+                                              "_quantize_affine"),
+}
+
+
+def ready_made_quantizers() -> list:
+    """As funções de quantização prontas que resolveriam 01.2/01.3: as públicas de `course_utils.quantization` e, entre
+    as de `_LIBRARY_QUANTIZERS`, as dos módulos já importados (um módulo não importado não pode ter sido chamado)."""
+    from .. import quantization
+
+    found = [f for name, f in vars(quantization).items()
+             if inspect.isfunction(f) and f.__module__ == quantization.__name__ and not name.startswith("_")]
+    for module_name, names in _LIBRARY_QUANTIZERS.items():
+        module = sys.modules.get(module_name)
+        found += [getattr(module, n) for n in names if module is not None and callable(getattr(module, n, None))]
+    return found
+
+
+def _call_watched(answer, *args):
+    """(saída, funções prontas que ela chamou): roda a resposta do aluno vigiando as funções de quantização."""
+    with watch_calls(*ready_made_quantizers()) as called:
+        try:
+            out = answer(*args)
+        except Exception:
+            if called:  # delegou e a função pronta falhou: o retorno é sobre a delegação
+                return None, called
+            raise
+    return out, called
 
 
 @exercise("01.1", "bits por peso do Q4_1", "um número (bits por peso, float)")
@@ -32,7 +72,9 @@ def _absmax_clipped(answer):
         return False, f"Tipo errado: esperava uma função f(w, p), recebi {type(answer).__name__}."
     w = torch.tensor(_W_PUBLIC)
     for p, (q_exp, s_exp) in _CLIP_PUBLIC.items():
-        out = answer(w.clone(), p)
+        out, called = _call_watched(answer, w.clone(), p)
+        if called:
+            return False, delegation_message(called)
         if out is None:
             return False, "a função ainda devolve None: escreva o corpo e devolva (q, escala)."
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -72,7 +114,9 @@ def _table_quantize(answer):
         return False, f"Tipo errado: esperava uma função f(w, niveis, bloco), recebi {type(answer).__name__}."
     w_list, block, idx_exp, absmax_exp = _TABLE_PUBLIC
     w, levels = torch.tensor(w_list), torch.tensor(_LEVELS_PUBLIC)
-    out = answer(w.clone(), levels.clone(), block)
+    out, called = _call_watched(answer, w.clone(), levels.clone(), block)
+    if called:
+        return False, delegation_message(called)
     if out is None:
         return False, "a função ainda devolve None: escreva o corpo e devolva (indices, absmax)."
     if not (isinstance(out, tuple) and len(out) == 2):
@@ -98,7 +142,9 @@ def _table_quantize(answer):
         gen = torch.Generator().manual_seed(seed)
         w = torch.randn(6 * 16, generator=gen)
         levels = torch.sort(torch.rand(7, generator=gen) * 2 - 1).values
-        idx, absmax = answer(w.clone(), levels.clone(), 16)
+        (idx, absmax), called = _call_watched(answer, w.clone(), levels.clone(), 16)
+        if called:
+            return False, delegation_message(called)
         g = w.reshape(-1, 16) / torch.as_tensor(absmax, dtype=torch.float32).reshape(-1, 1)
         chosen = (g - levels[idx.long().reshape(-1, 16)]).abs()
         if (chosen > (g[..., None] - levels).abs().amin(-1) + 1e-6).any():

@@ -4,12 +4,15 @@
 # **Objetivos.** Ao fim deste notebook você vai saber:
 # - quantizar e desquantizar pesos à mão (absmax simétrico e ponto-zero assimétrico) e medir o erro;
 # - escolher a granularidade (por tensor, por canal, por grupo) e calcular quantos bits cada peso custa de verdade;
-# - usar o caminho atual do PyTorch (`torchao.quantize_`) e reconhecer a API legada (`quantize_dynamic`);
-# - carregar um modelo em LLM.int8 e em NF4 com o `bitsandbytes` e medir memória, perplexidade e latência;
+# - distinguir quantização dinâmica de estática (de onde vem a escala das ativações);
+# - usar o caminho atual do PyTorch (`torchao.quantize_`), com e sem `torch.compile`, e reconhecer a API legada
+#   (`quantize_dynamic`);
+# - carregar um modelo em LLM.int8 e em NF4 com o `bitsandbytes`, medir memória, perplexidade e latência, e salvar e
+#   recarregar o modelo quantizado;
 # - estimar a memória de um modelo 7B em cada precisão.
 #
 # **Pré-requisitos.** Python e PyTorch básicos; saber o que é uma camada linear.
-# **Tempo estimado.** 40 minutos de leitura; a execução completa leva uns 6 minutos numa CPU de 2 núcleos.
+# **Tempo estimado.** 50 minutos de leitura; a execução completa leva uns 3 minutos numa CPU de 2 núcleos.
 # **Hardware.** CPU serve: num runtime de CPU (no Colab ou fora dele) o notebook roda inteiro, com os kernels de CPU do
 # bitsandbytes e do torchao. O notebook pede uma T4 ao Colab: com GPU, essas partes usam os kernels de GPU.
 #
@@ -35,6 +38,7 @@ FLUSH_DENORMAL = True    # zera números desnormalizados na CPU (ver seção 6)
 # %%
 import copy
 import warnings
+from itertools import pairwise
 
 import matplotlib.pyplot as plt
 import torch
@@ -47,16 +51,11 @@ from course_utils.measure import measure_latency, model_footprint, perplexity
 from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer
 from course_utils.planner import weight_gib
 from course_utils.plotting import plot_bars
-from course_utils.quantization import (
-    absmax_quantize,
-    bits_per_weight,
-    fake_quantize,
-    fake_quantize_model_,
-    quantization_error,
-)
-from course_utils.results import claim, record
+from course_utils.quantization import absmax_quantize, bits_per_weight, fake_quantize, fake_quantize_model_, quantization_error
+from course_utils.results import claim, claim_skipped, record
 
-if SMOKE:  # cargas de CI: duas janelas disjuntas (menos contas) e menos repetições
+# %%
+if SMOKE:  # versão rápida: duas janelas disjuntas (menos contas) e menos repetições
     EVAL_TOKENS, WINDOW, STRIDE, LATENCY_REPEATS = 2048, 1024, 1024, 2
 
 quiet_libraries()
@@ -76,10 +75,10 @@ print(environment_info())
 # - **perplexidade** num texto original do curso, com janela deslizante (cada token avaliado uma vez, com contexto);
 # - **latência** de uma passada (forward) num prompt fixo: mediana de várias repetições depois de aquecer.
 #
-# Este notebook só faz passadas sobre a sequência inteira (perplexidade e um forward do prompt); nelas a atenção `sdpa`
-# (o padrão) costuma ser mais rápida que a `eager` na CPU (`benchmarks/atencao_cpu.py` mede as duas na sua máquina).
-# Troque `ATTN` nos parâmetros para comparar; a perplexidade em fp32 não muda, mas as variantes quantizadas podem variar
-# um pouco.
+# Este notebook só faz passadas sobre a sequência inteira (perplexidade e um forward do prompt), com a atenção `sdpa`, o
+# padrão do transformers. Para saber qual atenção é mais rápida na sua máquina, rode `benchmarks/atencao_cpu.py`, ou
+# troque `ATTN` nos parâmetros e compare as latências impressas; a perplexidade em fp32 não muda, mas as variantes
+# quantizadas podem variar um pouco.
 
 # %%
 tokenizer = load_tokenizer(MODEL_ID)
@@ -196,17 +195,51 @@ for name, bpw in rows:
     print(f"{name:<50} {bpw:.3f} bits/peso")
 
 # %% [markdown]
-# ## 3. Uma lição escondida no modelo offline: pesos que já estão numa grade de 4 bits
+# O outro lado da conta: grupos menores custam mais bits, mas erram menos. A tabela abaixo mede os dois em `down_proj`
+# (4 bits, absmax por grupo), para cada tamanho de grupo que divide a linha, e confere que o erro cai junto com o grupo.
+
+# %%
+from course_utils.quantization import group_tradeoff
+
+group_choices = [g for g in (16, 32, 64, 128, 256, 512) if w.shape[-1] % g == 0]
+sweep = {g: group_tradeoff(w, bits=4, group_size=g) for g in group_choices}
+for g, r in sweep.items():
+    print(f"grupos de {g:>3}: {r['bits_per_weight']:.3f} bits/peso | erro relativo {100 * r['relative_error']:.2f}%")
+errors = [sweep[g]["relative_error"] for g in group_choices]  # do menor grupo para o maior
+claim("absmax 4 bits: quanto menor o grupo, menor o erro", all(a < b for a, b in pairwise(errors)),
+      measured=max(a / b for a, b in pairwise(errors)))
+
+# %% [markdown]
+# ### Mexa você: bits e tamanho do grupo
 #
-# A cópia offline do modelo veio de um arquivo GGUF no formato **Q4_1**: blocos de 32 pesos, cada bloco com uma escala
-# e um **mínimo em ponto flutuante**, $w = d\,q + m$ com $q \in \{0,\dots,15\}$. Ao converter, os pesos foram
-# desquantizados: eles *parecem* fp32, mas só assumem 16 valores por bloco.
+# Com os controles (no Jupyter ou no Colab), escolha os bits, o tamanho do grupo e o esquema, e veja o erro de
+# `down_proj` e o custo em bits por peso. Sem controles (numa execução automática), a célula mostra os valores padrão.
+
+# %%
+from course_utils.display import explore
+
+DEFAULT_GROUP = 64 if 64 in group_choices else group_choices[0]
+
+def show_tradeoff(bits=4, group_size=DEFAULT_GROUP, scheme="absmax"):
+    """Erro relativo de down_proj e bits por peso com `bits` bits, grupos de `group_size` pesos e o esquema dado."""
+    r = group_tradeoff(w, bits, group_size, scheme)
+    print(f"{scheme}, {bits} bits, grupos de {group_size}: erro relativo {100 * r['relative_error']:.2f}% | "
+          f"custo {r['bits_per_weight']:.3f} bits/peso ({32 / r['bits_per_weight']:.1f}x menor que fp32)")
+
+explore(show_tradeoff, bits=(2, 8, 1), group_size=group_choices, scheme=["absmax", "zeropoint"])
+
+# %% [markdown]
+# ## 3. Uma lição escondida no modelo offline: pesos que já estão numa grade de 4 bits?
 #
-# Podemos descobrir isso medindo: se requantizarmos com exatamente o mesmo formato (4 bits, grupos de 32, mínimo em ponto
-# flutuante — o esquema `minmax` do `course_utils`), o erro deve ser praticamente zero. Com outro formato de 4 bits
-# (ponto-zero inteiro, ou grupos de 64) o arredondamento se acumula sobre o arredondamento que já existia.
-# Com pesos de 16 bits do Hub (no Colab), espere o contrário: nenhuma grade de 4 bits reproduz os pesos. A célula
-# abaixo mede qual é o seu caso e diz qual das duas leituras vale nesta execução.
+# Sem internet, `load_model` usa uma cópia que veio de um arquivo GGUF no formato **Q4_1**: blocos de 32 pesos, cada
+# bloco com uma escala e um **mínimo em ponto flutuante**, $w = d\,q + m$ com $q \in \{0,\dots,15\}$. Ao converter, os
+# pesos foram desquantizados: eles *parecem* fp32, mas só assumem 16 valores por bloco. Os pesos do Hub (no Colab) são
+# os originais, de 16 bits.
+#
+# Não precisamos acreditar em nenhuma das duas frases: basta medir. Se requantizarmos com exatamente o formato Q4_1
+# (4 bits, grupos de 32, mínimo em ponto flutuante — o esquema `minmax` do `course_utils`) e o erro for praticamente
+# zero, os pesos já estavam nessa grade. A célula diz qual é o caso desta execução e o que isso muda na leitura dos
+# números de 4 bits.
 
 # %%
 linear_weights = [m.weight for name, m in model.named_modules()
@@ -214,8 +247,6 @@ linear_weights = [m.weight for name, m in model.named_modules()
 grid_error = max(quantization_error(lw, fake_quantize(lw, 4, "minmax", "group", 32))["relative"] for lw in linear_weights)
 on_q4_grid = grid_error < 1e-3
 print(f"maior erro relativo ao requantizar em Q4_1 (4 bits, grupos de 32, mínimo float): {grid_error:.2e}")
-print("=> os pesos JÁ estão numa grade de 4 bits (origem GGUF Q4_1)" if on_q4_grid else
-      "=> os pesos NÃO estão numa grade de 4 bits (pesos originais do Hub)")
 
 grid_ppl = {}
 for label, scheme, group in [("minmax g32 (=Q4_1)", "minmax", 32), ("ponto-zero g32", "zeropoint", 32),
@@ -226,22 +257,81 @@ for label, scheme, group in [("minmax g32 (=Q4_1)", "minmax", 32), ("ponto-zero 
     del m4
 for label, p in grid_ppl.items():
     print(f"{label:<20} perplexidade {p:8.2f}  ({100 * (p / ppl_fp32 - 1):+.1f}% vs fp32 {ppl_fp32:.2f})")
+q4_1_cost = grid_ppl["minmax g32 (=Q4_1)"] / ppl_fp32 - 1
 
+# %%
 if on_q4_grid:
-    assert abs(grid_ppl["minmax g32 (=Q4_1)"] / ppl_fp32 - 1) < 0.005, "o formato de origem deveria reproduzir o modelo"
-assert grid_ppl["ponto-zero g64"] > grid_ppl["minmax g32 (=Q4_1)"], "grupos de 64 com zero inteiro deveriam perder mais"
-
-# %% [markdown]
-# **O que isso ensina.** Se a célula acima achou os pesos numa grade de 4 bits, requantizar para uma grade *diferente*
-# soma dois arredondamentos, e métodos de 4 bits perdem mais do que perderiam num checkpoint de 16 bits. Se não achou
-# (pesos do Hub), o custo medido aqui é o de um só arredondamento, como nos artigos, que partem de modelos fp16.
+    print("Os pesos JÁ estão numa grade de 4 bits (origem GGUF Q4_1): requantizar no mesmo formato custou "
+          f"{100 * q4_1_cost:+.2f}% de perplexidade. Requantizar para uma grade DIFERENTE soma um arredondamento ao que "
+          "já existia, então os métodos de 4 bits deste notebook perdem mais do que perderiam num checkpoint de 16 bits.")
+    claim("pesos na grade Q4_1: requantizar no mesmo formato muda a perplexidade < 0,5%", abs(q4_1_cost) < 0.005,
+          measured=q4_1_cost)
+else:
+    print(f"Os pesos NÃO estão numa grade de 4 bits (erro {grid_error:.1e}): são os originais. O formato Q4_1 custou "
+          f"{100 * q4_1_cost:+.2f}% de perplexidade, o preço de um só arredondamento, como nos artigos, que partem de "
+          "modelos de 16 bits.")
+    claim_skipped("pesos na grade Q4_1: requantizar no mesmo formato muda a perplexidade < 0,5%",
+                  "os pesos desta execução não estão numa grade de 4 bits")
+claim("ponto-zero inteiro em grupos de 64 perde mais que o Q4_1 (minmax g32)",
+      grid_ppl["ponto-zero g64"] > grid_ppl["minmax g32 (=Q4_1)"],
+      measured=grid_ppl["ponto-zero g64"] / grid_ppl["minmax g32 (=Q4_1)"])
 
 # %% [markdown]
 # ## 4. INT8 no PyTorch: `torchao` (atual) e `quantize_dynamic` (legado)
 #
+# ### Dinâmica ou estática: de onde vem a escala das ativações
+#
+# Os pesos são conhecidos antes da inferência: a escala deles é calculada uma vez. As **ativações** (as entradas de cada
+# linear) mudam com cada texto, e uma multiplicação inteira precisa delas em INT8 também. Há dois jeitos de escolher
+# a escala delas:
+# - **dinâmica**: calculada na hora, a cada chamada, a partir dos valores que acabaram de chegar (o max de cada token,
+#   ou do tensor inteiro). Não precisa de dados de calibração; custa uma redução e uma divisão a cada forward.
+# - **estática**: calibrada antes. Passam-se alguns textos de calibração pelo modelo, observadores guardam a faixa
+#   de cada ativação, e na inferência a escala é uma constante. Nada a calcular na hora, mas um valor fora da faixa
+#   calibrada é recortado, e um texto com ativações menores desperdiça níveis.
+#
+# O material antigo deste curso troca os nomes: a docstring de `quantize_model_to_int8` diz "Quantiza um modelo para
+# INT8 usando quantização estática." e o corpo chama `torch.quantization.quantize_dynamic(...)`, que é dinâmica (o
+# nome diz): só os pesos são convertidos antes; a escala das ativações é calculada em cada chamada. A quantização
+# estática do PyTorch legado é outra API (`prepare`, rodar a calibração, `convert`).
+#
+# Vamos medir a diferença nas entradas de uma linear do modelo (`down_proj` do bloco 0): a escala estática vem de um
+# texto de calibração (o de avaliação, `EVAL_LANG`), e o teste é o texto na outra língua.
+
+# %%
+acts = {}
+target = model.model.layers[0].mlp.down_proj
+test_lang = "pt" if EVAL_LANG == "en" else "en"
+for name, ids in (("calibração", eval_ids[:, :256]), ("teste", text_token_ids(tokenizer, test_lang, 256))):
+    handle = target.register_forward_pre_hook(lambda mod, inp, name=name: acts.update({name: inp[0].detach()}))
+    with torch.inference_mode():
+        model(ids.to(device))
+    handle.remove()
+x = acts["teste"].float().reshape(-1, acts["teste"].shape[-1]).cpu()
+static_max = acts["calibração"].abs().max().item()
+
+def int8_error(x, scale):
+    """Erro relativo de x depois de ida e volta por INT8 simétrico com a escala dada (recorte em ±127)."""
+    x_hat = torch.clamp(torch.round(x / scale), -127, 127) * scale
+    return ((x - x_hat).norm() / x.norm()).item()
+
+act_errors = {"estática, por tensor (calibrada antes)": int8_error(x, static_max / 127),
+              "dinâmica, por tensor (quantize_dynamic)": int8_error(x, x.abs().max() / 127),
+              "dinâmica, por token (torchao)": int8_error(x, x.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127)}
+for label, err in act_errors.items():
+    print(f"{label:<42} erro relativo {100 * err:.3f}%")
+print(f"max|x| na calibração {static_max:.1f}, no teste {x.abs().max():.1f}: "
+      f"{100 * (x.abs() > static_max).float().mean():.3f}% dos valores do teste ficam fora da faixa calibrada")
+claim("ativações: escala dinâmica por token erra menos que a dinâmica por tensor",
+      act_errors["dinâmica, por token (torchao)"] < act_errors["dinâmica, por tensor (quantize_dynamic)"],
+      measured=act_errors["dinâmica, por token (torchao)"] / act_errors["dinâmica, por tensor (quantize_dynamic)"])
+
+# %% [markdown]
+# ### torchao
+#
 # O caminho atual do PyTorch para quantização é a biblioteca **torchao**: `quantize_(modelo, config)` troca os pesos das
 # camadas lineares por tensores quantizados. Com `Int8DynamicActivationInt8WeightConfig`, os pesos viram INT8 por canal e as
-# ativações são quantizadas para INT8 *dinamicamente* (escala calculada a cada chamada), e a multiplicação é inteira.
+# ativações são quantizadas para INT8 *dinamicamente*, por token, e a multiplicação é inteira.
 #
 # Deixamos o `lm_head` de fora (ele é o mesmo tensor da tabela de embeddings, e o bitsandbytes faz o mesmo).
 
@@ -274,13 +364,101 @@ if device == "cpu":
     events = prof.key_averages()
     total_us = sum(e.self_cpu_time_total for e in events)
     int_mm_share = sum(e.self_cpu_time_total for e in events if e.key == "aten::_int_mm") / total_us
-    print(f"fração do tempo de CPU em aten::_int_mm: {100 * int_mm_share:.0f}%")
-    if latency_ao > latency_fp32:
-        print("Nesta CPU o INT8 do torchao é MAIS LENTO que o fp32: a multiplicação inteira (_int_mm) não tem aqui um "
-              "kernel tão otimizado quanto o GEMM fp32. Quantização economiza memória sempre; velocidade depende do kernel.")
+    print(f"fração do tempo de CPU em aten::_int_mm: {100 * int_mm_share:.0f}%; o resto é o que cerca a "
+          "multiplicação (quantizar as ativações, reescalar a saída, atenção, normas, lm_head em fp32)")
 else:
     print("Na GPU o tempo fica nos kernels CUDA; para vê-los use ProfilerActivity.CUDA. "
           f"Medido aqui: torchao {latency_ao:.1f} ms x fp32 {latency_fp32:.1f} ms.")
+
+# %% [markdown]
+# ### Com e sem `torch.compile`
+#
+# Sem compilar, cada passo da quantização dinâmica (achar o max de cada token, dividir, arredondar, converter para
+# INT8, multiplicar, reescalar) é um operador separado, que lê e escreve a ativação inteira na memória. O torchao
+# foi feito para rodar sob `torch.compile`, que funde esses passos em poucos kernels. Medimos as duas formas no
+# MLP do bloco 0 (`gate_proj`, `up_proj`, `down_proj`: as três maiores lineares do bloco), com a entrada do tamanho
+# do prompt, em fp32 e em INT8, na CPU e, se houver, na GPU. A primeira chamada compilada inclui a compilação (alguns
+# segundos); as medidas são das chamadas seguintes.
+
+# %%
+from course_utils.measure import eager_and_compiled_latency
+
+compiled = {}
+mlp_x = torch.randn(1, prompt_ids.shape[1], model.config.hidden_size, generator=torch.Generator().manual_seed(SEED))
+for dev in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+    mlp_fp32 = copy.deepcopy(model.model.layers[0].mlp).to(dev)
+    mlp_int8 = copy.deepcopy(mlp_fp32)
+    quantize_(mlp_int8, Int8DynamicActivationInt8WeightConfig())
+    for label, mlp in (("fp32", mlp_fp32), ("torchao int8", mlp_int8)):
+        torch._dynamo.reset()  # cada variante compila do zero
+        compiled[(dev, label)] = eager_and_compiled_latency(mlp, mlp_x.to(dev), repeats=LATENCY_REPEATS * 2)
+for (dev, label), r in compiled.items():
+    line = f"{dev:>4} {label:<13} eager {r['eager_ms']:7.3f} ms"
+    if r["error"]:
+        line += f" | torch.compile falhou nesta máquina: {r['error']}"
+    else:
+        line += f" | compilado {r['compiled_ms']:7.3f} ms (compilação: {r['compile_s']:.1f} s)"
+    print(line)
+
+# %%
+cpu_int8, cpu_fp32 = compiled[("cpu", "torchao int8")], compiled[("cpu", "fp32")]
+if cpu_int8["error"] is None and cpu_fp32["error"] is None:
+    eager_ratio, compiled_ratio = (cpu_int8[k] / cpu_fp32[k] for k in ("eager_ms", "compiled_ms"))
+    print(f"CPU: INT8 eager {eager_ratio:.2f}x o tempo do fp32 eager; INT8 compilado {compiled_ratio:.2f}x o do fp32 "
+          f"compilado. Compilar mudou o fp32 {cpu_fp32['compiled_ms'] / cpu_fp32['eager_ms']:.2f}x e o INT8 "
+          f"{cpu_int8['compiled_ms'] / cpu_int8['eager_ms']:.2f}x.")
+    claim("torchao INT8 na CPU: compilado é mais rápido que eager (<= 0,8x)",
+          cpu_int8["compiled_ms"] <= 0.8 * cpu_int8["eager_ms"], measured=cpu_int8["compiled_ms"] / cpu_int8["eager_ms"])
+else:
+    print("Sem torch.compile nesta CPU: só a medida eager vale aqui.")
+    claim_skipped("torchao INT8 na CPU: compilado é mais rápido que eager (<= 0,8x)", "torch.compile falhou nesta CPU")
+gpu_int8 = compiled.get(("cuda", "torchao int8"))
+if gpu_int8 is not None and gpu_int8["error"] is None:
+    claim("(GPU) torchao INT8: compilado é mais rápido que eager (<= 0,8x)",
+          gpu_int8["compiled_ms"] <= 0.8 * gpu_int8["eager_ms"], measured=gpu_int8["compiled_ms"] / gpu_int8["eager_ms"])
+else:
+    claim_skipped("(GPU) torchao INT8: compilado é mais rápido que eager (<= 0,8x)",
+                  "sem GPU nesta execução" if gpu_int8 is None else f"torch.compile falhou: {gpu_int8['error']}")
+
+# %% [markdown]
+# **O que os números mostram.** No fp32, cada linear já é uma multiplicação de matrizes só: não há muito o que fundir,
+# e compilar não tem muito o que ganhar (a linha "Compilar mudou o fp32" mede o que mudou). No INT8, sem compilar, os passos da quantização
+# das ativações custam operadores separados, que comem parte do que a multiplicação inteira economiza; compilado, eles
+# se fundem e sobra a multiplicação inteira (a afirmação acima confere o ganho). É assim que o torchao espera ser usado.
+# O modelo inteiro ganha menos que o MLP: atenção, normas e o `lm_head` (em fp32) não mudam. Meça sempre no seu
+# hardware: a ordem entre fp32 e INT8 depende dos kernels que ele tem.
+
+# %% [markdown]
+# ### Salvar e recarregar o modelo do torchao
+#
+# O material antigo deste curso, depois de carregar o modelo com o bitsandbytes, diz: "Não podemos salvar o modelo
+# quantizado diretamente, mas podemos salvar a configuração para recarregar" (e salva só um JSON com os bits e o nome
+# do modelo). Não é verdade: o transformers salva e recarrega modelos quantizados com `save_pretrained` e
+# `from_pretrained`, com os inteiros e as escalas no arquivo. Para o torchao, o caminho que o transformers documenta é
+# carregar com `TorchAoConfig` (assim ele fica sabendo da quantização e sabe salvá-la). A célula tenta também salvar o
+# `model_ao`, quantizado à mão com `quantize_`, e diz o que aconteceu.
+
+# %%
+from transformers import TorchAoConfig
+
+from course_utils.quantized_checkpoints import checkpoint_dir, save_and_reload, saved_size_mb
+
+disk_fp32 = saved_size_mb(model, checkpoint_dir("fp32"))
+saved = {"torchao int8 (quantize_)": save_and_reload(model_ao, prompt_ids, checkpoint_dir("torchao_manual"))}
+model_ao_hf = load_model(MODEL_ID, device=device, dtype=torch.float32, attn_implementation=ATTN,
+                         quantization_config=TorchAoConfig(Int8DynamicActivationInt8WeightConfig()))
+footprint_ao_hf = model_footprint(model_ao_hf)["total_mb"]
+saved["torchao int8"] = save_and_reload(model_ao_hf, prompt_ids, checkpoint_dir("torchao"))
+saved["torchao int8"]["footprint_mb"] = footprint_ao_hf
+del model_ao_hf
+print(f"fp32: {disk_fp32:.1f} MiB em disco")
+for label, r in saved.items():
+    print(f"{label}: " + (f"não salvou ({r['error']})" if r["error"] else
+          f"{r['disk_mb']:.1f} MiB em disco ({r['disk_mb'] / disk_fp32:.2f}x do fp32), recarregado como "
+          f"{r['reloaded_class']}, diferença relativa dos logits {r['relative_logit_diff']:.1e}"))
+if saved["torchao int8 (quantize_)"]["error"]:
+    print("=> nesta versão, o save_pretrained não salva um modelo quantizado à mão com quantize_; carregado com "
+          "TorchAoConfig, o mesmo formato se salva e se recarrega.")
 
 # %% [markdown]
 # **A API legada.** Antes do torchao, o PyTorch tinha `torch.ao.quantization.quantize_dynamic`. Ela ainda roda no torch 2.13/2.14,
@@ -332,13 +510,69 @@ print(f"dimensões de entrada com |x| > 6: {outlier_dims} de {total_dims} ({100 
 # são aproximadamente normais), em blocos de 64 com uma escala absmax por bloco; a **dupla quantização** quantiza também essas
 # escalas para 8 bits. O **FP4** é o outro tipo de 4 bits do bitsandbytes (ponto flutuante E2M1).
 #
-# Na GPU do Colab (T4) carregue em fp16 e use `bnb_4bit_compute_dtype=torch.float16`: a T4 não tem bf16 rápido.
-# Na CPU carregamos e calculamos em fp32. As partes que não são quantizadas (embeddings, normas) ficam nesse dtype.
+# Os 16 níveis do NF4 ficam em $[-1, 1]$: cada bloco é dividido pelo seu absmax e cada peso vai para o nível mais
+# próximo. A figura mostra os pesos de `down_proj` divididos pelo absmax do seu bloco de 64, com os níveis (lidos do
+# próprio bitsandbytes) por cima (os picos em ±1 são o próprio máximo de cada bloco), e, ao lado, um bloco só, o de
+# absmax mediano, com os níveis multiplicados pelo absmax dele: são os 16 valores que aqueles 64 pesos podem assumir.
 
 # %%
+import bitsandbytes.functional as bnb_functional
+
+nf4_levels = bnb_functional.get_4bit_type("nf4", device="cpu").float()
+blocks = w.reshape(-1, 64)
+block_absmax = blocks.abs().amax(dim=1, keepdim=True)
+normalized = (blocks / block_absmax).flatten()
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))
+axes[0].hist(normalized.numpy(), bins=200, color="tab:blue", alpha=0.8)
+axes[0].set_title("down_proj / absmax do bloco de 64, com os 16 níveis do NF4")
+axes[0].set_xlabel("peso normalizado")
+one = blocks[block_absmax.flatten().argsort()[len(blocks) // 2]]  # um bloco típico: o de absmax mediano
+axes[1].hist(one.numpy(), bins=32, color="tab:green", alpha=0.8)
+axes[1].set_title(f"um bloco típico de 64 pesos (absmax {one.abs().max():.3f}): níveis x absmax")
+axes[1].set_xlabel("valor do peso")
+for ax, scale in ((axes[0], 1.0), (axes[1], one.abs().max().item())):
+    for level in nf4_levels.tolist():
+        ax.axvline(level * scale, color="tab:red", lw=0.8, alpha=0.7)
+    ax.set_ylabel("contagem")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Os níveis se concentram perto do zero, onde estão quase todos os pesos, e se espalham nas pontas. Com 16 níveis
+# igualmente espaçados (o INT4 absmax da seção 2, nos mesmos blocos), os níveis perto do zero recebem quase todos os
+# pesos e os das pontas ficam quase vazios. Medimos isso pela **entropia** dos códigos (quantos bits de informação cada
+# código de 4 bits carrega de fato; no máximo 4): quanto mais parelho o uso dos níveis, mais perto de 4.
+
+# %%
+def code_entropy_bits(codes):
+    """Entropia (bits) da distribuição dos códigos: 4 quando os 16 são igualmente usados."""
+    p = torch.bincount(codes.flatten().long()).float()
+    p = p[p > 0] / p.sum()
+    return float(-(p * p.log2()).sum())
+
+packed, _ = bnb_functional.quantize_4bit(w.contiguous(), blocksize=64, quant_type="nf4")
+nf4_codes = torch.stack([packed.flatten() >> 4, packed.flatten() & 15])  # dois códigos de 4 bits por byte
+int4_codes, _ = absmax_quantize(w, bits=4, granularity="group", group_size=64)
+entropy_nf4, entropy_int4 = code_entropy_bits(nf4_codes), code_entropy_bits(int4_codes + 7)
+print(f"entropia dos códigos: NF4 {entropy_nf4:.2f} bits | INT4 absmax (níveis iguais) {entropy_int4:.2f} bits")
+claim("NF4 usa os 16 níveis de forma mais parelha que o INT4 de níveis iguais (entropia maior)",
+      entropy_nf4 > entropy_int4, measured=entropy_nf4 - entropy_int4)
+
+# %% [markdown]
+# Agora com o bitsandbytes de verdade. Na GPU do Colab (T4) carregue em fp16 e use `bnb_4bit_compute_dtype=torch.float16`:
+# a T4 não tem bf16 rápido. Na CPU carregamos e calculamos em fp32. As partes que não são quantizadas (embeddings,
+# normas) ficam nesse dtype. Para cada variante: a memória e os bits guardados por peso logo depois de carregar, depois
+# salvamos e recarregamos o modelo (`save_and_reload`, antes de qualquer outro forward: a seção seguinte diz por quê),
+# e só então perplexidade e latência. A variante "int8 sem decomposição" (`llm_int8_threshold=0`) desliga a separação dos
+# *outliers*, para ver quanto ela vale neste modelo.
+
+# %%
+from course_utils.measure import stored_bits_per_weight
+
 compute_dtype = torch.float16 if device.startswith("cuda") else torch.float32
 configs = {
     "int8": BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=6.0),
+    "int8 sem decomposição": BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=0.0),
     "nf4": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=compute_dtype),
     "fp4": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="fp4", bnb_4bit_compute_dtype=compute_dtype),
@@ -346,11 +580,17 @@ configs = {
 bnb = {}
 for name, cfg in configs.items():
     m = load_model(MODEL_ID, device=device, dtype=compute_dtype, attn_implementation=ATTN, quantization_config=cfg)
-    ppl, lat = evaluate(m)
-    bnb[name] = {"footprint_mb": model_footprint(m)["total_mb"], "linears_mb": linears_mb(m), "ppl": ppl,
-                 "latency_ms": lat}
+    bnb[name] = {"footprint_mb": model_footprint(m)["total_mb"], "linears_mb": linears_mb(m),
+                 "bits_per_weight": stored_bits_per_weight(m.model.layers[0].mlp.down_proj)}
+    if name in ("int8", "nf4"):
+        saved[name] = save_and_reload(m, prompt_ids, checkpoint_dir(name))
+        saved[name]["footprint_mb"] = bnb[name]["footprint_mb"]
+    bnb[name]["ppl"], bnb[name]["latency_ms"] = evaluate(m)
+    if name == "nf4":  # salvar DEPOIS dos forwards (ver a seção seguinte)
+        saved_late = save_and_reload(m, prompt_ids, checkpoint_dir("nf4_depois"))
     print(f"{name}: {bnb[name]['footprint_mb']:.1f} MiB ({bnb[name]['footprint_mb'] / fp32['total_mb']:.2f}x do fp32) | "
-          f"perplexidade {ppl:.2f} ({100 * (ppl / ppl_fp32 - 1):+.1f}%) | forward {lat:.1f} ms")
+          f"{bnb[name]['bits_per_weight']:.3f} bits/peso | perplexidade {bnb[name]['ppl']:.2f} "
+          f"({100 * (bnb[name]['ppl'] / ppl_fp32 - 1):+.1f}%) | forward {bnb[name]['latency_ms']:.1f} ms")
     del m
 
 # %% [markdown]
@@ -359,6 +599,9 @@ for name, cfg in configs.items():
 #   (1 byte por peso em vez de 4, mais uma escala por linha) e NF4 **no máximo 15%** (meio byte, mais as escalas por
 #   bloco). O modelo inteiro encolhe menos, porque embeddings e normas não são quantizados: quanto menos, depende de
 #   quanto deles o modelo tem (impresso abaixo);
+# - os bits guardados por peso batem com a fórmula da seção 2: LLM.int8 guarda 8 bits e uma escala fp32 por linha,
+#   $8 + 32/\text{colunas}$; o NF4 com dupla quantização guarda 4 bits, um absmax de 8 bits por bloco de 64 e, para
+#   cada 256 absmax, uma escala fp32: $4 + (8 + 32/256)/64$;
 # - LLM.int8 fica a **menos de 3%** da perplexidade do fp32;
 # - NF4 é melhor que FP4, como o artigo do QLoRA afirma.
 
@@ -371,19 +614,79 @@ untouched = 1 - fp32_linears_mb / fp32["total_mb"]
 print(f"neste modelo, {100 * untouched:.0f}% dos bytes fp32 ficam fora das lineares quantizadas (embeddings, normas)")
 claim("INT8: as lineares ocupam <= 27% dos seus bytes fp32", linears_int8 <= 0.27, measured=linears_int8)
 claim("NF4: as lineares ocupam <= 15% dos seus bytes fp32", linears_nf4 <= 0.15, measured=linears_nf4)
+down = model.model.layers[0].mlp.down_proj
+formula = {"int8": bits_per_weight(8, down.in_features, 32), "nf4": bits_per_weight(4, 64, 8 + 32 / 256)}
+for name, expected in formula.items():
+    print(f"{name}: {bnb[name]['bits_per_weight']:.4f} bits/peso guardados | fórmula {expected:.4f}")
+claim("LLM.int8: bits guardados por peso = 8 + 32/colunas (±1%)",
+      abs(bnb["int8"]["bits_per_weight"] / formula["int8"] - 1) <= 0.01, measured=bnb["int8"]["bits_per_weight"])
+claim("NF4 + dupla quantização: bits guardados por peso = 4 + (8 + 32/256)/64 (±1%)",
+      abs(bnb["nf4"]["bits_per_weight"] / formula["nf4"] - 1) <= 0.01, measured=bnb["nf4"]["bits_per_weight"])
 claim("LLM.int8 a menos de 3% da perplexidade fp32", bnb["int8"]["ppl"] <= 1.03 * ppl_fp32,
       measured=bnb["int8"]["ppl"] / ppl_fp32)
 claim("NF4 melhor que FP4 (QLoRA)", bnb["nf4"]["ppl"] < bnb["fp4"]["ppl"], measured=bnb["nf4"]["ppl"] / bnb["fp4"]["ppl"])
+
+# %%
 nf4_cost = bnb["nf4"]["ppl"] / ppl_fp32 - 1
-print(f"Conferido. Memória: INT8 {ratio_int8:.2f}x, NF4 {ratio_nf4:.2f}x do fp32. "
-      f"Custo em perplexidade: INT8 {100 * (bnb['int8']['ppl'] / ppl_fp32 - 1):+.1f}%, NF4 {100 * nf4_cost:+.1f}%, "
+no_decomposition = bnb["int8 sem decomposição"]["ppl"] / bnb["int8"]["ppl"] - 1
+print(f"Memória: INT8 {ratio_int8:.2f}x, NF4 {ratio_nf4:.2f}x do fp32. Custo em perplexidade: INT8 "
+      f"{100 * (bnb['int8']['ppl'] / ppl_fp32 - 1):+.1f}%, NF4 {100 * nf4_cost:+.1f}%, "
       f"FP4 {100 * (bnb['fp4']['ppl'] / ppl_fp32 - 1):+.1f}%.")
+print(f"Sem a decomposição dos outliers, o INT8 muda {100 * no_decomposition:+.2f}% de perplexidade neste modelo, que "
+      f"tem {100 * outlier_fraction:.2f}% das dimensões de entrada acima de 6 no prompt. O artigo do LLM.int8 mede a "
+      "queda em modelos a partir de ~6,7 B parâmetros, onde essas dimensões aparecem em quase todas as camadas.")
+print("Por que o NF4 custa mais que o INT8? Metade dos bits, e um modelo pequeno: os artigos mostram modelos pequenos "
+      f"sofrendo mais com 4 bits (seção 8; este tem {n_params / 1e6:.0f} M parâmetros).")
+if on_q4_grid:
+    print("E, como a seção 3 achou os pesos numa grade de 4 bits, o NF4 arredonda de novo o que já tinha sido "
+          "arredondado, para uma grade diferente.")
 
 # %% [markdown]
-# **Por que o NF4 custa mais que o INT8?** Metade dos bits, e um modelo pequeno: os artigos mostram modelos pequenos
-# sofrendo mais com 4 bits (seção 8; aqui são parâmetros impressos na seção 1). E, se a seção 3 achou os
-# pesos numa grade de 4 bits (`weights_on_q4_grid` no resumo), o NF4 arredonda de novo o que já tinha sido arredondado.
-# Em checkpoints de 16 bits e modelos de bilhões de parâmetros os artigos relatam perdas bem menores (seção 8).
+# ### Salvar e recarregar os modelos do bitsandbytes
+#
+# O `save_and_reload` acima salvou cada modelo com `save_pretrained` (os inteiros, as escalas e o estado da dupla
+# quantização vão no `model.safetensors`), recarregou a pasta com `from_pretrained` (a configuração de quantização
+# vem do `config.json` salvo) e comparou os logits dos dois num prompt. Os arquivos em disco deveriam ter o tamanho
+# do modelo quantizado em memória, não o do fp32.
+
+# %%
+for label, r in saved.items():
+    if r["error"]:
+        print(f"{label:<26} não salvou: {r['error']}")
+        continue
+    print(f"{label:<26} {r['disk_mb']:6.1f} MiB em disco (memória {r['footprint_mb']:.1f} MiB; fp32 {disk_fp32:.1f} MiB) "
+          f"| recarregado: {r['reloaded_class']} | diferença relativa dos logits {r['relative_logit_diff']:.1e}")
+checkpoints = {label: saved[label] for label in ("torchao int8", "int8", "nf4")}
+ok = all(r["error"] is None for r in checkpoints.values())
+logit_diffs = {k: r["relative_logit_diff"] for k, r in checkpoints.items()}
+disk_vs_memory = {k: r["disk_mb"] / r["footprint_mb"] if r["disk_mb"] else None for k, r in checkpoints.items()}
+savings = {k: (disk_fp32 - r["disk_mb"]) / fp32_linears_mb if r["disk_mb"] else 0.0 for k, r in checkpoints.items()}
+print("bytes economizados em disco, em fração dos bytes fp32 das lineares:", {k: round(v, 3) for k, v in savings.items()})
+claim("torchao int8, LLM.int8 e NF4: o checkpoint recarrega com os mesmos logits (diferença relativa <= 1e-4)",
+      ok and max(logit_diffs.values()) <= 1e-4, measured=max(logit_diffs.values()) if ok else None)
+claim("torchao int8, LLM.int8 e NF4: o checkpoint em disco tem o tamanho do modelo quantizado em memória (±5%)",
+      ok and all(abs(v - 1) <= 0.05 for v in disk_vs_memory.values()),
+      measured=max(abs(v - 1) for v in disk_vs_memory.values()) if ok else None)
+claim("INT8 (torchao e LLM.int8): o checkpoint economiza >= 70% dos bytes fp32 das lineares",
+      min(savings["torchao int8"], savings["int8"]) >= 0.70, measured=min(savings["torchao int8"], savings["int8"]))
+claim("NF4: o checkpoint economiza >= 80% dos bytes fp32 das lineares", savings["nf4"] >= 0.80, measured=savings["nf4"])
+
+# %% [markdown]
+# **Uma armadilha medida: salvar depois de usar, na CPU.** No bitsandbytes desta versão, o primeiro forward de um
+# modelo de 4 bits numa CPU com AVX512-BF16 reempacota os pesos num layout do kernel de CPU; ao salvar, a biblioteca
+# desfaz a troca com uma inversão que o próprio código chama de "best-effort". A célula abaixo compara o checkpoint
+# salvo logo depois de carregar com o salvo depois dos forwards da avaliação.
+
+# %%
+print(f"salvo logo depois de carregar: diferença relativa dos logits {saved['nf4']['relative_logit_diff']:.1e}")
+print(f"salvo depois dos forwards: pesos já reempacotados para a CPU? {saved_late['repacked_before_save']} | "
+      + (f"não salvou: {saved_late['error']}" if saved_late["error"] else
+         f"diferença relativa dos logits {saved_late['relative_logit_diff']:.1e}"))
+if saved_late["repacked_before_save"] and (saved_late["error"] or saved_late["relative_logit_diff"] > 1e-4):
+    print("=> nesta máquina, o checkpoint salvo depois de usar o modelo NÃO é o mesmo modelo. Salve logo depois de "
+          "quantizar (ou quantize e salve na GPU), e confira recarregando, como aqui.")
+else:
+    print("=> nesta máquina, salvar depois de usar o modelo também deu o mesmo modelo.")
 
 # %% [markdown]
 # ## 6. Memória, qualidade e latência lado a lado
@@ -401,19 +704,45 @@ for ax in axes:
     ax.tick_params(axis="x", rotation=20)
 plt.tight_layout()
 plt.show()
-fastest = names[lats.index(min(lats))]
-print(f"Mais rápido nesta máquina ({device}): {fastest}.")
+order = sorted(zip(lats, names, strict=True))
+print(f"Do mais rápido ao mais lento nesta máquina ({device}): " + ", ".join(f"{n} {t:.0f} ms" for t, n in order) + ".")
 
 # %% [markdown]
 # **Lendo a latência com honestidade.** Quantizar reduz memória sempre; velocidade depende de existir um kernel rápido para o
-# formato no seu hardware. O artigo do LLM.int8 já avisa que a decomposição de outliers deixa modelos **abaixo de ~6,7 B
-# parâmetros mais lentos**, não mais rápidos. Na CPU, o bitsandbytes e o torchao ainda convertem e decompõem em cada chamada;
-# na GPU, os ganhos de velocidade aparecem quando a leitura dos pesos da memória é o gargalo (modelos grandes, batch pequeno).
+# formato no seu hardware (a seção 4 mediu o que o `torch.compile` muda no torchao), e a ordem impressa acima vale para
+# esta máquina. O artigo do LLM.int8 já avisa que a decomposição de outliers deixa modelos **abaixo de ~6,7 B parâmetros
+# mais lentos**, não mais rápidos. Na GPU, os ganhos de velocidade aparecem quando a leitura dos pesos da memória é o
+# gargalo (modelos grandes, batch pequeno).
 #
-# **Um detalhe de CPU que pesa muito: números desnormalizados.** Floats minúsculos (abaixo de ~1e-38 em fp32) são tratados
-# por um caminho lento do processador, e podem aparecer nas contas desquantizadas do bitsandbytes.
-# `torch.set_flush_denormal(True)` os troca por zero (uma diferença numérica desprezível). Rode de novo com
-# `FLUSH_DENORMAL = False` e compare as latências: o quanto muda depende do processador.
+# **Um detalhe de CPU: números desnormalizados.** Floats minúsculos (abaixo de ~1,2e-38 em fp32) podem cair num caminho
+# lento do processador. `torch.set_flush_denormal(True)` (o padrão deste notebook, `FLUSH_DENORMAL`) os troca por zero.
+# Em vez de acreditar que isso pesa (ou não), medimos as duas coisas que importam: quanto muda a latência do forward
+# nesta CPU e quanto mudam os logits.
+
+# %%
+def forward_with_flush(m, flush):
+    """Latência mediana e logits de um forward de m no prompt, com set_flush_denormal(flush)."""
+    torch.set_flush_denormal(flush)
+    try:
+        latency = measure_latency(lambda: m(prompt_ids), warmup=1, repeats=LATENCY_REPEATS)["median_ms"]
+        with torch.inference_mode():
+            return latency, m(prompt_ids).logits.float()
+    finally:
+        torch.set_flush_denormal(FLUSH_DENORMAL)
+
+if device == "cpu" and torch.set_flush_denormal(FLUSH_DENORMAL):  # devolve False se a CPU não tem o controle
+    denormal = {flush: forward_with_flush(model_ao, flush) for flush in (False, True)}
+    change = ((denormal[True][1] - denormal[False][1]).abs().max() / denormal[False][1].abs().max()).item()
+    print(f"torchao INT8 na CPU: forward {denormal[False][0]:.1f} ms sem zerar desnormalizados, "
+          f"{denormal[True][0]:.1f} ms zerando ({denormal[False][0] / denormal[True][0]:.2f}x); "
+          f"diferença relativa dos logits {change:.1e}")
+    claim("zerar desnormalizados muda os logits em <= 1e-4 (relativo)", change <= 1e-4, measured=change)
+    if change == 0:
+        print("Logits idênticos: zerar os desnormalizados não mudou o resultado. O efeito no tempo é a razão acima, "
+              f"uma medida de {LATENCY_REPEATS} repetições: rode de novo para ver quanto ela varia nesta máquina.")
+else:
+    claim_skipped("zerar desnormalizados muda os logits em <= 1e-4 (relativo)",
+                  "só na CPU, com o controle de desnormalizados (x86 com SSE3)")
 
 # %% [markdown]
 # ## 7. Calculadora de memória: e um modelo 7B?
@@ -480,7 +809,8 @@ check("01.1", resposta_1)
 # máximo, e mandar para $\pm 127$ o que passar dele. Escreva `absmax_recortado(w, p)` para `w` [linhas, colunas]:
 # escala $= \mathrm{quantil}_p(|w_{linha}|)/127$ por linha, $q = \mathrm{clamp}(\mathrm{round}(w/\text{escala}), -127, 127)$.
 # Devolva `(q, escala)`, com `q` em `torch.int8` e `escala` com formato `[linhas, 1]`. (Com `p = 1` é o absmax por canal
-# da seção 2.)
+# da seção 2.) Escreva a regra com operações de tensores: uma função que delega a `absmax_quantize`, `fake_quantize` ou
+# a outra função de quantização pronta é recusada.
 
 # %% curso={"exercicio": "01.2", "resposta": "absmax_recortado"} tags=["exercicio"]
 def absmax_recortado(w, p):
@@ -495,7 +825,8 @@ check("01.2", absmax_recortado)
 # Escreva `quantizar_por_tabela(w, niveis, bloco)`: para cada bloco de `bloco` pesos consecutivos (na ordem de
 # `w.reshape(-1)`), `absmax` = max $|w|$ do bloco, e cada peso vira o índice $i$ que minimiza
 # $|w/\text{absmax} - \text{niveis}_i|$. Devolva `(indices, absmax)`: `indices` em `torch.uint8` no formato de `w` e
-# `absmax` com um valor por bloco. (Desquantizar é `niveis[indices] * absmax` do bloco.)
+# `absmax` com um valor por bloco. (Desquantizar é `niveis[indices] * absmax` do bloco.) Aqui também vale escrever a
+# regra: as funções de quantização do bitsandbytes e do `course_utils` são recusadas.
 
 # %% curso={"exercicio": "01.3", "resposta": "quantizar_por_tabela"} tags=["exercicio"]
 def quantizar_por_tabela(w, niveis, bloco):
@@ -520,6 +851,23 @@ record("ppl_int8", bnb["int8"]["ppl"])
 record("ppl_nf4", bnb["nf4"]["ppl"])
 record("ppl_fp4", bnb["fp4"]["ppl"])
 record("ppl_torchao_int8", ppl_ao)
+record("ppl_int8_no_decomposition", bnb["int8 sem decomposição"]["ppl"])
+record("bits_per_weight_stored_int8", bnb["int8"]["bits_per_weight"])
+record("bits_per_weight_stored_nf4", bnb["nf4"]["bits_per_weight"])
+record("nf4_code_entropy_bits", entropy_nf4)
+record("activation_error_static", act_errors["estática, por tensor (calibrada antes)"])
+record("activation_error_dynamic_per_token", act_errors["dinâmica, por token (torchao)"])
+
+# %%
+record("disk_mb_fp32", disk_fp32)
+for label, key in (("torchao int8", "torchao_int8"), ("int8", "int8"), ("nf4", "nf4")):
+    if saved[label]["disk_mb"] is not None:
+        record(f"disk_mb_{key}", saved[label]["disk_mb"])
+for (dev, label), r in compiled.items():
+    key = f"mlp_{label.replace('torchao ', '')}_{dev}"
+    record(f"latency_ms_{key}_eager", r["eager_ms"])
+    if r["compiled_ms"] is not None:
+        record(f"latency_ms_{key}_compiled", r["compiled_ms"])
 record("latency_ms_fp32", latency_fp32)
 record("latency_ms_torchao_int8", latency_ao)
 record("latency_ms_int8", bnb["int8"]["latency_ms"])
@@ -533,5 +881,8 @@ if int_mm_share is not None:
 # %% [markdown]
 # **Em resumo.** (1) Quantizar é escolher escala e granularidade; o erro cai com grupos menores e o custo em bits sobe.
 # (2) INT8 guarda as lineares em 1 byte por peso quase sem perda; 4 bits corta mais e custa mais, sobretudo em modelos pequenos.
-# (3) Velocidade não vem de graça: depende do kernel para o seu hardware — meça sempre.
+# (3) Dinâmica ou estática é de onde vem a escala das ativações: calculada a cada chamada ou calibrada antes.
+# (4) Velocidade não vem de graça: depende do kernel para o seu hardware e, no torchao, do `torch.compile` — meça sempre.
+# (5) Um modelo quantizado se salva e se recarrega com `save_pretrained`/`from_pretrained`, com o tamanho quantizado em
+# disco; confira recarregando.
 # Próximo: **02 · AWQ e GPTQ**, que reduzem o custo dos 4 bits.
