@@ -65,7 +65,8 @@ def detect_hardware(disk_path: str | None = None) -> Hardware:
     gpu_gib, reserve = measured.gpu_gib, measured.gpu_reserved_gib
     if measured.gpu_gib and preset.gpu_gib and preset.gpu_gib < measured.gpu_gib:
         gpu_gib, reserve = preset.gpu_gib, preset.gpu_reserved_gib   # a memória TOTAL do preset: a reserva inteira
-    return replace(measured, name=f"{preset.name}, emulada em {measured.name}",
+    where = "n" + measured.name if measured.name.startswith("esta máquina") else f"em {measured.name}"
+    return replace(measured, name=f"{preset.name}, emulada {where}",
                    gpu_gib=None if not (measured.gpu_gib and preset.gpu_gib) else gpu_gib, gpu_reserved_gib=reserve,
                    cpu_gib=min(measured.cpu_gib, preset.cpu_gib) if preset.cpu_gib else measured.cpu_gib,
                    gpu_bf16=measured.gpu_bf16 and preset.gpu_bf16,

@@ -199,8 +199,9 @@ assert sum(level_counts["all"].values()) < sum(level_counts["disable"].values())
 # normalizações (LayerNorm, RMSNorm = `SimplifiedLayerNormalization`, com a soma residual =
 # `SkipSimplifiedLayerNormalization`), GELU, atenção e RoPE (`RotaryEmbedding`). O tipo de modelo escolhe as regras: o
 # script de Llama do próprio ONNX Runtime (`onnxruntime/transformers/models/llama/convert_to_onnx.py`) usa
-# `model_type="gpt2"`, e o ORT 1.32 trouxe `model_type="qwen3"`, feito para decoders com RoPE, GQA e RMSNorm (a família
-# do nosso modelo). Rodamos os dois no grafo do exportador e contamos o que cada um fundiu:
+# `model_type="gpt2"`, e o ORT 1.32 aceita `model_type="qwen3"` (o nome da família de decoders com RoPE, GQA e RMSNorm,
+# como o nosso modelo). No `optimizer.py` do ORT 1.32 os dois usam a mesma classe (`Gpt2OnnxModel`), ou seja, as mesmas
+# regras de fusão. Rodamos os dois no grafo do exportador e contamos o que cada um fundiu:
 
 # %%
 from onnxruntime.transformers.optimizer import optimize_model
