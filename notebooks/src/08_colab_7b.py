@@ -204,13 +204,14 @@ print(f"hardware visto: {hw.name} | GPU livre: {hw.gpu_gib or 0:.1f} GiB | RAM d
 if hw.has_gpu and hw.gpu_outside_gib is not None:
     print(f"fora do alocador do PyTorch agora (o contexto CUDA): {hw.gpu_outside_gib:.2f} GiB | reserva R = "
           f"{GPU_RESERVE_GIB} GiB | descontado ainda nesta máquina: {hw.gpu_reserved_gib:.2f} GiB")
-t4_check = "(T4) a memória que o CUDA vê cobre o que o modelo da T4 promete (15,0 GiB x 0,9)"
 if on_gpu and "T4" in torch.cuda.get_device_name(0):
     cuda_total_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
     print(f"esta T4: o CUDA vê {cuda_total_gib:.2f} GiB no total")
-    claim(t4_check, cuda_total_gib >= PRESETS["colab_t4"].gpu_gib * 0.9, measured=cuda_total_gib)
+    claim("(T4) a memória que o CUDA vê cobre o que o modelo da T4 promete (15,0 GiB x 0,9)",
+          cuda_total_gib >= PRESETS["colab_t4"].gpu_gib * 0.9, measured=cuda_total_gib)
 else:
-    claim_skipped(t4_check, "a GPU desta execução não é uma T4" if on_gpu else "sem GPU nesta execução")
+    claim_skipped("(T4) a memória que o CUDA vê cobre o que o modelo da T4 promete (15,0 GiB x 0,9)",
+                  "a GPU desta execução não é uma T4" if on_gpu else "sem GPU nesta execução")
 
 target_id, target_config = None, None
 for candidate in ((MODEL_ID, ALT_MODEL_ID) if online else ()):
@@ -537,12 +538,18 @@ t4 = PRESETS["colab_t4"]
 t4_room = t4.gpu_gib * 0.9 - t4.gpu_reserved_gib   # C(1 - m) - R: o que a T4 do curso oferece ao alocador
 plan_t4_7b = plan_memory(LLAMA2_7B_CONFIG, hardware="colab_t4", context_tokens=PROMPT_TOKENS_7B + NEW_TOKENS_7B,
                          formats=formats_7b)
-for f in formats_7b:
-    name = f"(GPU) o pico medido do 7B em {FORMAT_LABELS[f]} cabe nos {t4_room:.1f} GiB da T4, como o plano dela diz"
+def claim_fits_t4(name, f):
+    """O pico medido do formato f cabe em C(1 - m) - R da T4, se o plano da T4 o manda para a GPU."""
     if plan_t4_7b[f].verdict != "gpu":
         claim_skipped(name, f"o plano da T4 diz '{plan_t4_7b[f].verdict_text}' para este formato")
     else:
         claim_7b(name, f, lambda r: (r["peak_allocated_gib"] <= t4_room, r["peak_allocated_gib"]))
+
+
+print(f"o que a T4 oferece ao alocador, C(1 - m) - R: {t4_room:.1f} GiB")
+claim_fits_t4("(GPU) o pico medido do 7B em fp16 cabe no que a T4 oferece ao alocador, como o plano dela diz", "fp16")
+claim_fits_t4("(GPU) o pico medido do 7B em INT8 (LLM.int8) cabe no que a T4 oferece ao alocador", "int8")
+claim_fits_t4("(GPU) o pico medido do 7B em NF4 + dupla quant. cabe no que a T4 oferece ao alocador", "nf4-dq")
 if gpu_7b:
     errors = [e for r in gpu_7b.values() for e in (r["peak_error_pct"], r["long_peak_error_pct"]) if e is not None]
     claim("(GPU) o plano (pesos + KV + ativações) fica entre -5% e +15% do pico medido do 7B",
