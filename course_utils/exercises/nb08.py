@@ -119,6 +119,20 @@ _KV_HINTS = {
 }
 
 
+def _run_for_bytes(answer, *args, **kwargs):
+    """Roda a resposta vigiando o planejador do pacote: (bytes, None) ou (None, o retorno para o aluno)."""
+    with watch_calls(*_package_planner()) as called:
+        got = answer(*args, **kwargs)
+    if called:
+        return None, delegation_message(called)
+    if got is None:
+        return None, "a função ainda devolve None: escreva o corpo e devolva os bytes."
+    value = _as_int(got)
+    if value is None:
+        return None, f"devolva um inteiro (bytes), não {type(got).__name__}."
+    return value, None
+
+
 @exercise("08.4", "bytes do cache KV com GQA e janela deslizante",
           "uma função f(config, contexto, lote=1, bytes_por_elemento=2) -> int (bytes)")
 def _kv_bytes_gqa_window(answer):
@@ -126,30 +140,23 @@ def _kv_bytes_gqa_window(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
     for name, case in _KV_CASES.items():
         config, context = case["args"]
-        with watch_calls(*_package_planner()) as called:
-            got = answer(copy.deepcopy(config), context, **case["kwargs"])
-        if called:
-            return False, delegation_message(called)
-        if got is None:
-            return False, "a função ainda devolve None: escreva o corpo e devolva os bytes."
-        value = _as_int(got)
-        if value is None:
-            return False, f"devolva um inteiro (bytes), não {type(got).__name__}."
+        value, feedback = _run_for_bytes(answer, copy.deepcopy(config), context, **case["kwargs"])
+        if feedback:
+            return False, feedback
         if value != case["y"]:
             hint = case["wrong"].get(value)
             return False, (f"no caso '{name}': " + (_KV_HINTS[hint] if hint else
                            "o número de bytes não confere. Some camada a camada: 2 (K e V) x lote x tokens guardados "
                            "x cabeças KV x dimensão da cabeça x bytes por elemento."))
     base = _KV_CASES["Mistral-7B (GQA 4:1, janela de 4096, contexto de 16384)"]["args"][0]
-    with watch_calls(*_package_planner()) as called:
-        short, long_, double = (answer(dict(base), 1000), answer(dict(base), 50000), answer(dict(base), 1000, lote=2))
-    if called:
-        return False, delegation_message(called)
-    if _as_int(short) is None or _as_int(long_) is None or _as_int(double) is None:
-        return False, "devolva um inteiro (bytes) também para outros contextos e lotes."
-    if _as_int(double) != 2 * _as_int(short):
+    (short, f1), (long_, f2), (double, f3) = (_run_for_bytes(answer, dict(base), 1000),
+                                              _run_for_bytes(answer, dict(base), 50000),
+                                              _run_for_bytes(answer, dict(base), 1000, lote=2))
+    if f1 or f2 or f3:
+        return False, f1 or f2 or f3
+    if double != 2 * short:
         return False, "o cache deveria dobrar com o lote (use o parâmetro lote)."
-    if _as_int(long_) != 4096 * _as_int(short) // 1000:
+    if long_ != 4096 * short // 1000:
         return False, ("além da janela o cache não cresce mais, e abaixo dela cresce linearmente com o contexto: "
                        "confira o min(contexto, janela).")
     return True, ("correto! GQA divide o cache pelas cabeças que compartilham K e V; a janela o limita, por camada, "
@@ -183,15 +190,9 @@ def _nf4_dq_bytes(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
     for shape, case in _NF4_CASES.items():
-        with watch_calls(*_package_planner()) as called:
-            got = answer(*shape)
-        if called:
-            return False, delegation_message(called)
-        if got is None:
-            return False, "a função ainda devolve None: escreva o corpo e devolva os bytes."
-        value = _as_int(got)
-        if value is None:
-            return False, f"devolva um inteiro (bytes), não {type(got).__name__}."
+        value, feedback = _run_for_bytes(answer, *shape)
+        if feedback:
+            return False, feedback
         if value != case["y"]:
             hint = case["wrong"].get(value)
             return False, (f"no peso {shape[0]} x {shape[1]}: " + (_NF4_HINTS[hint] if hint else
