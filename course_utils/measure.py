@@ -180,19 +180,24 @@ def eager_and_compiled_latency(module, *inputs, warmup: int = 2, repeats: int = 
 
 
 def tokens_per_second(model, tokenizer, prompt: str, max_new_tokens: int = 32, warmup: int = 1, repeats: int = 3,
-                      **generate_kwargs) -> dict:
+                      make_cache=None, **generate_kwargs) -> dict:
     """Velocidade de geração gulosa do `model.generate`: novos tokens por segundo (mediana de `repeats`).
 
     Gera exatamente `max_new_tokens` (min_new_tokens igual), com a máscara de atenção do tokenizador.
     `generate_kwargs` vão para o generate (ex.: cache_implementation="static"). Devolve também os
     ids da última geração ("output_ids"), para conferir que variantes geram os mesmos tokens.
+    `make_cache()`, se dado, cria um cache novo para cada geração (passado como past_key_values).
     """
     inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     kwargs = dict(max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
                   **generate_kwargs)
     outputs = []
-    stats = measure_latency(lambda: outputs.append(model.generate(**inputs, **kwargs)), warmup=warmup, repeats=repeats)
+    def run():
+        cache = {} if make_cache is None else {"past_key_values": make_cache()}
+        outputs.append(model.generate(**inputs, **kwargs, **cache))
+
+    stats = measure_latency(run, warmup=warmup, repeats=repeats)
     seconds = stats["median_ms"] / 1000
     return {"tokens_per_s": max_new_tokens / seconds, "median_s": seconds, "new_tokens": max_new_tokens,
             "output_ids": outputs[-1]}
@@ -240,14 +245,16 @@ def perplexity(model, input_ids, window: int = 1024, stride: int = 512, progress
     return math.exp(nll / count)
 
 
-def generation_peak_mib(model, input_ids, max_new_tokens: int, **generate_kwargs) -> float:
+def generation_peak_mib(model, input_ids, max_new_tokens: int, make_cache=None, **generate_kwargs) -> float:
     """MiB que uma geração gulosa aloca na GPU ALÉM do que já estava alocado (os pesos): o pico do cache e das
-    ativações. `generate_kwargs` vão para o `model.generate` (ex.: cache_implementation="offloaded")."""
+    ativações. `make_cache()`, se dado, cria o cache da geração; `generate_kwargs` vão para o `model.generate`."""
     if not torch.cuda.is_available() or input_ids.device.type != "cuda":
         raise ValueError("generation_peak_mib mede memória da GPU: passe um modelo e input_ids na GPU.")
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
+    if make_cache is not None:
+        generate_kwargs = {**generate_kwargs, "past_key_values": make_cache()}
     model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new_tokens,
                    min_new_tokens=max_new_tokens, do_sample=False, pad_token_id=model.config.eos_token_id,
                    **generate_kwargs)

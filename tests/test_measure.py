@@ -308,3 +308,25 @@ def test_generation_peak_mib_pede_gpu():
 
     with pytest.raises(ValueError, match="GPU"):
         generation_peak_mib(tiny_model(), torch.tensor([[1, 2]]), 2)
+
+
+def test_tokens_per_second_cria_um_cache_novo_por_geracao():
+    from course_utils.measure import tokens_per_second
+
+    seen = []
+
+    class Model:
+        device = "cpu"
+
+        def generate(self, **kwargs):
+            seen.append(kwargs.get("past_key_values"))
+            return torch.zeros(1, 3, dtype=torch.long)
+
+    def tokenizer(prompt, return_tensors):
+        return SimpleNamespace(to=lambda device: {"input_ids": torch.ones(1, 2, dtype=torch.long)})
+
+    tokenizer.pad_token_id, tokenizer.eos_token_id = 0, 0
+    tokens_per_second(Model(), tokenizer, "x", 1, warmup=1, repeats=2, make_cache=object)
+    assert len(seen) == 3 and len({id(c) for c in seen}) == 3 and all(c is not None for c in seen)
+    tokens_per_second(Model(), tokenizer, "x", 1, warmup=0, repeats=1)
+    assert seen[-1] is None
