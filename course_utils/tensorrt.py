@@ -8,9 +8,10 @@ troca a CUDA por baixo do torch. `tensorrt_install_plan` escolhe a build a parti
 e `torch.version.cuda`; é uma função pura, testada em tests/test_tensorrt.py contra várias builds.
 
 O pacote `tensorrt-cu12` é só uma fachada: as bibliotecas vêm de `tensorrt-cu12-libs` e
-`tensorrt-cu12-bindings`, que o pip baixa do índice da NVIDIA (pypi.nvidia.com) na instalação. Por isso
-o plano NUNCA usa `--no-deps`, e `probe_tensorrt` decide se o TensorRT existe importando-o (uma
-instalação pela metade aparece em `find_spec` mas falha no import).
+`tensorrt-cu12-bindings`, pacotes de código-fonte que, na instalação, baixam as rodas de verdade do índice da NVIDIA
+(pypi.nvidia.com; docs/referencias.md#colab-tensorrt). Por isso o plano NUNCA usa `--no-deps`, `probe_tensorrt`
+decide se o TensorRT existe importando-o (uma instalação pela metade aparece em `find_spec` mas falha no import), e
+`tensorrt_missing_reason` diz, quando ele falta, o que não rodou e por quê.
 
 `measure_engine` é a bancada que o notebook 07 usa para todo engine já montado (Torch-TensorRT, TensorRT a partir
 do ONNX, o provedor TensorRT do ONNX Runtime): a primeira saída, a latência mediana e a conferência contra o PyTorch.
@@ -107,6 +108,22 @@ def write_torch_constraint(torch_version: str, path=None):
     path = Path(path) if path is not None else Path(tempfile.gettempdir()) / "curso-torch-constraint.txt"
     path.write_text(torch_constraint(torch_version) + "\n")
     return path
+
+
+WHY_NO_TENSORRT_WHEELS = (
+    "As bibliotecas do TensorRT não vêm do PyPI como rodas: tensorrt-cu12-libs e tensorrt-cu13-libs são pacotes de "
+    "código-fonte que, na instalação, baixam as rodas de verdade do índice da NVIDIA (pypi.nvidia.com); numa máquina "
+    "que não alcança esse índice o TensorRT não instala (o Colab alcança)."
+)
+
+
+def tensorrt_missing_reason(module: str, error: str | None, not_run: str, torch_version: str,
+                            cuda_version: str | None) -> str:
+    """Por que uma seção de TensorRT foi pulada: o que não importou (e o erro), o que por isso não rodou, de onde vêm as
+    bibliotecas do TensorRT e o comando de instalação para este torch (`tensorrt_install_plan`)."""
+    plan = tensorrt_install_plan(torch_version, cuda_version)
+    return (f"{module} não importa ({error or 'o import falhou sem mensagem'}): {not_run}. {WHY_NO_TENSORRT_WHEELS} "
+            f"Para este torch ({torch_version}, CUDA {cuda_version}): {plan.command()}")
 
 
 def probe_tensorrt() -> dict:

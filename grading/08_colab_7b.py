@@ -3,7 +3,8 @@
 Edite à vontade os pontos (de cada teste) e os casos. Os exercícios 1 a 3 são de valor (prática; a resposta certa é
 conferida também contra a autocorreção do notebook, tests/test_grade.py). Os 4 e 5 são de função: as referências
 abaixo ficam só aqui, nunca no pacote do aluno. Delegar ao pacote não passa nos casos ocultos: `kv_cache_bytes` do
-curso ignora a janela deslizante, e o planejador conta também as constantes por tensor do bitsandbytes.
+curso ignora a janela deslizante, e o planejador lê o peso como uma fila só (a conta do bitsandbytes, que a lição
+mostra), enquanto o 08.5 pede os blocos por linha.
 """
 
 import math
@@ -14,10 +15,21 @@ from course_utils.planner import PRESETS, weight_bytes
 
 # ---------------------------------------------------------------- soluções de referência
 
-# maior múltiplo de 1024 em que o planejador ainda dá "gpu" para o Llama-2-13B em NF4 + DQ numa T4
-T4_13B_CONTEXT = 7168
+def _t4_13b_context():
+    """O maior múltiplo de 1024 em que o planejador ainda dá "gpu" para o Llama-2-13B em NF4 + DQ numa T4."""
+    from course_utils.models import LLAMA2_13B_CONFIG
+    from course_utils.planner import plan_memory
+
+    n = 1024
+    while plan_memory(LLAMA2_13B_CONFIG, hardware="colab_t4", context_tokens=n + 1024,
+                      formats=("nf4-dq",))["nf4-dq"].verdict == "gpu":
+        n += 1024
+    return n
+
+
+T4_13B_CONTEXT = _t4_13b_context()
 NF4_DQ_BITS = 4 + 8 / 64 + 32 / (64 * 256)  # código + absmax de 8 bits por bloco de 64 + fp32 a cada 256 blocos
-# a T4 do curso (15 GiB, 10% de folga, 0,5 GiB de reserva) menos os pesos NF4 + DQ guardados, em tokens de K e V
+# a T4 do curso (14,74 GiB, 10% de folga, 0,5 GiB de reserva) menos os pesos NF4 + DQ guardados, em tokens de K e V
 T4_7B_KV_TOKENS = ((PRESETS["colab_t4"].gpu_gib * 0.9 - PRESETS["colab_t4"].gpu_reserved_gib) * 2**30
                    - weight_bytes(LLAMA2_7B_CONFIG, "nf4-dq", "fp16")["stored"]) / (2 * 32 * 32 * 128 * 2)
 
@@ -38,12 +50,12 @@ def kv_cache_bytes_gqa_window(config, contexto, lote=1, bytes_por_elemento=2):
     return int(total)
 
 
-def nf4_dq_bytes(saidas, entradas, bloco=64):
-    """Bytes de um peso [saídas, entradas] em NF4 + DQ: 4 bits por peso, absmax uint8 por bloco de `bloco` pesos e um
-    fp32 a cada 256 blocos (sem as constantes que existem uma vez por tensor)."""
-    n = saidas * entradas
-    blocks = math.ceil(n / bloco)
-    return math.ceil(n / 2) + blocks + 4 * math.ceil(blocks / 256)
+def nf4_dq_row_bytes(saidas, entradas, bloco=64):
+    """Bytes de um peso [saídas, entradas] em NF4 + DQ guardado por linha: cada linha com os seus códigos de 4 bits
+    (meio byte a mais numa linha ímpar) e os seus blocos de `bloco` pesos (um absmax uint8 cada); um fp32 a cada 256
+    blocos, contados sobre todas as linhas (sem as constantes que existem uma vez por tensor)."""
+    blocks = saidas * math.ceil(entradas / bloco)
+    return saidas * math.ceil(entradas / 2) + blocks + 4 * math.ceil(blocks / 256)
 
 
 def same_int(got, expected):
@@ -83,11 +95,12 @@ EXERCISES = [
         Case((cfg(4, 16, 1024, window=2048), 512), 0.5, "contexto menor que a janela", kwargs={"lote": 3}),
         Case((cfg(2, 4, 256, kv=1), 100), 0.5, "fp32, por nome", kwargs={"lote": 2, "bytes_por_elemento": 4}),
     ]),
-    FunctionExercise("08.5", answer="meus_bytes_nf4_dq", reference=nf4_dq_bytes, compare=same_int, cases=[
-        Case((4096, 11008), 1, "down_proj do Llama-2-7B"),
-        Case((5120, 5120), 1, "q_proj do Llama-2-13B"),
-        Case((3, 70), 1, "peso pequeno: blocos incompletos"),
-        Case((1, 64 * 256 + 1), 0.5, "um bloco a mais que 256: outro fp32 no 2º nível"),
+    FunctionExercise("08.5", answer="meus_bytes_nf4_dq", reference=nf4_dq_row_bytes, compare=same_int, cases=[
+        Case((576, 576), 1, "q_proj do SmolLM2-135M, blocos de 128", kwargs={"bloco": 128}),
+        Case((896, 896), 1, "q_proj do Qwen2.5-0.5B, blocos de 256", kwargs={"bloco": 256}),
+        Case((7, 100), 1, "100 entradas: um bloco incompleto no fim de cada linha"),
         Case((3, 70), 0.5, "blocos de 32 pesos, por nome", kwargs={"bloco": 32}),
+        Case((4096, 11008), 0.5, "down_proj do Llama-2-7B (entradas múltiplas do bloco)"),
+        Case((1, 64 * 256 + 1), 0.5, "uma linha só, um bloco a mais que 256: outro fp32 no 2º nível"),
     ]),
 ]

@@ -33,11 +33,12 @@ from pathlib import Path
 
 from ..config import HEADLESS_ENV
 from ..environment import environment_info
+from ..planner.hardware import T4_CUDA_TOTAL_GIB
 from ..results import read_claims, read_results
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = ROOT / "notebooks"
-T4_MEMORY_GIB = 15.0
+T4_MEMORY_GIB = T4_CUDA_TOTAL_GIB   # o que o CUDA vê numa T4 do Colab (docs/referencias.md#colab-t4)
 
 PROFILES = {
     "offline": {"out": ROOT / "build", "parameters": {}, "env": {}},

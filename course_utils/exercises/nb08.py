@@ -72,7 +72,8 @@ def _package_planner():
     from ..planner import memory_plan, weights
 
     return (generation.kv_cache_bytes, planner.plan_memory, planner.plan_presets, planner.weight_bytes,
-            planner.weight_gib, memory_plan.activation_bytes, weights._quantized_linear_bytes)
+            planner.weight_gib, memory_plan.activation_bytes, memory_plan.int8_linear_peak_bytes,
+            weights._quantized_linear_bytes)
 
 
 def _as_int(value):
@@ -163,49 +164,45 @@ def _kv_bytes_gqa_window(answer):
                   "a sliding_window tokens.")
 
 
-# peso [saídas, entradas] -> bytes certos e os de erros típicos, guardados como dados
-_NF4_CASES = {
-    (4096, 4096): {"y": 8654848, "wrong": {8388608: "so_codigos", 9437184: "absmax_fp32", 8912896: "por_256_pesos",
-                                           8650752: "sem_2o_nivel"}},
-    (11008, 4096): {"y": 23259904, "wrong": {22544384: "so_codigos", 25362432: "absmax_fp32",
-                                             23953408: "por_256_pesos", 23248896: "sem_2o_nivel"}},
-    (10, 30): {"y": 159, "wrong": {150: "so_codigos", 170: "absmax_fp32", 163: "por_256_pesos", 155: "sem_2o_nivel",
-                                   154: "piso"}},
-    (1, 63): {"y": 37, "wrong": {32: "so_codigos", 36: "absmax_fp32", 33: "sem_2o_nivel", 31: "piso"}},
-}
+# peso [saídas, entradas] e bloco -> bytes certos (blocos por linha) e os de erros típicos, guardados como dados
+_NF4_ROW_CASES = [
+    ((4096, 4096), {}, 8654848, {8388608: "so_codigos", 9437184: "absmax_fp32", 8912896: "por_256_pesos",
+                                 8650752: "sem_2o_nivel"}),
+    ((10, 30), {}, 164, {159: "fila_so", 150: "so_codigos", 190: "absmax_fp32", 168: "por_256_pesos",
+                         160: "sem_2o_nivel"}),
+    ((3, 7), {}, 19, {16: "fila_so", 18: "codigos_por_linha", 12: "so_codigos", 24: "absmax_fp32",
+                      15: "sem_2o_nivel"}),
+    ((576, 576), {"bloco": 128}, 168816, {168524: "fila_so", 171156: "bloco", 165888: "so_codigos",
+                                          177408: "absmax_fp32", 173952: "por_256_pesos", 168768: "sem_2o_nivel"}),
+]
 _NF4_HINTS = {
-    "so_codigos": "só os códigos de 4 bits: falta o absmax de cada bloco de 64 pesos (e o 2º nível dele).",
+    "fila_so": ("o peso foi lido como uma fila só, como o bitsandbytes guarda (a conta da seção 2): aqui cada linha é "
+                "cortada em blocos próprios, e o último bloco de cada linha pode ser incompleto."),
+    "codigos_por_linha": ("os blocos estão por linha, mas os códigos não: cada linha guarda os seus códigos, e uma "
+                          "linha com número ímpar de pesos ocupa meio byte a mais."),
+    "so_codigos": "só os códigos de 4 bits: falta o absmax de cada bloco (e o 2º nível dele).",
     "absmax_fp32": ("o absmax foi contado em fp32 (4 bytes por bloco): é o NF4 sem dupla quantização. Com ela, o "
                     "absmax vira 8 bits."),
-    "por_256_pesos": "o 2º nível tem uma constante fp32 a cada 256 BLOCOS (de 64 pesos), não a cada 256 pesos.",
+    "por_256_pesos": "o 2º nível tem uma constante fp32 a cada 256 BLOCOS, não a cada 256 pesos.",
     "sem_2o_nivel": "falta o 2º nível: o absmax de 8 bits precisa de uma constante fp32 a cada 256 blocos.",
-    "piso": ("arredondou para baixo: um bloco incompleto também guarda o seu absmax (e um grupo incompleto de "
-             "blocos, a sua constante fp32); e um número ímpar de pesos ocupa um byte a mais."),
+    "bloco": "o tamanho do bloco do absmax é o parâmetro bloco (o 2º nível continua com uma constante a cada 256 blocos).",
 }
 
 
-@exercise("08.5", "bytes de um peso em NF4 com dupla quantização",
+@exercise("08.5", "bytes de um peso em NF4 com dupla quantização, em blocos por linha",
           "uma função f(saidas, entradas, bloco=64) -> int (bytes)")
-def _nf4_dq_bytes(answer):
+def _nf4_dq_row_bytes(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
-    for shape, case in _NF4_CASES.items():
-        value, feedback = _run_for_bytes(answer, *shape)
+    for shape, kwargs, expected, wrong in _NF4_ROW_CASES:
+        value, feedback = _run_for_bytes(answer, *shape, **kwargs)
         if feedback:
             return False, feedback
-        if value != case["y"]:
-            hint = case["wrong"].get(value)
-            return False, (f"no peso {shape[0]} x {shape[1]}: " + (_NF4_HINTS[hint] if hint else
-                           "o número de bytes não confere. Conte três partes: os códigos, os absmax dos blocos de "
-                           "64 e as constantes do 2º nível."))
-    with watch_calls(*_package_planner()) as called:
-        a, b, wide = answer(2048, 2048), answer(4096, 1024), answer(4096, 4096, bloco=128)
-    if called:
-        return False, delegation_message(called)
-    if _as_int(a) is None or _as_int(a) != _as_int(b):
-        return False, "o resultado deveria depender só do número de pesos (saídas x entradas), não do formato."
-    if _as_int(wide) != 8521728:   # 4096 x 4096 com blocos de 128 pesos, guardado como dado
-        return False, ("com bloco=128 o resultado não confere: o tamanho do bloco do absmax é o parâmetro bloco (o 2º "
-                       "nível continua com uma constante a cada 256 blocos).")
-    return True, ("correto! A dupla quantização corta o custo dos absmax a cerca de um quarto do que ele é no NF4 "
-                  "sem ela.")
+        if value != expected:
+            hint = wrong.get(value)
+            where = f"no peso {shape[0]} x {shape[1]}" + (f" com bloco={kwargs['bloco']}" if kwargs else "")
+            return False, (f"{where}: " + (_NF4_HINTS[hint] if hint else
+                           "o número de bytes não confere. Conte, linha a linha, os códigos e os absmax dos blocos; "
+                           "depois as constantes do 2º nível, sobre os blocos de todas as linhas."))
+    return True, ("correto! Cortar cada linha em blocos próprios custa um absmax a mais por linha sempre que as entradas "
+                  "não são múltiplas do bloco.")

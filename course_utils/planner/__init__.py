@@ -21,7 +21,9 @@ que ficam no dtype de computação (fp16 na GPU, fp32 na CPU), e os módulos de 
 Com offload, o transformers também deixa sem quantizar os módulos que vão para a CPU ou o disco
 (`llm_int8_enable_fp32_cpu_offload`): eles ficam no dtype de carga (medido: fp16), não em int8/nf4.
 
-O resto da conta (cache KV, folga para ativações, reserva do runtime) está em `plan_memory`.
+O resto da conta (cache KV, folga para ativações, reserva do runtime) está em `plan_memory`; as ativações
+(`activation_bytes`) são um limite de cima do que está vivo no pico do prefill, conferido contra os picos de um 7B
+medidos numa GPU (notebook 08, seção 6).
 
 Módulos: `weights` (bytes dos pesos), `hardware` (presets e esta máquina), `memory_plan` (cache KV, ativações,
 vereditos e escolha), `loading` (argumentos do from_pretrained, o BitsAndBytesConfig de cada formato e checkpoint aleatório),
@@ -29,7 +31,7 @@ vereditos e escolha), `loading` (argumentos do from_pretrained, o BitsAndBytesCo
 na GPU, termo a termo contra o plano).
 """
 
-from .hardware import GIB, GPU_RESERVE_GIB, PRESETS, Hardware, detect_hardware
+from .hardware import GIB, GPU_RESERVE_GIB, PRESETS, T4_CUDA_TOTAL_GIB, Hardware, detect_hardware
 from .loading import bnb_quantization_config, from_pretrained_kwargs, load_for_chat, write_random_checkpoint
 from .measure import (
     compare_with_plan,
@@ -40,12 +42,14 @@ from .measure import (
     weight_check_table,
 )
 from .memory_plan import (
+    CUBLAS_WORKSPACE_BYTES,
     PREFER_CPU,
     PREFER_GPU,
     VERDICTS,
     FormatPlan,
     MemoryPlan,
     activation_bytes,
+    int8_linear_peak_bytes,
     plan_memory,
     plan_presets,
     verdict_table,
@@ -67,8 +71,9 @@ from .weights import (
 __all__ = [
     "bnb_quantization_config", "compare_with_plan", "measure_from_config", "memory_report", "peak_table",
     "verify_weight_predictions", "weight_check_table",
-    "DQ_BLOCK", "FORMATS", "FORMAT_LABELS", "GIB", "GPU_RESERVE_GIB", "NF4_BLOCK", "PREFER_CPU", "PREFER_GPU", "PRESETS",
-    "QUANTIZED", "REQUIRED_FIELDS", "VERDICTS", "FormatPlan", "Hardware", "MemoryPlan", "activation_bytes", "describe_config",
-    "detect_hardware", "from_pretrained_kwargs", "load_config", "load_for_chat", "measured_weight_bytes", "plan_memory",
-    "plan_presets", "verdict_table", "weight_bytes", "weight_gib", "write_random_checkpoint",
+    "CUBLAS_WORKSPACE_BYTES", "DQ_BLOCK", "FORMATS", "FORMAT_LABELS", "GIB", "GPU_RESERVE_GIB", "NF4_BLOCK",
+    "PREFER_CPU", "PREFER_GPU", "PRESETS", "QUANTIZED", "REQUIRED_FIELDS", "T4_CUDA_TOTAL_GIB", "VERDICTS",
+    "FormatPlan", "Hardware", "MemoryPlan", "activation_bytes", "describe_config", "detect_hardware",
+    "from_pretrained_kwargs", "int8_linear_peak_bytes", "load_config", "load_for_chat", "measured_weight_bytes",
+    "plan_memory", "plan_presets", "verdict_table", "weight_bytes", "weight_gib", "write_random_checkpoint",
 ]

@@ -32,10 +32,13 @@ class Hardware:
         return bool(self.gpu_gib)
 
 
-# Valores como o painel de recursos do Colab os mostra ("GB" lá são GiB: a T4 tem 15.360 MiB).
+# A T4 do Colab: o total que o CUDA informa ao processo (o "total capacity" do PyTorch), não os 16 GB que a NVIDIA
+# anuncia: com o ECC ligado sobram 15 GiB, e desses o driver fica com uma parte (docs/referencias.md#colab-t4).
+T4_CUDA_TOTAL_GIB = 14.74
+
 PRESETS = {
-    "colab_t4": Hardware("Colab grátis (T4)", 15.0, 12.7, gpu_bf16=False,
-                         note="T4 de 16 GB (15,0 GiB no painel do Colab), 12,7 GiB de RAM; sem bf16 rápido"),
+    "colab_t4": Hardware("Colab grátis (T4)", T4_CUDA_TOTAL_GIB, 12.7, gpu_bf16=False,
+                         note="T4 de 16 GB, 14,74 GiB visíveis para o CUDA; 12,7 GiB de RAM; sem bf16 rápido"),
     "colab_l4": Hardware("Colab (L4)", 22.5, 53.0, note="L4 de 24 GB, RAM alta"),
     "colab_a100": Hardware("Colab (A100 40 GB)", 40.0, 83.5, note="A100 de 40 GB, RAM alta"),
     "laptop_cpu": Hardware("Notebook sem GPU, 16 GiB de RAM", None, 16.0, cpu_reserved_gib=4.0,

@@ -8,8 +8,9 @@ montado só da configuração (pesos aleatórios) numa GPU, termo a termo contra
   `from_pretrained` de um checkpoint do Hub, gera com um prompt fixo e devolve, por formato, o que a GPU mediu
   (footprint, tudo o que o modelo guarda, pico alocado na carga e na geração, tokens/s) ao lado do que o planejador
   previu (pesos, cache KV, ativações, reserva); `compare_with_plan` e `peak_table` põem o pico medido ao lado de
-  pesos + cache KV + ativações do plano. A memória não depende dos valores dos pesos; a velocidade do INT8 depende (a
-  decomposição do LLM.int8 depende de quantas ativações passam do limiar).
+  pesos + cache KV + ativações do plano. A memória dos formatos de 16 bits e do NF4 não depende dos valores dos
+  pesos; a do INT8 e a velocidade dele dependem de quantas colunas da ativação passam do limiar de 6 do LLM.int8
+  (o plano conta o pior caso, todas: `int8_linear_peak_bytes`).
 """
 
 import gc

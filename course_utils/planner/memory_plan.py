@@ -92,22 +92,46 @@ class MemoryPlan:
                                 "total_gib": _gib(v.total_bytes)} for k, v in self.formats.items()}}
 
 
-def activation_bytes(config, context_tokens: int, batch: int, elem: int, fmt: str, largest_linear: int,
-                     largest_linear_shape: tuple | None = None) -> int:
-    """Folga para ativações no prefill (a maior passada). As camadas rodam uma de cada vez, e dentro de uma camada
-    a atenção e o MLP também: vale o maior dos dois momentos, não a soma.
+# O workspace do cuBLAS: o PyTorch o pede ao próprio alocador no primeiro matmul da GPU e o guarda (conta em
+# max_memory_allocated): 32 MiB nas Hopper e Blackwell, ~8 MiB nas outras (docs/referencias.md#pico-7b). Vale o maior.
+CUBLAS_WORKSPACE_BYTES = 32 * 2**20
 
-        b·n·(2·h + max(h + 2·h_kv, 3·i))·e
-              2·h: o fluxo residual e a sua versão normalizada, vivos na camada inteira;
-              h + 2·h_kv: as saídas de q, k e v (com GQA, k e v têm h_kv = cabeças KV x dimensão da cabeça);
-              3·i: gate, up e a ativação do gate no MLP;
-      + 2·b·V·4          logits da última posição em fp32 (o generate só calcula essa) e o softmax
-      + maior linear · e só int8/nf4: o bitsandbytes desquantiza um peso inteiro por vez no prefill
-      + b·n·(k + 4·o)    só int8 (LLM.int8): a cópia int8 da ativação [n, k] e o resultado int32 [n, o] da maior
-                         linear, antes de voltar a fp16 (mais as colunas de outliers, que pesos aleatórios não têm)
 
-    b = lote, n = tokens, h = hidden, i = intermediate (4h se faltar), V = vocabulário, e = bytes do dtype.
-    A atenção SDPA (padrão do transformers 5) não materializa a matriz n×n, por isso ela não entra.
+def int8_linear_peak_bytes(out_f: int, in_f: int, tokens: int, elem: int = 2, outlier_cols: int | None = None) -> int:
+    """O maior momento de uma linear [o, k] do LLM.int8 (bitsandbytes 0.50) com n tokens, além da entrada [n, k]:
+
+        quantizar a entrada: int8 [n, k] + |x| em 16 bits + máscara |x| >= 6 (bool)      = (2 + e)·n·k
+        c colunas de outliers: a cópia delas [n, c] e as colunas do peso [o, c] em int8
+                               e desquantizadas em fp32 duas vezes (x·escala, ·1/127)      = n·k + e·n·c + 9·o·c
+        o matmul int8: resultado int32 [n, o] e a saída em 16 bits                        = n·k + e·n·c + e·o·c + (4 + e)·n·o
+
+    Quantas colunas passam de 6 depende das ativações; o plano usa o pior caso, c = k (todas: `outlier_cols=None`).
+    """
+    n, o, k = tokens, out_f, in_f
+    c = in_f if outlier_cols is None else outlier_cols
+    return max((2 + elem) * n * k, n * k + elem * n * c + 9 * o * c,
+               n * k + elem * n * c + elem * o * c + (4 + elem) * n * o)
+
+
+def activation_bytes(config, context_tokens: int, batch: int, elem: int, fmt: str, linear_shapes=()) -> int:
+    """Folga para ativações no prefill (a maior passada): um limite de cima do que está vivo no pico. As camadas
+    rodam uma de cada vez, e dentro de uma camada a atenção e o MLP também: vale o maior dos dois momentos.
+
+        b·n·(3·h + max(atenção, MLP))·e
+              3·h: a saída dos embeddings (o forward do modelo a guarda até o fim), a entrada da camada e a
+                   versão normalizada dela, vivas a camada toda;
+              atenção = 2·h + 2·h_kv + max(2·h, 3·h_kv): q, k e v (com GQA, k e v têm h_kv = cabeças KV x
+                   dimensão da cabeça) e as contas da RoPE (q girado e os temporários de q ou de k);
+              MLP = h + 3·i: o fluxo residual depois da atenção, gate, up e a ativação do gate;
+      + 2·b·V·4          logits da última posição em fp32 (o generate só calcula essa)
+      + 32 MiB           o workspace do cuBLAS (CUBLAS_WORKSPACE_BYTES)
+      + o·k·e            só nf4/nf4-dq: no prefill, o bitsandbytes desquantiza um peso inteiro (a maior linear)
+      + 2·o·k·4/64       só nf4-dq: os absmax dessa linear em fp32, duas cópias (desquantizados e + deslocamento)
+      + int8_linear_peak_bytes   só int8: a linear do LLM.int8 de maior momento, no pior caso de outliers
+
+    b = lote, n = tokens, h = hidden, i = intermediate (4h se faltar), V = vocabulário, e = bytes do dtype;
+    linear_shapes: os (o, k) das lineares quantizadas (`weight_bytes(...)["linear_shapes"]`). A atenção SDPA
+    (padrão do transformers 5) não materializa a matriz n×n, por isso ela não entra.
     """
     text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
     h = text.hidden_size
@@ -116,12 +140,14 @@ def activation_bytes(config, context_tokens: int, batch: int, elem: int, fmt: st
     kv_heads = getattr(text, "num_key_value_heads", None) or heads
     h_kv = kv_heads * (getattr(text, "head_dim", None) or h // heads)
     tokens = batch * context_tokens
-    act = tokens * (2 * h + max(h + 2 * h_kv, 3 * inter)) * elem + 2 * batch * text.vocab_size * 4
-    if fmt in QUANTIZED:
-        act += largest_linear * elem
+    attention, mlp = 2 * h + 2 * h_kv + max(2 * h, 3 * h_kv), h + 3 * inter
+    act = tokens * (3 * h + max(attention, mlp)) * elem + 2 * batch * text.vocab_size * 4
+    act += CUBLAS_WORKSPACE_BYTES
+    largest = max((o * k for o, k in linear_shapes), default=0)
+    if fmt in ("nf4", "nf4-dq"):
+        act += largest * elem + (2 * largest * 4 // 64 if fmt == "nf4-dq" else 0)
     if fmt == "int8":
-        out_f, in_f = largest_linear_shape or (inter, h)
-        act += tokens * (in_f + 4 * out_f)
+        act += max((int8_linear_peak_bytes(o, k, tokens, elem) for o, k in linear_shapes), default=0)
     return int(act)
 
 
@@ -167,8 +193,7 @@ def plan_memory(config_or_model_id, gpu_gib=None, cpu_gib=None, context_tokens: 
         params = w["params"]
         elem = DTYPE_BYTES[fmt] if fmt in DTYPE_BYTES else DTYPE_BYTES[compute]
         kv = kv_cache_bytes(config, context_tokens, batch, elem)
-        act = activation_bytes(config, context_tokens, batch, elem, fmt, w["largest_linear"],
-                               w.get("largest_linear_shape"))
+        act = activation_bytes(config, context_tokens, batch, elem, fmt, w["linear_shapes"])
         plans[fmt] = _verdict(fmt, w, kv, act, elem, hw, margin, compute)
     order = prefer or (PREFER_GPU if hw.has_gpu else PREFER_CPU)
     choice, why = _choose(plans, order, hw)

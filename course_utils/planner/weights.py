@@ -154,8 +154,8 @@ def weight_bytes(config_or_model_id, fmt, compute_dtype: str = "fp16", skip_modu
     Devolve {"stored": todos os bytes (com SCB/absmax/mapas), "footprint": o que `get_memory_footprint()`
     conta (parâmetros + buffers, sem o estado de quantização), "params": número de parâmetros,
     "quantized_params", "layers", "layer_stored" (um bloco no formato), "layer_unquantized" (um bloco no dtype
-    de computação), "largest_linear" (parâmetros da maior linear quantizável), "largest_linear_shape" ((saídas,
-    entradas) da linear de maior buffer no LLM.int8: entrada int8 + saída int32)}.
+    de computação), "largest_linear" (parâmetros da maior linear quantizável), "linear_shapes" (os formatos
+    (saídas, entradas) distintos das lineares quantizadas, para as ativações de `activation_bytes`)}.
     compute_dtype só importa para os formatos quantizados: é o dtype do que não é quantizado (embeddings,
     lm_head, normas).
     """
@@ -195,7 +195,7 @@ def _count_weights(config, fmt, compute_dtype, skip_modules):
         return None
 
     stored = footprint = params = qparams = largest = 0
-    int8_shape = (0, 0)   # a linear de maior buffer do LLM.int8 (entrada int8 + saída int32), como (saídas, entradas)
+    shapes = set()        # (saídas, entradas) de cada linear quantizada: os buffers do bitsandbytes dependem deles
     per_block_stored = [0] * len(blocks)
     per_block_unq = [0] * len(blocks)
     quantized_weights = set()
@@ -208,8 +208,7 @@ def _count_weights(config, fmt, compute_dtype, skip_modules):
                 n = module.out_features * module.in_features
                 qparams += n
                 largest = max(largest, n)
-                if module.in_features + 4 * module.out_features > int8_shape[1] + 4 * int8_shape[0]:
-                    int8_shape = (module.out_features, module.in_features)
+                shapes.add((module.out_features, module.in_features))
                 quantized_weights.add(id(module.weight))
                 b = owner_block(name)
                 if b is not None:
@@ -242,7 +241,7 @@ def _count_weights(config, fmt, compute_dtype, skip_modules):
         "quantized_params": qparams, "layers": len(blocks),
         "layer_stored": max(per_block_stored) if blocks else stored,
         "layer_unquantized": max(per_block_unq) if blocks else params * e,
-        "largest_linear": largest, "largest_linear_shape": int8_shape if largest else None,
+        "largest_linear": largest, "linear_shapes": tuple(sorted(shapes)),
     }
 
 

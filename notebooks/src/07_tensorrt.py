@@ -17,14 +17,20 @@
 # TensorRT instalado). Num runtime de CPU o notebook roda inteiro: exporta o ONNX, compara com o `torch.compile` e diz,
 # célula a célula, o que foi pulado e por quê.
 #
+# **De onde vem o TensorRT.** As bibliotecas do TensorRT não vêm do PyPI como rodas: `tensorrt-cu12-libs` e
+# `tensorrt-cu13-libs` são pacotes de código-fonte que, na instalação, baixam as rodas de verdade do índice da NVIDIA
+# (pypi.nvidia.com; [referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#colab-tensorrt)). O Colab alcança esse índice; uma máquina que não alcança não instala o
+# TensorRT, e nela as seções 5 a 7 (Torch-TensorRT, TensorRT a partir do ONNX e o provedor TensorRT do ONNX Runtime)
+# não montam nem medem engine nenhum: dizem por quê e seguem.
+#
 # Todo número impresso aqui é medido agora, nesta execução; um número de TensorRT só aparece se foi medido. O que não
 # roda aqui (sem GPU, sem TensorRT) é dito célula a célula e listado no fim.
 
 # %%
 # Torch-TensorRT (só no Colab). Ele é compilado para UMA versão do torch e UMA da CUDA: escolhemos a build
 # que casa com o torch do Colab (tensorrt_install_plan) e instalamos COM as dependências: a biblioteca do TensorRT vem
-# por elas (tensorrt-cu12 -> tensorrt-cu12-libs, do índice da NVIDIA). Um arquivo de restrições (-c) fixa o torch
-# instalado: o pip não pode trocá-lo. Se não houver build, as células dizem o que pulou.
+# por elas (tensorrt-cu12 -> tensorrt-cu12-libs, que baixa as rodas de pypi.nvidia.com). Um arquivo de restrições (-c)
+# fixa o torch instalado: o pip não pode trocá-lo. Se não houver build, as células dizem o que pulou.
 import subprocess
 import sys
 
@@ -81,7 +87,13 @@ from course_utils.onnx_export import LogitsOnly, cached_export, op_input_types, 
 from course_utils.ort import create_session, onnx_file_mb, run_logits
 from course_utils.plotting import plot_bars
 from course_utils.results import claim, claim_skipped, record
-from course_utils.tensorrt import measure_engine, probe_tensorrt, tensorrt_install_plan
+from course_utils.tensorrt import (
+    WHY_NO_TENSORRT_WHEELS,
+    measure_engine,
+    probe_tensorrt,
+    tensorrt_install_plan,
+    tensorrt_missing_reason,
+)
 
 # %% [markdown]
 # Na versão rápida, menos tokens e menos repetições; depois o modelo, na CPU em fp32, cortado em `EXPORT_LAYERS` camadas
@@ -146,6 +158,8 @@ print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) | GPU CUDA: {has_c
       f"torch_tensorrt: {probe['torch_tensorrt']} | provedor TensorRT no onnxruntime: {ort_trt_ep}")
 for name, error in probe["errors"].items():
     print(f"  {name} não importa: {error}")
+if probe["tensorrt"] is None:
+    print(WHY_NO_TENSORRT_WHEELS)
 print("build do Torch-TensorRT para este torch:", tensorrt_install_plan(torch.__version__, torch.version.cuda).command())
 if has_cuda:
     props = torch.cuda.get_device_properties(0)
@@ -177,7 +191,8 @@ with torch.inference_mode():
     ref_logits = model(ids).logits.numpy()
 onnx_diff = float(np.abs(run_logits(create_session(onnx_path), ids.numpy()) - ref_logits).max())
 print(f"ONNX (ORT, CPU) x PyTorch fp32: diferença máxima {onnx_diff:.1e}")
-assert all(isinstance(d, str) for d in dims), "lote e sequência deveriam ser dinâmicos no ONNX"
+claim("o ONNX exportado tem lote e sequência dinâmicos (eixos com nome, não com tamanho)",
+      all(isinstance(d, str) for d in dims), measured=str(dims))
 claim("ONNX que o TensorRT consome confere com o PyTorch", onnx_diff <= 1e-3, measured=onnx_diff)
 
 # %% [markdown]
@@ -189,14 +204,18 @@ claim("ONNX que o TensorRT consome confere com o PyTorch", onnx_diff <= 1e-3, me
 # $$\text{RMSNorm}(x) = \frac{x}{\sqrt{\text{média}(x^2) + \varepsilon}} \cdot g$$
 #
 # e o $x^2$ estoura assim que algum $|x|$ passa de um limiar de algumas centenas (qual, exatamente, é o exercício 1).
-# Os LLMs têm exatamente isso no fluxo residual: poucas dimensões com valores enormes. Medimos a maior entrada de cada
-# RMSNorm, conferimos se o quadrado dela passa do teto do fp16 e refazemos a conta em fp16.
+# Um LLM pode ter isso no fluxo residual: poucas dimensões com valores enormes. Medimos a maior entrada de cada
+# RMSNorm e contamos quantas linhas (tokens) reais têm um $x^2$ acima do teto do fp16; isso depende do modelo e dos
+# pesos (a cópia offline do curso é uma GGUF Q4_1 desquantizada; no Colab os pesos de 16 bits vêm do Hub).
 
 # %%
-norm_inputs = {}
+fp16_max = float(torch.finfo(torch.float16).max)
+norm_inputs, real_rows = {}, {"acima do teto": 0, "vistas": 0}   # a entrada de maior |x| de cada RMSNorm
 def grab(name):
     def hook(module, args):
-        x = args[0].detach()
+        x = args[0].detach()[0]                                     # [tokens, hidden]
+        real_rows["acima do teto"] += int((x.abs().amax(-1).float() ** 2 > fp16_max).sum())
+        real_rows["vistas"] += len(x)
         if name not in norm_inputs or x.abs().max() > norm_inputs[name].abs().max():
             norm_inputs[name] = x.clone()
     return hook
@@ -207,12 +226,14 @@ with torch.inference_mode():
 for h in hooks:
     h.remove()
 worst_norm = max(norm_inputs, key=lambda n: float(norm_inputs[n].abs().max()))
-x_big, norm = norm_inputs[worst_norm][0], norms[worst_norm]
+x_big, norm = norm_inputs[worst_norm], norms[worst_norm]
 max_norm_input = float(x_big.abs().max())
-fp16_max = float(torch.finfo(torch.float16).max)
-square_overflows = max_norm_input**2 > fp16_max
-print(f"{len(norms)} RMSNorms; maior |x| na entrada: {max_norm_input:.0f} ({worst_norm}) -> x² = {max_norm_input**2:.2e}, "
-      f"{'acima' if square_overflows else 'abaixo'} do teto do fp16 ({fp16_max:.0f})")
+print(f"{len(norms)} RMSNorms; maior |x| na entrada: {max_norm_input:.0f} ({worst_norm}) -> x² = {max_norm_input**2:.2e} "
+      f"(teto do fp16: {fp16_max:.0f}); linhas reais com x² acima do teto: {real_rows['acima do teto']} de "
+      f"{real_rows['vistas']}")
+
+# %% [markdown]
+# As duas versões da conta em fp16: tudo em fp16, e com a variância em fp32 (o que a `LlamaRMSNorm` faz).
 
 # %%
 def rmsnorm_fp16_naive(x, weight, eps):
@@ -225,25 +246,34 @@ def rmsnorm_fp16_upcast(x, weight, eps):
     x32 = x.half().float()
     return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).half() * weight.half()
 
-eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", 1e-6))
-gain = norm.weight.detach()
-reference = (x_big * torch.rsqrt(x_big.pow(2).mean(-1, keepdim=True) + eps) * gain).float()
-
-def row_error(y):
+def row_error(y, reference):
     """Erro de cada linha (token), relativo ao maior valor da linha de referência."""
     return (y.float() - reference).abs().amax(-1) / reference.abs().amax(-1)
 
-naive_err = row_error(rmsnorm_fp16_naive(x_big, gain, eps))
-upcast_err = row_error(rmsnorm_fp16_upcast(x_big, gain, eps))
-broken_rows = int((naive_err > 0.5).sum())
-print(f"linhas (tokens) com erro > 50%: só fp16 {broken_rows} de {len(naive_err)} | com a variância em fp32: "
-      f"{int((upcast_err > 0.5).sum())} (pior erro {float(upcast_err.max()):.1e})")
-if square_overflows:
-    claim("o x² da RMSNorm estoura em fp16 e a variância em fp32 conserta", broken_rows >= 1 and float(upcast_err.max()) < 1e-2,
-          measured=broken_rows)
-else:
-    claim_skipped("o x² da RMSNorm estoura em fp16 e a variância em fp32 conserta",
-                  f"neste modelo nenhum x² de RMSNorm passou de {fp16_max:.0f} (maior |x|: {max_norm_input:.0f})")
+# %% [markdown]
+# Quantas linhas reais passam do teto varia com o modelo; para a conferência não depender disso, **construímos** a
+# entrada: as linhas reais da RMSNorm acima, cada uma reescalada para que o quadrado do seu maior valor seja uma fração
+# conhecida do teto do fp16, três abaixo dele e três acima. A teoria prevê quais linhas quebram (as de $x^2$ acima do
+# teto, e só elas); a medida confere.
+
+# %%
+ratios = torch.tensor([0.05, 0.3, 0.8, 1.25, 4.0, 60.0])   # (maior |x| da linha)² / teto do fp16
+n_rows = len(ratios) * (len(x_big) // len(ratios))
+target = ratios.repeat(n_rows // len(ratios))
+rows = x_big[:n_rows].float()
+rows = rows / rows.abs().amax(-1, keepdim=True) * (target * fp16_max).sqrt().unsqueeze(-1)
+predicted = rows.half().float().pow(2).amax(-1) > fp16_max      # as linhas cujo x² estoura em fp16, pela teoria
+eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", 1e-6))
+gain = norm.weight.detach()
+reference = rows * torch.rsqrt(rows.pow(2).mean(-1, keepdim=True) + eps) * gain   # a conta em fp32
+broken = row_error(rmsnorm_fp16_naive(rows, gain, eps), reference) > 0.5
+upcast_err = row_error(rmsnorm_fp16_upcast(rows, gain, eps), reference)
+broken_rows = int(broken.sum())
+print(f"{n_rows} linhas: {int(predicted.sum())} com x² acima do teto (previsto) | só fp16: {broken_rows} com erro > 50% "
+      f"| com a variância em fp32: pior erro {float(upcast_err.max()):.1e}")
+claim("o x² da RMSNorm estoura em fp16 exatamente nas linhas com x² acima do teto, e a variância em fp32 conserta todas",
+      bool((broken == predicted).all()) and 3 <= broken_rows < n_rows and float(upcast_err.max()) < 1e-2,
+      measured=broken_rows)
 
 # %% [markdown]
 # O PyTorch em fp16 sobrevive porque a `LlamaRMSNorm` do transformers faz exatamente o `upcast`. Conferimos no modelo
@@ -297,9 +327,11 @@ claim("exportado em fp16, o x² da RMSNorm fica em fp32; convertido inteiro, vir
 #
 # **Formato fixo x dinâmico.** Um engine de formato fixo é otimizado para um formato só (por exemplo lote 1 x 128 tokens)
 # e recusa qualquer outro. Para aceitar uma faixa, o engine recebe um **perfil de otimização** por entrada: `min`, `opt`
-# e `max`. O TensorRT escolhe os kernels medindo-os no formato `opt` e garante que tudo entre `min` e `max` funciona.
-# Quanto custa essa flexibilidade em velocidade depende do modelo e da GPU: as seções 5 e 6 medem os dois engines, no
-# mesmo formato (lote 1 x `SEQ_LEN`), quando há GPU. O `opt` do nosso perfil é o formato com que o engine dinâmico é
+# e `max`. Segundo a documentação do TensorRT 11.4, o *builder* escolhe os kernels mais rápidos para o formato `opt`
+# entre os que valem para toda a faixa de `min` a `max`, e um formato fora da faixa é um erro na execução
+# ([referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#colab-tensorrt)). Quanto essa flexibilidade custa em velocidade, o curso não tem número
+# citado nem medido: as seções 5 e 6 medem os dois engines, no mesmo formato (lote 1 x `SEQ_LEN`), onde o TensorRT
+# roda. O `opt` do nosso perfil é o formato com que o engine dinâmico é
 # conferido depois, lote `DYN_BATCH` x `SEQ_LEN` (um lote que o fixo recusaria); o de lote 1 fica fora do `opt`, e a
 # comparação com o fixo mostra também esse custo.
 #
@@ -311,7 +343,9 @@ claim("exportado em fp16, o x² da RMSNorm fica em fp32; convertido inteiro, vir
 
 # %%
 profile = {"min": (1, 1), "opt": (DYN_BATCH, SEQ_LEN), "max": (MAX_BATCH, MAX_SEQ_LEN)}
-assert all(lo <= mid <= hi for lo, mid, hi in zip(*profile.values(), strict=True)), "min <= opt <= max em cada eixo"
+if not all(lo <= mid <= hi for lo, mid, hi in zip(*profile.values(), strict=True)):
+    raise ValueError(f"o perfil precisa de min <= opt <= max em cada eixo; com estes parâmetros ficou {profile}: "
+                     "confira DYN_BATCH <= MAX_BATCH e SEQ_LEN <= MAX_SEQ_LEN")
 print("perfil de input_ids:", profile)
 print("TensorRT 10.12+ com o trtexec instalado (no 11 a rede já é fortemente tipada):")
 print(f"  trtexec --onnx=modelo_fp16.onnx --stronglyTyped --minShapes=input_ids:1x1 "
@@ -376,7 +410,7 @@ else:
 # %% [markdown]
 # No decode, com um token por passo, as operações pequenas pesam ainda mais (o notebook 05 mede o `torch.compile` com
 # `StaticCache` na geração). O TensorRT faz o mesmo tipo de fusão, mais a escolha de kernels medida na própria GPU
-# (*autotuning*) e o fp16 nos *tensor cores*; quanto isso rende nesta GPU, as seções 5 a 7 medem.
+# (*autotuning*) e o fp16 nos *tensor cores*; quanto isso rende, só as seções 5 a 7 dizem, e só onde o TensorRT roda.
 #
 # ## 5. Torch-TensorRT (GPU)
 #
@@ -390,11 +424,11 @@ else:
 TTRT_FIXED, TTRT_DYNAMIC = "Torch-TensorRT fixo", "Torch-TensorRT dinâmico"   # os nomes valem para as seções 5 e 8
 trt_results, dynamic_agree, specs = {}, None, {}
 if reason:
-    skip(5, "Torch-TensorRT", reason)
+    skip(5, "Torch-TensorRT", f"{reason}: os engines fixo e dinâmico do Torch-TensorRT não foram montados nem medidos")
 elif not torch_tensorrt_available:
-    why = probe["errors"].get("torch_tensorrt") or "o import falhou sem mensagem"
-    skip(5, "Torch-TensorRT", f"torch_tensorrt não importa ({why}); os engines fixo e dinâmico não foram montados nem "
-         f"medidos. Para este torch: {tensorrt_install_plan(torch.__version__, torch.version.cuda).command()}")
+    skip(5, "Torch-TensorRT", tensorrt_missing_reason(
+        "torch_tensorrt", probe["errors"].get("torch_tensorrt"), "os engines fixo e dinâmico do Torch-TensorRT não "
+        "foram montados nem medidos", torch.__version__, torch.version.cuda))
 else:
     import torch_tensorrt
 
@@ -499,10 +533,12 @@ def prepare_trt_run(engine, input_ids):
 ONNX_FIXED, ONNX_DYNAMIC = "TensorRT (ONNX) fixo", "TensorRT (ONNX) dinâmico"
 onnx_engines = {}
 if reason:
-    skip(6, "TensorRT a partir do ONNX", reason)
+    skip(6, "TensorRT a partir do ONNX", f"{reason}: os engines fixo e dinâmico a partir do ONNX não foram montados nem "
+         "medidos")
 elif not tensorrt_available:
-    why = probe["errors"].get("tensorrt") or "o import falhou sem mensagem"
-    skip(6, "TensorRT a partir do ONNX", f"o pacote tensorrt não importa ({why}); nenhum engine foi montado")
+    skip(6, "TensorRT a partir do ONNX", tensorrt_missing_reason(
+        "tensorrt", probe["errors"].get("tensorrt"), "os engines fixo e dinâmico a partir do ONNX não foram montados "
+        "nem medidos", torch.__version__, torch.version.cuda))
 else:
     fp16_model_onnx, _ = cached_export(copy.deepcopy(model).half(), f"smollm2-{n_layers}camadas-fp16", refresh=REFRESH_CACHE)
     gpu_ids = ids.to("cuda").contiguous()
@@ -540,10 +576,11 @@ for name, shapes in onnx_engines.items():   # vazio se a seção foi pulada
 ORT_TRT = "ORT + TensorRT EP"
 ep_active = []
 if reason:
-    skip(7, "Provedor TensorRT do ONNX Runtime", reason)
+    skip(7, "Provedor TensorRT do ONNX Runtime", f"{reason}: a sessão com o provedor TensorRT não foi criada nem medida")
 elif not ort_trt_ep:
     skip(7, "Provedor TensorRT do ONNX Runtime", "o onnxruntime instalado não tem o provedor TensorRT (provedores: "
-         f"{ort.get_available_providers()}); ele vem no onnxruntime-gpu, que no PyPI é da CUDA 13 (notebook 06)")
+         f"{ort.get_available_providers()}), então a sessão com ele não foi criada nem medida; ele vem no "
+         "onnxruntime-gpu, que no PyPI é da CUDA 13 (notebook 06), e precisa da biblioteca do TensorRT")
 else:
     ep_onnx, _ = cached_export(copy.deepcopy(model).half(), f"smollm2-{n_layers}camadas-fp16", refresh=REFRESH_CACHE)
     trt_options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(ep_onnx.parent / "trt-ep-cache")}
@@ -659,6 +696,7 @@ record("fp16_max_abs_logit_diff", fp16_diff)
 record("fp16_argmax_agreement", fp16_agree)
 record("max_rmsnorm_input_fp32", max_norm_input)
 record("rmsnorm_fp16_broken_rows", broken_rows)
+record("rmsnorm_real_rows_over_fp16_ceiling", real_rows["acima do teto"])
 record("latency_ms_eager", eager_ms)
 record("latency_ms_torch_compile", compiled_ms)
 record("torch_compile_speedup", torch_compile_speedup)
