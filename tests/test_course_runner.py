@@ -11,7 +11,7 @@ import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
 from course_utils.course import runner
-from course_utils.course.runner import PROFILES, library_versions, main, notebook_parameters, run_course
+from course_utils.course.runner import PROFILES, T4_MEMORY_GIB, library_versions, main, notebook_parameters, run_course
 
 ENTRY_KEYS = {"status", "seconds", "results", "claims", "error", "parameters", "date", "source_sha256",
               "environment", "libraries"}
@@ -170,9 +170,9 @@ def test_t4_profile_caps_onnx_runtime_cuda_sessions(monkeypatch):
         "CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setenv("COURSE_CUDA_MEMORY_GIB", PROFILES["t4"]["env"]["COURSE_CUDA_MEMORY_GIB"])
     assert cuda_memory_capped(["CUDAExecutionProvider", "CPUExecutionProvider"]) == [
-        ("CUDAExecutionProvider", {"gpu_mem_limit": str(15 * 2**30)}), "CPUExecutionProvider"]
+        ("CUDAExecutionProvider", {"gpu_mem_limit": str(int(T4_MEMORY_GIB * 2**30))}), "CPUExecutionProvider"]
     assert cuda_memory_capped([("CUDAExecutionProvider", {"device_id": 0})]) == [
-        ("CUDAExecutionProvider", {"device_id": 0, "gpu_mem_limit": str(15 * 2**30)})]
+        ("CUDAExecutionProvider", {"device_id": 0, "gpu_mem_limit": str(int(T4_MEMORY_GIB * 2**30))})]
 
 
 def test_a_stuck_cell_fails_with_a_reason_instead_of_holding_the_course(tmp_path):
