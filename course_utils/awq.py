@@ -24,8 +24,14 @@ bloco vêm do modelo em ponto flutuante.
 import torch
 from tqdm.auto import tqdm
 
-from .calibration import accumulate_hessian, block_inputs, decoder_layers, run_block
+from .calibration import accumulate_hessian, block_inputs, decoder_layers, output_error, run_block
 from .quantization import rtn_quantize
+
+
+def awq_scale(x_absmean, alpha: float):
+    """A escala do AWQ por canal de entrada: s = mean|x|^α, normalizada por √(max s · min s) (fica em torno de 1)."""
+    s = x_absmean.float().clamp(min=1e-8).pow(alpha)
+    return s / (s.max() * s.min()).sqrt()
 
 
 @torch.no_grad()
@@ -53,8 +59,7 @@ def awq_search_scale(weights: list, x, x_absmean, bits: int = 4, group_size: int
     best, losses = (float("inf"), None, None), []
     for k in range(n_grid):
         alpha = k / n_grid
-        s = x_absmean.pow(alpha)
-        s = s / (s.max() * s.min()).sqrt()
+        s = awq_scale(x_absmean, alpha)
         loss = sum(((x / s) @ rtn_quantize(w * s, bits, group_size).T - y).pow(2).sum()
                    for w, y in zip(weights, reference, strict=True)).item()
         losses.append(loss)
@@ -180,3 +185,22 @@ def awq_quantize(model, samples, bits: int = 4, group_size: int = 64, n_grid: in
                 count += 1
         inputs = outputs
     return {"linears": count, "alphas": alphas}
+
+
+@torch.no_grad()
+def awq_layer_errors(weight, x_absmean, H, bits: int = 4, group_size: int | None = 64, alpha: float = 0.5) -> dict:
+    """Erro relativo da saída de UMA linear (calibration.output_error, com o H das entradas em que se mede) ao
+    quantizar com RTN e com a escala do AWQ de expoente `alpha` fixo (sem busca, sem recorte).
+
+    AWQ aqui: Ŵ = Q(W·diag(s)) · diag(s)⁻¹, com s = awq_scale(x_absmean, alpha); é o peso que a linear usa
+    depois de dobrar 1/s na operação anterior. α = 0 dá s = 1: o próprio RTN. Devolve {"rtn": e, "awq": e}.
+    """
+    if weight.dim() != 2 or tuple(x_absmean.shape) != (weight.shape[1],):
+        raise ValueError(f"weight deve ser [saídas, entradas] e x_absmean [entradas]; vieram {tuple(weight.shape)} "
+                         f"e {tuple(x_absmean.shape)}.")
+    if group_size is not None and weight.shape[1] % group_size:
+        raise ValueError(f"As entradas ({weight.shape[1]}) não são divisíveis por group_size={group_size}.")
+    w = weight.detach().float()
+    s = awq_scale(x_absmean.to(w.device), alpha)
+    awq_w = rtn_quantize(w * s, bits, group_size) / s
+    return {"rtn": output_error(w, rtn_quantize(w, bits, group_size), H), "awq": output_error(w, awq_w, H)}

@@ -104,3 +104,50 @@ def output_error(w, w_hat, H) -> float:
     """Erro de saída relativo de trocar w por ŵ: tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) (= ‖XΔWᵀ‖² / ‖XWᵀ‖²)."""
     w, dw = w.float(), w.float() - w_hat.float()
     return ((dw @ H) * dw).sum().item() / ((w @ H) * w).sum().clamp(min=1e-30).item()
+
+
+@torch.no_grad()
+def _watch_linear_inputs(model, token_ids, layer_index: int, name: str, on_input, batch_size: int = 8):
+    """Passa `token_ids` pelo modelo até o bloco `layer_index` e chama `on_input(x)` com cada lote de entradas
+    [..., entradas] da linear `name` desse bloco (ex.: "mlp.down_proj"). Devolve a linear."""
+    layers = decoder_layers(model)
+    if not 0 <= layer_index < len(layers):
+        raise ValueError(f"layer_index={layer_index} fora do modelo (blocos 0..{len(layers) - 1}).")
+    try:
+        linear = layers[layer_index].get_submodule(name)
+    except AttributeError:
+        raise ValueError(f"O bloco {layer_index} não tem uma camada {name!r}.") from None
+    if not isinstance(linear, torch.nn.Linear):
+        raise ValueError(f"{name!r} não é uma nn.Linear (é {type(linear).__name__}).")
+    inputs = block_inputs(model, token_ids, batch_size)
+    for layer in layers[:layer_index]:
+        inputs = run_block(layer, inputs)
+    def hook(module, args, output):   # devolve None: a saída da linear não muda
+        on_input(args[0].detach())
+
+    handle = linear.register_forward_hook(hook)
+    try:
+        run_block(layers[layer_index], inputs)
+    finally:
+        handle.remove()
+    return linear
+
+
+def linear_input_hessian(model, token_ids, layer_index: int = 0, name: str = "mlp.down_proj", batch_size: int = 8):
+    """(W, H) de uma linear do modelo: o peso e H = 2XᵀX/N das entradas que ela recebe com `token_ids`
+    [amostras, tokens] (média por token, acumulada em lotes com `accumulate_hessian`)."""
+    state = [None, 0]
+
+    def add(x):
+        state[:] = accumulate_hessian(state[0], state[1], x)
+
+    linear = _watch_linear_inputs(model, token_ids, layer_index, name, add, batch_size)
+    return linear.weight.detach(), state[0]
+
+
+def linear_inputs(model, token_ids, layer_index: int = 0, name: str = "mlp.gate_proj", batch_size: int = 8):
+    """As entradas X [tokens, entradas] que uma linear do modelo recebe com `token_ids` [amostras, tokens]."""
+    seen = []
+    _watch_linear_inputs(model, token_ids, layer_index, name, lambda x: seen.append(x.reshape(-1, x.shape[-1])),
+                         batch_size)
+    return torch.cat(seen)

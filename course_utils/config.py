@@ -39,6 +39,8 @@ COLAB_ONNX = ["onnx==1.22.0", "onnxscript==0.7.2", "onnxruntime==1.32.0"]
 COLAB_NOTEBOOK_PACKAGES = {
     "00_zerogpu_spaces": ["gradio>=6,<7", "gradio_client>=2,<3", "spaces==0.51.3"],
     "01_quantizacao_ptq": ["bitsandbytes==0.50.2", "torchao"],
+    # AWQ e AutoRound por uma biblioteca mantida (seção 8; o porquê da escolha em results/gptqmodel/README.md)
+    "02_awq_gptq": ["auto-round==0.16.1"],
     "03_offloading": ["bitsandbytes==0.50.2"],
     "06_onnx_runtime": [*COLAB_ONNX, "onnxruntime-genai==0.18.0"],
     "07_tensorrt": COLAB_ONNX,

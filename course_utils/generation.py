@@ -279,7 +279,7 @@ def per_token_fp8_cache():
     """Um cache do transformers cujas camadas guardam K e V em fp8 com uma escala por token e cabeça.
 
     Em cada camada, `keys`/`values` são os tensores fp8 e `_quantized_keys`/`_quantized_values` as escalas (fp32):
-    `cache_nbytes` conta os dois. Cada `update` quantiza só os tokens novos e devolve K e V dequantizados.
+    `cache_nbytes` conta os dois. Cada `update` quantiza só os tokens novos e devolve K e V desquantizados.
     """
     from transformers.cache_utils import Cache, DynamicLayer
 

@@ -69,7 +69,7 @@ def offline_gguf_path(model_id: str) -> Path:
 def convert_gguf(gguf_path: Path, out_dir: Path, special_tokens: dict | None = None) -> Path:
     """Converte um GGUF para safetensors (fp32) + tokenizador, num diretório pronto para from_pretrained.
 
-    Os pesos Q4_1 são dequantizados (w = d*q + m em cada bloco de 32) pelo transformers; a
+    Os pesos Q4_1 são desquantizados (w = d*q + m em cada bloco de 32) pelo transformers; a
     configuração perde a marca de quantização GGUF para o modelo poder ser salvo.
     """
     import torch

@@ -171,7 +171,7 @@ def group_tradeoff(w, bits=4, group_size=64, scheme="absmax") -> dict:
 
 
 def fake_quantize_model_(model, bits=4, scheme="zeropoint", granularity="group", group_size=64, skip=("lm_head",)) -> int:
-    """Substitui, no lugar, o peso de cada nn.Linear (menos os de `skip`) pela sua versão quantizada-dequantizada.
+    """Substitui, no lugar, o peso de cada nn.Linear (menos os de `skip`) pela sua versão quantizada-desquantizada.
 
     Serve para medir o efeito de um formato na qualidade sem precisar de kernels próprios.
     Devolve quantas camadas foram quantizadas.

@@ -62,13 +62,13 @@ def _shown(value) -> str:
 
 
 def record(key: str, value):
-    """Registra um resultado medido (número, bool ou texto) e o devolve."""
+    """Registra um resultado medido (número, bool ou texto). Não devolve nada: numa última linha de célula, o valor
+    apareceria de novo, solto, depois da linha "registrado"."""
     if not isinstance(key, str) or not key:
         raise TypeError("A chave de record precisa ser um texto não vazio, como 'ppl_int8'.")
     value = _plain(value)
     _RESULTS[key] = value
     _show(f"📌 registrado: {key} = {_shown(value)}", RESULT_MIME, {"key": key, "value": value})
-    return value
 
 
 def claim(name: str, ok, measured=None) -> None:

@@ -10,6 +10,12 @@ import math
 from course_utils.grade import Case, Check, FunctionExercise, ValueExercise, same_value
 from course_utils.zerogpu import LintInputError, canonical_name, import_aliases, lint_source, module_cuda_placements
 
+# funções do pacote que já resolvem os exercícios 00.3 e 00.4: uma resposta que as chama tira zero no caso
+QUOTA_FUNCTIONS = ("course_utils.zerogpu.quota:requested_seconds", "course_utils.zerogpu.quota:quota_multiplier",
+                   "course_utils.zerogpu.quota:calls_using_full_request")
+LINTER_FUNCTIONS = ("course_utils.zerogpu.ast_facts:gpu_functions", "course_utils.zerogpu.ast_facts:gpu_decorator",
+                    "course_utils.zerogpu.ast_facts:import_aliases", "course_utils.zerogpu.ast_facts:canonical_name")
+
 # ---------------------------------------------------------------- soluções de referência
 
 FIXED_APP = '''import spaces  # primeiro: antes de qualquer coisa que toque em CUDA
@@ -58,18 +64,25 @@ def quota_of_the_day(calls, quota_s, factor):
 
 
 def flag_async_gpu(source):
-    """Linhas das `async def` decoradas com `@spaces.GPU` (qualquer apelido), em ordem."""
+    """Linhas das `async def` decoradas com `@spaces.GPU` (qualquer apelido), em ordem. Resolve os apelidos sozinha:
+    as funções do linter do pacote (import_aliases, canonical_name, gpu_functions) são proibidas na resposta."""
     tree = ast.parse(source)
-    aliases = import_aliases(tree)
-    lines = []
+    modules, names = set(), set()          # apelidos do módulo `spaces` e nomes que querem dizer `spaces.GPU`
     for node in ast.walk(tree):
-        if isinstance(node, ast.AsyncFunctionDef):
-            for decorator in node.decorator_list:
-                target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                if canonical_name(target, aliases) == "spaces.GPU":
-                    lines.append(node.lineno)
-                    break
-    return sorted(lines)
+        if isinstance(node, ast.Import):
+            modules |= {alias.asname or alias.name for alias in node.names if alias.name == "spaces"}
+        elif isinstance(node, ast.ImportFrom) and node.module == "spaces":
+            names |= {alias.asname or alias.name for alias in node.names if alias.name == "GPU"}
+
+    def is_gpu(decorator):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Name):
+            return target.id in names
+        return (isinstance(target, ast.Attribute) and target.attr == "GPU" and isinstance(target.value, ast.Name)
+                and target.value.id in modules)
+
+    return sorted(node.lineno for node in ast.walk(tree)
+                  if isinstance(node, ast.AsyncFunctionDef) and any(map(is_gpu, node.decorator_list)))
 
 
 ASYNC_SOURCES = {
@@ -131,7 +144,8 @@ EXERCISES = [
         Case(("Escreva um livro", 10_000), 1, "acima do teto"),
         Case((), 1, "argumentos por nome", kwargs={"prompt": "Olá", "max_new_tokens": 41}),
     ]),
-    FunctionExercise("00.3", answer="cota_do_dia", reference=quota_of_the_day, compare=same_value, cases=[
+    FunctionExercise("00.3", answer="cota_do_dia", reference=quota_of_the_day, compare=same_value,
+                     forbidden=QUOTA_FUNCTIONS, cases=[
         Case((CALLS[:1], 300, 1.5), 0.5, "uma chamada large"),
         Case((CALLS[1:2], 300, 1.5), 1, "uma chamada xlarge"),
         Case((CALLS[:3], 300, 1.5), 1, "o fator decide uma recusa"),
@@ -140,7 +154,8 @@ EXERCISES = [
         Case(([(33, 12, "large"), (61, 30, "large")], 100, 1.25), 0.5, "fator 1,25 e arredondamento"),
         Case(([], 120, 1.5), 0.5, "nenhuma chamada"),
     ]),
-    FunctionExercise("00.4", answer="acusar_gpu_async", reference=flag_async_gpu, compare=same_value, cases=[
+    FunctionExercise("00.4", answer="acusar_gpu_async", reference=flag_async_gpu, compare=same_value,
+                     forbidden=LINTER_FUNCTIONS, cases=[
         Case((ASYNC_SOURCES["parenteses_vazios"],), 0.5, "@spaces.GPU() sem argumentos"),
         Case((ASYNC_SOURCES["decoradores_empilhados"],), 1, "decoradores empilhados"),
         Case((ASYNC_SOURCES["dentro_de_if"],), 0.5, "função definida dentro de um if"),

@@ -53,13 +53,13 @@ COLAB_DEPENDENTS = ["gradio", "gradio_client", "diffusers", "peft", "sentence-tr
 
 # Imports que não entram na instalação do Colab, com o motivo.
 OPTIONAL_IMPORTS = {
-    "gptqmodel": "a seção do GPTQModel (notebook 02) roda num ambiente separado (requirements-gptqmodel.txt)",
     "tensorrt": "o TensorRT não tem rodas no PyPI; o notebook 07 o instala à parte (course_utils/tensorrt.py)",
     "torch_tensorrt": "idem: build escolhida por course_utils/tensorrt.py",
 }
 # O que a lição usa sem um `import` no nível do módulo: no notebook 00, o app.py do Space é texto (importa o gradio) e
 # course_utils.zerogpu.local_space importa o gradio_client dentro da função que chama o servidor local.
-EXTRA_IMPORTS = {"00_zerogpu_spaces": {"gradio", "gradio_client"}}
+# No notebook 02, course_utils.library_quant importa o auto_round dentro das funções que a seção 8 chama.
+EXTRA_IMPORTS = {"00_zerogpu_spaces": {"gradio", "gradio_client"}, "02_awq_gptq": {"auto_round"}}
 
 # A célula de antes desta (issue 20): pinos fixos, pacote do curso com dependências, sem restrições; 06 e 07 ainda
 # pediam o onnx 1.23.2 na célula deles.
@@ -217,6 +217,14 @@ def test_notebook_requirements_combine_course_pins_and_lesson():
         colab.notebook_requirements("99_nao_existe", course_requirements=[])
 
 
+def test_the_02_cell_installs_the_autoround_the_lesson_names():
+    from course_utils import library_quant
+
+    reqs = colab.notebook_requirements("02_awq_gptq", course_requirements=[])
+    assert library_quant.AUTOROUND_REQUIREMENT in reqs
+    assert library_quant.AUTOROUND_REQUIREMENT in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+
+
 def test_notebooks_that_need_a_gpu_ask_colab_for_a_t4():
     assert {"01_quantizacao_ptq", "07_tensorrt", "08_colab_7b"} <= config.COLAB_T4 <= set(config.NOTEBOOKS)
 
@@ -290,6 +298,7 @@ def notebook_distributions(name: str) -> frozenset[str]:
 
 def test_the_import_scan_sees_the_lesson_packages():
     assert {"onnx", "onnxruntime", "onnxruntime-genai"} <= notebook_distributions("06_onnx_runtime")
+    assert "auto-round" in notebook_distributions("02_awq_gptq")
     assert {"spaces", "gradio", "gradio-client"} <= notebook_distributions("00_zerogpu_spaces")
     assert "torchao" in notebook_distributions("01_quantizacao_ptq")
     assert "torchao" not in notebook_distributions("04_janela_deslizante")

@@ -1,6 +1,7 @@
 """Exercícios do notebook 00: respostas realistas erradas recusadas com a dica (sem a resposta), e as funções do
 próprio pacote, de assinatura compatível, nunca passam num exercício de função."""
 
+import importlib
 import importlib.util
 import inspect
 import math
@@ -156,3 +157,39 @@ def test_package_functions_never_pass_the_async_rule_exercise():
         if name.endswith(("ensure_space_packages", "plot_zerogpu_timeline", "spaces_facts", "lint_cli", "main")):
             continue  # sem argumento de texto (ou abrem processos/janelas): não são candidatas a resposta
         assert not evaluate("00.4", fn)[0], f"{name} passa no exercício 00.4"
+
+
+def _async_rule_by_the_linter(codigo):  # a resposta de duas linhas que usa o linter do pacote
+    import ast
+
+    from course_utils.zerogpu import ast_facts
+
+    tree = ast.parse(codigo)
+    return sorted(f.lineno for f, _ in ast_facts.gpu_functions(tree, ast_facts.import_aliases(tree)).values()
+                  if isinstance(f, ast.AsyncFunctionDef))
+
+
+def _quota_by_the_package(chamadas, cota_s, fator):  # a cota do dia montada com as funções do pacote
+    from course_utils.zerogpu import quota
+
+    left, out = cota_s, []
+    for duration, effective, size in chamadas:
+        if quota.requested_seconds(duration, size, fator) <= left:
+            left -= effective * quota.quota_multiplier(size)
+        out.append(left)
+    return out
+
+
+@pytest.mark.parametrize("ex_id, delegating, called", [
+    ("00.3", _quota_by_the_package, "requested_seconds"),
+    ("00.4", _async_rule_by_the_linter, "gpu_functions"),
+])
+def test_answers_built_on_the_package_are_refused_in_self_check_and_listed_for_the_hidden_tests(ex_id, delegating,
+                                                                                                  called):
+    ok, msg = evaluate(ex_id, delegating)
+    assert not ok and called in msg and "Escreva a regra" in msg, msg
+    forbidden = next(e for e in _grading().EXERCISES if e.id == ex_id).forbidden
+    assert any(target.endswith(f":{called}") for target in forbidden), forbidden
+    for target in forbidden:   # cada nome proibido existe (um erro de digitação desligaria a vigia)
+        module, name = target.split(":")
+        assert callable(getattr(importlib.import_module(module), name)), target

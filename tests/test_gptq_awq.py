@@ -10,8 +10,24 @@ import pytest
 import torch
 
 from course_utils import quantization as Q
-from course_utils.awq import awq_clip, awq_quantize, awq_search_scale, fold_scales, llama_scale_groups
-from course_utils.calibration import accumulate_hessian, block_inputs, calibration_samples, output_error, run_block
+from course_utils.awq import (
+    awq_clip,
+    awq_layer_errors,
+    awq_quantize,
+    awq_scale,
+    awq_search_scale,
+    fold_scales,
+    llama_scale_groups,
+)
+from course_utils.calibration import (
+    accumulate_hessian,
+    block_inputs,
+    calibration_samples,
+    linear_input_hessian,
+    linear_inputs,
+    output_error,
+    run_block,
+)
 from course_utils.gptq import gptq_inverse_hessian, gptq_quantize, gptq_quantize_weight
 
 # muitas operações pequenas: uma thread evita a espera ativa do OpenMP (ver conftest)
@@ -75,6 +91,30 @@ def test_block_inputs_e_run_block_reproduzem_o_forward_do_modelo(tiny):
         ref = tiny.model(samples).last_hidden_state
         ours = tiny.model.norm(torch.cat([h for h, _ in inputs]))
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_entradas_e_hessiano_de_uma_linear_do_modelo(tiny):
+    samples = torch.randint(0, 256, (3, 12), generator=torch.Generator().manual_seed(0))
+    seen = {}
+
+    def keep(module, args, output):
+        seen["x"] = args[0].reshape(-1, args[0].shape[-1]).detach()
+
+    handle = tiny.model.layers[1].mlp.down_proj.register_forward_hook(keep)
+    with torch.no_grad():
+        tiny(samples)
+    handle.remove()
+    x = linear_inputs(tiny, samples, layer_index=1, name="mlp.down_proj", batch_size=2)   # passa pelo bloco 0 antes
+    torch.testing.assert_close(x, seen["x"], rtol=1e-5, atol=1e-5)
+    w, H = linear_input_hessian(tiny, samples, layer_index=1, name="mlp.down_proj", batch_size=2)
+    assert torch.equal(w, tiny.model.layers[1].mlp.down_proj.weight)
+    torch.testing.assert_close(H, _hessian(seen["x"]), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="fora do modelo"):
+        linear_inputs(tiny, samples, layer_index=2)
+    with pytest.raises(ValueError, match="não tem uma camada"):
+        linear_inputs(tiny, samples, name="mlp.nao_existe")
+    with pytest.raises(ValueError, match="não é uma nn.Linear"):
+        linear_inputs(tiny, samples, name="mlp")
 
 
 def test_output_error_e_o_erro_relativo_da_saida():
@@ -227,6 +267,25 @@ def test_awq_busca_nunca_erra_mais_que_rtn_e_ganha_com_canais_salientes():
     for w in ws:
         err_awq = output_error(w, Q.rtn_quantize(w * s, 3, 64) / s, H)
         assert err_awq < output_error(w, Q.rtn_quantize(w, 3, 64), H)
+
+
+def test_escala_do_awq_normalizada_e_erros_de_uma_camada_do_controle_deslizante():
+    x = _outlier_inputs()
+    x_absmean, H, w = x.abs().mean(0), _hessian(x), _weights()
+    assert torch.equal(awq_scale(x_absmean, 0.0), torch.ones(128))
+    s = awq_scale(x_absmean, 0.7)
+    assert (s.max() * s.min()).item() == pytest.approx(1.0, rel=1e-5)
+    assert torch.equal(s.argsort(), x_absmean.argsort())           # canais mais ativos, escala maior
+    at_zero = awq_layer_errors(w, x_absmean, H, bits=3, group_size=64, alpha=0.0)
+    assert at_zero["awq"] == at_zero["rtn"] == output_error(w, Q.rtn_quantize(w, 3, 64), H)
+    errors = [awq_layer_errors(w, x_absmean, H, bits=3, group_size=64, alpha=a / 10) for a in range(11)]
+    assert len({e["rtn"] for e in errors}) == 1                      # o RTN não depende de α
+    assert min(e["awq"] for e in errors) < at_zero["rtn"]            # com canais salientes, algum α ganha do RTN
+    assert awq_layer_errors(w, x_absmean, H, bits=8, group_size=64)["rtn"] < at_zero["rtn"]
+    with pytest.raises(ValueError, match="divisíveis"):
+        awq_layer_errors(w, x_absmean, H, group_size=96)
+    with pytest.raises(ValueError, match="x_absmean"):
+        awq_layer_errors(w, x_absmean[:10], H)
 
 
 def test_awq_clip_nunca_piora_o_erro_do_grupo():
@@ -391,3 +450,34 @@ def test_awq_no_modelo_e_o_laco_simples_camada_a_camada():
                 elif getattr(m, "weight", None) is not None and m.weight.dim() == 1:
                     target.get_submodule(name).weight.copy_(m.weight)       # normas com a escala dobrada
     _assert_same_weights(model, ref)
+
+
+def _gptq_by_definition(w, H, bits, group_size, damp):
+    """O GPTQ pela definição, sem a Cholesky nem blocos: a cada coluna j, a inversa do bloco das colunas que restam,
+    (H_F)⁻¹ com F = {j, ..., d}, calculada de novo (O(d⁴): só serve para conferir); escala e zero de cada grupo com
+    as colunas dele já corrigidas pelas anteriores."""
+    W = w.double().clone()
+    H = H.double() + damp * H.diagonal().double().mean() * torch.eye(H.shape[0], dtype=torch.float64)
+    Q_hat = torch.zeros_like(W)
+    if group_size is None:
+        scale, zero = (t[:, 0] for t in Q.zeropoint_params(W, bits))
+    for j in range(W.shape[1]):
+        if group_size is not None and j % group_size == 0:
+            scale, zero = (t[:, 0] for t in Q.zeropoint_params(W[:, j:j + group_size], bits))
+        q = Q.zeropoint_fake_quantize(W[:, j], scale, zero, bits)
+        Q_hat[:, j] = q
+        inv_F = torch.linalg.inv(H[j:, j:])
+        W[:, j:] -= ((W[:, j] - q) / inv_F[0, 0])[:, None] * inv_F[0][None, :]
+    return Q_hat
+
+
+@pytest.mark.parametrize("group_size", [16, None])
+def test_gptq_e_o_passo_do_obs_com_a_inversa_das_colunas_que_restam(group_size):
+    # a Cholesky da inversa (uma só, antes do laço) tem de dar o mesmo que refazer (H_F)⁻¹ a cada coluna
+    x, w = _correlated_inputs(n=256, d=64), _weights(12, 64)
+    H = _hessian(x)
+    ours = gptq_quantize_weight(w, H, 3, group_size, block_size=32, damp=0.01)
+    reference = _gptq_by_definition(w, H, 3, group_size, damp=0.01).float()
+    mismatch = (ours - reference).abs() > 1e-4
+    assert mismatch.float().mean().item() <= 0.01, f"{int(mismatch.sum())} pesos diferentes da definição"
+    torch.testing.assert_close(output_error(w, ours, H), output_error(w, reference, H), rtol=0.02, atol=0)

@@ -7,7 +7,7 @@ de referência fica só com os testes ocultos (grading/00_zerogpu_spaces.py).
 import inspect
 import math
 
-from . import exercise
+from . import delegation_message, exercise, watch_calls
 
 _ZEROGPU_HINTS = {
     "module_cuda": "no escopo do módulo, só o que o `spaces` emula: pôr o modelo em \"cuda\" pode; ler o estado da "
@@ -116,9 +116,14 @@ _QUOTA_HINTS = {
 def _zerogpu_quota(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    from ..zerogpu import quota
+
     for case in QUOTA_CASES:
-        calls, quota, factor = case["args"]
-        got = answer([tuple(c) for c in calls], quota, factor)
+        calls, quota_s, factor = case["args"]
+        with watch_calls(quota.requested_seconds, quota.quota_multiplier, quota.calls_using_full_request) as called:
+            got = answer([tuple(c) for c in calls], quota_s, factor)
+        if called:
+            return False, delegation_message(called)
         if got is None:
             return False, "a função ainda devolve None: escreva o corpo e devolva a lista."
         try:
@@ -132,10 +137,10 @@ def _zerogpu_quota(answer):
         for name, wrong in case["wrong"].items():
             if all(math.isclose(g, w, abs_tol=1e-6) for g, w in zip(got, wrong, strict=True)):
                 return False, _QUOTA_HINTS[name]
-        steps = zip([quota, *got[:-1]], got, strict=True)
+        steps = zip([quota_s, *got[:-1]], got, strict=True)
         if any(after > before + 1e-6 for before, after in steps):
             return False, "a cota restante nunca sobe ao longo do dia: confira o sinal do desconto."
-        return False, (f"com {len(calls)} chamada(s), cota de {quota} s e fator {factor}, a lista não confere. "
+        return False, (f"com {len(calls)} chamada(s), cota de {quota_s} s e fator {factor}, a lista não confere. "
                        "Refaça as contas de uma chamada por vez: pedido, aceita ou recusa, desconto.")
     return True, "correto!"
 
@@ -173,8 +178,14 @@ _ASYNC_HINTS = {
 def _zerogpu_async_rule(answer):
     if not callable(answer):
         return False, f"Tipo errado: esperava uma função, recebi {type(answer).__name__}."
+    from ..zerogpu import ast_facts
+
     for case in ASYNC_CASES:
-        got = answer(case["source"])
+        with watch_calls(ast_facts.gpu_functions, ast_facts.gpu_decorator, ast_facts.import_aliases,
+                         ast_facts.canonical_name) as called:
+            got = answer(case["source"])
+        if called:
+            return False, delegation_message(called)
         if got is None:
             return False, "a função ainda devolve None: escreva o corpo e devolva a lista de linhas."
         if isinstance(got, (str, bytes)) or not all(isinstance(x, int) and not isinstance(x, bool)

@@ -6,7 +6,7 @@ No ZeroGPU o processo principal do Space roda sem GPU, num modo que emula o CUDA
 escopo do módulo é registrado e refeito na GPU de verdade, que é emprestada a cada chamada de uma função decorada
 com `@spaces.GPU`, num processo filho. Daí as regras (nome -> o que acusa):
 - `module_cuda`: no escopo do módulo, o que precisa de uma GPU de verdade: ler o estado da GPU
-  (`torch.cuda.get_device_properties`, `mem_get_info`, ...), chamar o driver (`torch.cuda.synchronize`, ...),
+  (`torch.cuda.get_device_properties`, `mem_get_info`, ...), chamar o driver (`torch.cuda.Stream`, `set_device`, ...),
   `torch.compile`, e funções do módulo que fazem isso chamadas na importação (posicionamento não é achado);
 - `no_gpu_function`: nenhuma função decorada com `@spaces.GPU`;
 - `spaces_import_order`: `import spaces` depois de algo que já inicializou CUDA (ou ausente);

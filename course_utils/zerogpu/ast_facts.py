@@ -7,22 +7,24 @@ Duas famílias de "CUDA" importam no ZeroGPU (spaces 0.51.3, `spaces/zero/torch/
   GPU de verdade no processo que atende cada chamada. É o que a documentação recomenda, no escopo do módulo;
 - **o que precisa de uma GPU de verdade**: ler o estado da GPU (`torch.cuda.get_device_properties`, `mem_get_info`,
   `memory_allocated`..., que ali respondem valores fixos do pacote, não os da fatia que a chamada recebe), chamar o
-  driver (`torch.cuda.synchronize`, `Stream`, `set_device`...) e compilar com `torch.compile` (JIT, não suportado).
+  driver (`Stream`, `set_device`, `empty_cache`...) e compilar com `torch.compile` (JIT, não suportado). A emulação
+  troca `torch.cuda.synchronize` por uma função que não faz nada e `current_device` por `lambda: 0`: as duas são
+  inofensivas no módulo.
 """
 
 import ast
 
 # torch.cuda.* que a emulação do `spaces` responde de um jeito útil no processo principal (is_available -> True,
 # device_count -> 1) ou que não tocam no driver (sementes ficam na fila até o CUDA iniciar). Antes do
-# `import spaces` elas já chamam o driver (torch 2.13: is_available usa cudaGetDeviceCount).
+# `import spaces` elas já chamam o driver (no PyTorch 2.x, is_available usa cudaGetDeviceCount).
 CUDA_QUERIES = {"is_available", "device_count", "is_bf16_supported"}
-CUDA_HARMLESS = CUDA_QUERIES | {"manual_seed", "manual_seed_all"}
+CUDA_HARMLESS = CUDA_QUERIES | {"manual_seed", "manual_seed_all", "synchronize", "current_device"}
 # torch.cuda.* que leem o estado da GPU: no processo principal a emulação devolve constantes do pacote
 # (spaces/zero/configs.json: o modelo e a memória da GPU inteira), não a GPU que a chamada vai receber.
 CUDA_STATE_READS = {"get_device_properties", "get_device_name", "get_device_capability", "mem_get_info",
                     "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
                     "memory_stats", "memory_stats_as_nested_dict", "memory_summary", "utilization",
-                    "temperature", "power_draw", "clock_rate", "list_gpu_processes", "current_device"}
+                    "temperature", "power_draw", "clock_rate", "list_gpu_processes"}
 # device_map que o accelerate espalha pelas GPUs.
 GPU_DEVICE_MAPS = {"auto", "balanced", "balanced_low_0", "sequential"}
 # Chamadas que carregam pesos (para a regra gpu_lazy_load).

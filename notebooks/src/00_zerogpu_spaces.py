@@ -14,7 +14,7 @@
 #
 # **Pré-requisitos.** Python e PyTorch básicos; saber carregar um modelo causal com o `transformers`. Não precisa de conta
 # no Hugging Face para rodar o notebook; para publicar o Space, sim.
-# **Tempo estimado.** 40 minutos de leitura; a execução leva de 2 a 5 minutos numa CPU de 2 núcleos (a maior parte é
+# **Tempo estimado.** 40 minutos de leitura; a execução leva de 1 a 2 minutos numa CPU de 2 núcleos, mais a instalação no Colab (a maior parte é
 # compilar com o AOTInductor e subir o servidor local).
 # **Hardware.** CPU serve: tudo aqui roda na CPU (o ZeroGPU é o destino do Space, não deste notebook); no Colab, o
 # runtime de CPU basta e o notebook não pede GPU. Com GPU, o notebook também compila o AoT para CUDA e roda os embrulhos
@@ -109,11 +109,12 @@ plt.show()
 #
 # - **ler o estado da GPU** (`torch.cuda.get_device_properties`, `mem_get_info`, `memory_allocated`, ...): a emulação
 #   responde valores fixos do pacote, não os da fatia que a chamada vai receber (veja o `configs.json` logo abaixo);
-# - **chamar o driver** (`torch.cuda.synchronize`, `Stream`, `set_device`, kernels próprios);
+# - **chamar o driver** (`torch.cuda.Stream`, `set_device`, `empty_cache`, kernels próprios; o `synchronize` a
+#   emulação transforma numa função que não faz nada);
 # - **compilar com `torch.compile`** (JIT; seção 5).
 #
 # E **`import spaces` vem antes de tudo que possa inicializar CUDA**: se algo chamou o driver antes (até
-# `torch.cuda.is_available()`, que no torch 2.13 chama `cudaGetDeviceCount`), o `spaces` se recusa a iniciar, porque
+# `torch.cuda.is_available()`, que no PyTorch 2.x chama `cudaGetDeviceCount`), o `spaces` se recusa a iniciar, porque
 # processos filhos criados por *fork* não podem herdar um CUDA já inicializado: *"CUDA has been initialized before
 # importing the `spaces` package"*.
 #
@@ -142,8 +143,8 @@ facts = spaces_facts()
 print(f"spaces {facts['version']}: padrão {facts['DEFAULT_SCHEDULE_DURATION']} s, "
       f"cabeçalho {facts['TOKEN_HEADER']!r}, PRO_QUOTA_MINUTES = {facts['PRO_QUOTA_MINUTES']}")
 for gpu in facts["gpus"]:
-    xlarge = "-" if gpu["xlarge_threshold"] is None else f"{gpu['xlarge_threshold'] / 1e9:.0f} GB"
-    print(f"  {gpu['model']:<46} memória {gpu['memory'] / 1e9:5.0f} GB | duration_factor {gpu['duration_factor']} "
+    xlarge = "-" if gpu["xlarge_threshold"] is None else f"{gpu['xlarge_threshold'] / 2**30:.0f} GiB"
+    print(f"  {gpu['model']:<46} memória {gpu['memory'] / 2**30:5.1f} GiB | duration_factor {gpu['duration_factor']} "
           f"| padrão de 60 s pede {round(60 * gpu['duration_factor'])} s | xlarge automático acima de {xlarge}")
 show_source(zero_client.get_duration_seconds)
 assert facts["DEFAULT_SCHEDULE_DURATION"] == zerogpu.DEFAULT_DURATION_S, \
@@ -158,22 +159,23 @@ assert facts["DEFAULT_SCHEDULE_DURATION"] == zerogpu.DEFAULT_DURATION_S, \
 #
 # **`size=`.** `"large"` (padrão: meia RTX Pro 6000 Blackwell, 48 GB) ou `"xlarge"` (a GPU inteira, 96 GB), que consome
 # cota em dobro: "a 45s **effective** task duration consumes 90s of quota" (documentação do Hub, seção *GPU size
-# selection*; no código do `spaces`, o pedido de um `xlarge` também é comparado em dobro com a cota:
-# `requested *= 2 if gpu_size == 'xlarge' else 1`). Até maio de 2026 eram fatias de NVIDIA H200 (70 GB): é a primeira
-# linha da tabela acima. Não escreva o hardware no código: se precisar dele, leia `torch.cuda.get_device_properties(0)`
+# selection*). A tabela do pacote, acima, está em GiB; a documentação anuncia 48 GB e 96 GB. Na mensagem de cota, o
+# `spaces` mostra o pedido de um `xlarge` em dobro (`requested *= 2 if gpu_size == 'xlarge' else 1`); quem aceita ou
+# recusa é o servidor, e o curso supõe que ele compara esse mesmo número. A linha da NVIDIA H200 na tabela é a GPU
+# que o ZeroGPU usava antes (a página de hardware da documentação é de 13/05/2026). Não escreva o hardware no código: se precisar dele, leia `torch.cuda.get_device_properties(0)`
 # dentro da função decorada.
 #
 # **Cotas.** A cota é **diária e do visitante** (não do Space): quem chama paga com o próprio tempo efetivo de GPU, e a
 # cota que resta define a prioridade na fila. Valores da documentação do Hub (tabela *Usage Tiers*, versão de
 # 21/07/2026; [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#zerogpu)).
-# Eles mudaram duas vezes em 2026: confira a página atual antes de planejar.
+# Valores assim mudam: confira a página atual antes de planejar.
 #
-# | conta | cota diária incluída | prioridade na fila |
-# |---|---|---|
-# | sem login | 2 min | baixa |
-# | gratuita | 5 min | média |
-# | PRO | 40 min (extensível com créditos, US$ 1 a cada 10 min) | a mais alta |
-# | membro de organização Team | 40 min (extensível) | a mais alta |
+# | conta | cota diária incluída |
+# |---|---|
+# | sem login | 2 min |
+# | gratuita | 5 min |
+# | PRO | 40 min (extensível com créditos) |
+# | membro de organização Team | 40 min |
 #
 # A constante `PRO_QUOTA_MINUTES` do pacote instalado (lida acima) é só o texto das mensagens de erro dele.
 #
@@ -372,7 +374,7 @@ claim("o linter acusa a leitura do estado da GPU no escopo do módulo", [f.rule 
 #
 # | regra | o que acusa |
 # |---|---|
-# | `module_cuda` | no escopo do módulo, o que precisa de uma GPU de verdade: ler o estado da GPU (`torch.cuda.get_device_properties`, `get_device_name`, `mem_get_info`, `memory_allocated`, ...), chamar o driver (`torch.cuda.synchronize`, `set_device`, ...), `torch.compile` (chamada, decorador ou `modelo.compile()`), e funções do módulo que fazem isso chamadas na importação. Pôr o modelo em `"cuda"` (`.to`, `.cuda()`, `device=`, `device_map=`) **não** é achado |
+# | `module_cuda` | no escopo do módulo, o que precisa de uma GPU de verdade: ler o estado da GPU (`torch.cuda.get_device_properties`, `get_device_name`, `mem_get_info`, `memory_allocated`, ...), chamar o driver (`torch.cuda.Stream`, `set_device`, ...), `torch.compile` (chamada, decorador ou `modelo.compile()`), e funções do módulo que fazem isso chamadas na importação. Pôr o modelo em `"cuda"` (`.to`, `.cuda()`, `device=`, `device_map=`) **não** é achado |
 # | `no_gpu_function` | nenhuma função decorada com `@spaces.GPU` (nem embrulhada com `spaces.GPU(fn)`) |
 # | `spaces_import_order` | `import spaces` depois de uma linha que já inicializou CUDA, ou `@spaces.GPU` sem `import spaces` |
 # | `gpu_duration` (aviso) | função `@spaces.GPU` sem `duration=` que gera com `max_new_tokens`/`num_inference_steps` vindos da entrada ou grandes |

@@ -20,7 +20,7 @@
 
 # %% [markdown]
 # ## Parâmetros
-# A célula abaixo tem a tag `parameters`: o papermill (e o `make course`) pode trocar esses valores.
+# Estes são os parâmetros do notebook: troque à vontade e rode de novo.
 # `SMOKE=True` é uma versão rápida de cada experimento (cargas menores), mas as afirmações do notebook continuam sendo conferidas.
 
 # %% tags=["parameters"]
@@ -45,13 +45,21 @@ import torch
 from transformers import BitsAndBytesConfig
 
 from course_utils.data import text_token_ids
+from course_utils.display import show_source
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.measure import measure_latency, model_footprint, perplexity
 from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer
 from course_utils.planner import weight_gib
 from course_utils.plotting import plot_bars
-from course_utils.quantization import absmax_quantize, bits_per_weight, fake_quantize, fake_quantize_model_, quantization_error
+from course_utils.quantization import (
+    absmax_quantize,
+    bits_per_weight,
+    fake_quantize,
+    fake_quantize_model_,
+    quantization_error,
+    zeropoint_params,
+)
 from course_utils.results import claim, claim_skipped, record
 
 # %%
@@ -76,16 +84,18 @@ print(environment_info())
 # - **latência** de uma passada (forward) num prompt fixo: mediana de várias repetições depois de aquecer.
 #
 # Este notebook só faz passadas sobre a sequência inteira (perplexidade e um forward do prompt), com a atenção `sdpa`, o
-# padrão do transformers. Para saber qual atenção é mais rápida na sua máquina, rode `benchmarks/atencao_cpu.py`, ou
-# troque `ATTN` nos parâmetros e compare as latências impressas; a perplexidade em fp32 não muda, mas as variantes
+# padrão do transformers. Para saber qual atenção é mais rápida na sua máquina, troque `ATTN` nos parâmetros e compare as latências impressas; a perplexidade em fp32 não muda, mas as variantes
 # quantizadas podem variar um pouco.
 
 # %%
 tokenizer = load_tokenizer(MODEL_ID)
 model = load_model(MODEL_ID, device=device, dtype=torch.float32, attn_implementation=ATTN)
 eval_ids = text_token_ids(tokenizer, EVAL_LANG, EVAL_TOKENS)
-prompt_ids = tokenizer("Quantization trades a little accuracy for a lot of memory. In this lesson we",
+prompt_ids = tokenizer("Quantization trades a little accuracy for a lot of memory. In this lesson we measure both "
+                       "sides of that trade on a small language model, first on the processor and then on the GPU.",
                        return_tensors="pt").input_ids.to(device)
+assert prompt_ids.shape[1] > 16, "na GPU, o torch._int_mm do INT8 exige mais de 16 linhas (tokens)"
+
 
 def linears_mb(m):
     """MiB das camadas que a quantização toca: as lineares dos blocos (tudo menos o lm_head)."""
@@ -119,6 +129,23 @@ print(f"{n_params/1e6:.1f} M parâmetros | {fp32['total_mb']:.1f} MiB | perplexi
 # **Granularidade.** Quantos pesos dividem uma escala: o tensor inteiro, cada linha (canal de saída) ou cada grupo de
 # $g$ pesos consecutivos. Um único peso enorme (um *outlier*) estraga a escala de todos os que a dividem com ele.
 #
+# O código do curso (`course_utils/quantization.py`), com as fórmulas ao lado. No absmax: `_grouped` põe um grupo por
+# linha (o tensor inteiro, uma linha de $W$ ou $g$ pesos); `scale` é $s = \max|w|/(2^{b-1}-1)$ de cada linha (o
+# `clamp(min=1e-12)` evita dividir por zero num grupo todo nulo); `q` é $\mathrm{round}(w/s)$, recortado em
+# $\pm(2^{b-1}-1)$ e guardado num inteiro de 8 bits.
+
+# %%
+show_source(absmax_quantize)
+
+# %% [markdown]
+# No ponto-zero, `zeropoint_params` calcula $s$ e $z$ de cada grupo. Um detalhe que a fórmula não diz: a faixa
+# $[\min, \max]$ é **estendida para conter o 0** (`clamp(max=0)` no mínimo, `clamp(min=0)` no máximo). Sem isso, num
+# grupo só de pesos positivos $z$ sairia de $[0, 2^b-1]$; com isso, o zero real continua exato (vira o inteiro $z$).
+
+# %%
+show_source(zeropoint_params)
+
+# %% [markdown]
 # Vamos medir o erro relativo $\lVert w-\hat w\rVert / \lVert w\rVert$ numa matriz real do modelo.
 
 # %%
@@ -187,7 +214,7 @@ print(f"níveis de INT4 de fato usados: {used} de 15; "
 # $$\text{bits por peso} = b + \frac{16 + z}{g}.$$
 
 # %%
-rows = [("INT8 por canal (escala fp16, 576 pesos/linha)", bits_per_weight(8, 576, 16)),
+rows = [(f"INT8 por canal (escala fp16, {w.shape[1]} pesos/linha)", bits_per_weight(8, w.shape[1], 16)),
         ("INT4 grupos de 128, escala fp16", bits_per_weight(4, 128, 16)),
         ("INT4 grupos de 64, escala fp16 + zero de 4 bits", bits_per_weight(4, 64, 16, 4)),
         ("INT4 grupos de 32, escala fp16 + zero de 4 bits", bits_per_weight(4, 32, 16, 4))]
@@ -263,7 +290,8 @@ q4_1_cost = grid_ppl["minmax g32 (=Q4_1)"] / ppl_fp32 - 1
 if on_q4_grid:
     print("Os pesos JÁ estão numa grade de 4 bits (origem GGUF Q4_1): requantizar no mesmo formato custou "
           f"{100 * q4_1_cost:+.2f}% de perplexidade. Requantizar para uma grade DIFERENTE soma um arredondamento ao que "
-          "já existia, então os métodos de 4 bits deste notebook perdem mais do que perderiam num checkpoint de 16 bits.")
+          "já existia, então os métodos de 4 bits deste notebook podem perder mais do que perderiam num checkpoint de "
+          "16 bits (não medimos aqui; no Colab, com os pesos do Hub, compare os números).")
     claim("pesos na grade Q4_1: requantizar no mesmo formato muda a perplexidade < 0,5%", abs(q4_1_cost) < 0.005,
           measured=q4_1_cost)
 else:
@@ -315,16 +343,20 @@ def int8_error(x, scale):
     x_hat = torch.clamp(torch.round(x / scale), -127, 127) * scale
     return ((x - x_hat).norm() / x.norm()).item()
 
-act_errors = {"estática, por tensor (calibrada antes)": int8_error(x, static_max / 127),
-              "dinâmica, por tensor (quantize_dynamic)": int8_error(x, x.abs().max() / 127),
-              "dinâmica, por token (torchao)": int8_error(x, x.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127)}
+STATIC, PER_TENSOR, PER_TOKEN = ("estática, por tensor (calibrada antes)", "dinâmica, por tensor (como a quantize_dynamic)",
+                                  "dinâmica, por token (torchao)")
+act_errors = {STATIC: int8_error(x, static_max / 127), PER_TENSOR: int8_error(x, x.abs().max() / 127),
+              PER_TOKEN: int8_error(x, x.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127)}
 for label, err in act_errors.items():
     print(f"{label:<42} erro relativo {100 * err:.3f}%")
 print(f"max|x| na calibração {static_max:.1f}, no teste {x.abs().max():.1f}: "
       f"{100 * (x.abs() > static_max).float().mean():.3f}% dos valores do teste ficam fora da faixa calibrada")
 claim("ativações: escala dinâmica por token erra menos que a dinâmica por tensor",
-      act_errors["dinâmica, por token (torchao)"] < act_errors["dinâmica, por tensor (quantize_dynamic)"],
-      measured=act_errors["dinâmica, por token (torchao)"] / act_errors["dinâmica, por tensor (quantize_dynamic)"])
+      act_errors[PER_TOKEN] < act_errors[PER_TENSOR], measured=act_errors[PER_TOKEN] / act_errors[PER_TENSOR])
+if act_errors[STATIC] < act_errors[PER_TENSOR]:
+    print("Aqui a estática errou MENOS que a dinâmica por tensor: a faixa calibrada é menor que a do teste, a escala fica "
+          "mais fina, e os poucos valores recortados custam menos do que a escala fina ganha. A estática perde quando o "
+          "texto traz ativações bem maiores que as da calibração; o ganho grande vem da granularidade (por token).")
 
 # %% [markdown]
 # ### torchao
@@ -333,11 +365,14 @@ claim("ativações: escala dinâmica por token erra menos que a dinâmica por te
 # camadas lineares por tensores quantizados. Com `Int8DynamicActivationInt8WeightConfig`, os pesos viram INT8 por canal e as
 # ativações são quantizadas para INT8 *dinamicamente*, por token, e a multiplicação é inteira.
 #
-# Deixamos o `lm_head` de fora (ele é o mesmo tensor da tabela de embeddings, e o bitsandbytes faz o mesmo).
+# Deixamos o `lm_head` de fora, como o transformers faz com o bitsandbytes (a célula diz se, neste modelo, ele é o
+# mesmo tensor da tabela de embeddings).
 
 # %%
 from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
+tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
+print("lm_head: " + ("o mesmo tensor da tabela de embeddings (pesos amarrados)" if tied else "um tensor próprio"))
 model_ao = copy.deepcopy(model)
 quantize_(model_ao, Int8DynamicActivationInt8WeightConfig(),
           filter_fn=lambda mod, fqn: isinstance(mod, torch.nn.Linear) and "lm_head" not in fqn)
@@ -368,6 +403,8 @@ print(f"fração do tempo de {'CPU' if on_cpu else 'GPU'} em aten::_int_mm: {100
       "cerca a multiplicação (quantizar as ativações, reescalar a saída, atenção, normas, lm_head em fp32)")
 print("operações que mais tomaram tempo:", ", ".join(f"{e.key} {100 * own_time(e) / sum(map(own_time, events)):.0f}%"
       for e in sorted(events, key=own_time, reverse=True)[:4]))
+claim("o forward INT8 do torchao passa pela multiplicação inteira (aten::_int_mm)", int_mm_share > 0,
+      measured=int_mm_share)
 
 # %% [markdown]
 # ### Com e sem `torch.compile`
@@ -461,23 +498,23 @@ if saved["torchao int8 (quantize_)"]["error"]:
           "TorchAoConfig, o mesmo formato se salva e se recarrega.")
 
 # %% [markdown]
-# **A API legada.** Antes do torchao, o PyTorch tinha `torch.ao.quantization.quantize_dynamic`. Ela ainda roda no torch 2.13/2.14,
-# mas emite um aviso de *deprecated*: o namespace `torch.ao.quantization` será removido e a recomendação oficial é migrar para o
-# torchao. Ela só funciona na CPU (backends fbgemm/qnnpack) e, por padrão, usa **uma escala por tensor** para os pesos e
+# **A API legada.** Antes do torchao, o PyTorch tinha `torch.ao.quantization.quantize_dynamic`. Ela ainda roda no torch
+# instalado, mas emite um aviso de *deprecated* (o próprio aviso, impresso abaixo, diz em que versão ela sai) e a
+# recomendação oficial é migrar para o torchao. Ela só funciona na CPU (backends fbgemm/qnnpack; numa GPU, a célula usa
+# uma cópia do modelo na CPU) e, por padrão, usa **uma escala por tensor** para os pesos e
 # quantiza todas as lineares, inclusive o `lm_head`. Vamos ver o aviso e o preço disso.
 
 # %%
-if device == "cpu":
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model_legacy = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
-    deprecations = [str(c.message).splitlines()[0] for c in caught if issubclass(c.category, (DeprecationWarning, UserWarning, FutureWarning))]
-    print("aviso emitido:", deprecations[0] if deprecations else "(nenhum)")
-    ppl_legacy = perplexity(model_legacy, eval_ids, window=WINDOW, stride=STRIDE)
-    print(f"quantize_dynamic (legado): perplexidade {ppl_legacy:.2f} ({100 * (ppl_legacy / ppl_fp32 - 1):+.1f}% vs fp32)")
-    del model_legacy
-else:
-    print("quantize_dynamic só roda na CPU; pulando na GPU.")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    model_legacy = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu(), {torch.nn.Linear},
+                                                          dtype=torch.qint8)
+deprecations = [str(c.message).splitlines()[0] for c in caught
+                if issubclass(c.category, (DeprecationWarning, UserWarning, FutureWarning))]
+print("aviso emitido:", deprecations[0] if deprecations else "(nenhum)")
+ppl_legacy = perplexity(model_legacy, eval_ids.cpu(), window=WINDOW, stride=STRIDE)
+print(f"quantize_dynamic (legado, na CPU): perplexidade {ppl_legacy:.2f} ({100 * (ppl_legacy / ppl_fp32 - 1):+.1f}% vs fp32)")
+del model_legacy
 
 # %% [markdown]
 # ## 5. bitsandbytes: LLM.int8 e NF4
@@ -538,8 +575,8 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Os níveis se concentram perto do zero, onde estão quase todos os pesos, e se espalham nas pontas. Com 16 níveis
-# igualmente espaçados (o INT4 absmax da seção 2, nos mesmos blocos), os níveis perto do zero recebem quase todos os
+# Os níveis se concentram perto do zero, onde estão quase todos os pesos, e se espalham nas pontas. Com 15 níveis
+# igualmente espaçados (−7…7: o INT4 absmax da seção 2, nos mesmos blocos), os níveis perto do zero recebem quase todos os
 # pesos e os das pontas ficam quase vazios. Medimos isso pela **entropia** dos códigos (quantos bits de informação cada
 # código de 4 bits carrega de fato; no máximo 4): quanto mais parelho o uso dos níveis, mais perto de 4.
 
@@ -774,7 +811,8 @@ for p in ("fp32", "fp16", "int8", "nf4"):
 # Para comparar, a tabela das [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#h100-7b) (medida pelo curso numa **NVIDIA H100** em 23/11/2026, Llama-2-7B com pesos aleatórios,
 # transformers 5.17, bitsandbytes 0.50.2; `get_memory_footprint`): **fp16 12,55 GiB, INT8 6,52 GiB, NF4 3,50 GiB**.
 # A calculadora inclui as escalas do NF4 (absmax e dupla quantização), que o `get_memory_footprint` não conta, por isso
-# fica um pouco acima no NF4. Uma T4 do Colab tem 15 GiB: o 7B em fp16 mal cabe (e não sobra para o cache KV); em NF4 cabe
+# fica um pouco acima no NF4. Uma T4 do Colab deixa 14,74 GiB para o PyTorch
+# ([referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#colab-t4)): o 7B em fp16 mal cabe (e não sobra para o cache KV); em NF4 cabe
 # com folga — é o que o notebook 08 faz.
 
 # %%
@@ -787,12 +825,14 @@ for p, ref in h100.items():
 # %% [markdown]
 # ## 8. O que os artigos dizem (e o que não dizem)
 #
-# Um material antigo deste curso dizia que quantizar em 4 bits custa "~0,3% de perplexidade". **Não é isso que os artigos
+# Uma tabela de "Resultados Típicos" do material antigo deste curso dava ao LLaMA-7B em 4 bits uma perda de "~0.3% em
+# perplexidade" (e "~0.5%" ao 13B, "~0.8%" ao 70B). **Não é isso que os artigos
 # relatam** (tabelas nas [referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#awq)):
 # - AWQ (Lin et al., MLSys 2024, Tabela 4, INT4 g128, WikiText-2): LLaMA-7B vai de 5,68 para 5,78 (**+1,8%**);
 # - GPTQ por linha (README do IST-DASLab/gptq): LLaMA-7B de 5,68 para 6,09 (**+7%**);
 # - GPTQ (Frantar et al., ICLR 2023, Tabela 3): OPT-125M de 27,65 para 31,12 em 4 bits (**+12,5%**) — modelos pequenos sofrem mais;
-# - QLoRA (Dettmers et al., 2023): média de perplexidade entre tipos de 4 bits — Int4 34,34, FP4 31,07, **NF4+DQ 27,41**.
+# - QLoRA (Dettmers et al., 2023, Tabela 2): perplexidade média de cada tipo de 4 bits em modelos de 125 M a 13 B
+#   (Pile CC) — Int4 34,34, FP4 (E2M1) 31,07, **NF4+DQ 27,41**.
 #
 # O que medimos aqui vai na mesma direção: o INT8 custa poucos por cento de perplexidade (os números das seções acima),
 # 4 bits custa bem mais num modelo de 135 M parâmetros, e NF4 é melhor que FP4. Os métodos do notebook 02 (GPTQ e AWQ) existem justamente para reduzir o custo dos 4 bits.
@@ -845,7 +885,7 @@ check("01.3", quantizar_por_tabela)
 # %% [markdown]
 # ## Resumo
 #
-# Tudo o que este notebook mediu, registrado para o `make course` (vai para `build/resultados.json`):
+# Tudo o que este notebook mediu:
 
 # %%
 record("eval_tokens", int(eval_ids.shape[1]))

@@ -9,15 +9,15 @@
 #   anterior (sem custo na inferência) e a busca de recorte;
 # - reproduzir em miniatura o resultado dos artigos (GPTQ e AWQ bem melhores que RTN em 3 bits) e comparar com os números
 #   publicados dizendo o que difere;
-# - usar as ferramentas mantidas hoje (**GPTQModel**; **llm-compressor** para servir com vLLM) e migrar código antigo do
-#   AutoGPTQ/AutoAWQ.
+# - quantizar com uma biblioteca mantida que roda onde você roda este notebook (o **AutoRound**: o AWQ dele e o método
+#   AutoRound), salvar e recarregar o checkpoint, e migrar código antigo do AutoGPTQ/AutoAWQ.
 #
 # **Pré-requisitos.** Notebook 01 (quantização por grupos, ponto-zero, bits por peso, perplexidade). Álgebra linear básica
 # (produto de matrizes, inversa; a decomposição de Cholesky é explicada aqui).
-# **Tempo estimado.** 50 minutos de leitura; a execução completa leva uns 7 minutos numa CPU de 2 núcleos livre
-# (com `SMOKE=True`, uns 2 minutos e meio).
+# **Tempo estimado.** 50 minutos de leitura; a execução completa leva uns 4 minutos numa CPU de 2 núcleos livre
+# (com `SMOKE=True`, menos).
 # **Hardware.** CPU serve: num runtime de CPU o notebook roda inteiro (os algoritmos do curso são PyTorch puro), só mais
-# devagar. O notebook pede uma T4 ao Colab: com GPU tudo roda mais rápido, e a seção do GPTQModel pode rodar lá.
+# devagar. O notebook pede uma T4 ao Colab: com GPU tudo roda mais rápido.
 #
 # Todo número impresso aqui é medido agora, nesta execução. Números de artigos aparecem sempre com a fonte.
 
@@ -32,52 +32,58 @@ MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOKE = False
 SEED = 0
 DEVICE = "auto"            # "auto" usa a GPU se houver
-EVAL_TOKENS = 2048         # tokens avaliados: o INÍCIO do texto em inglês (course_utils/data)
+EVAL_TOKENS = 1024         # tokens avaliados: o INÍCIO do texto em inglês (course_utils/data)
 WINDOW, STRIDE = 1024, 512
 CALIB_START = 4096         # a calibração só usa o texto a partir deste token: nunca o trecho avaliado
-CALIB_SAMPLES, CALIB_LEN = 32, 256   # janelas de calibração (amostras x tokens)
+CALIB_SAMPLES, CALIB_LEN = 8, 256    # janelas de calibração (amostras x tokens)
 GROUP_SIZE = 64            # 576 (hidden do modelo) não é divisível por 128
 GPTQ_ACT_ORDER = True      # act-order (desc_act): colunas em ordem de diag(H) decrescente
 GPTQ_DAMP = 0.1            # amortecimento: fração da média de diag(H) (o artigo usa 0,01; ver seção 3)
 AWQ_GRID = 20              # pontos da grade de alfa (o artigo usa 20)
-AWQ_SEARCH_TOKENS = 512    # tokens de calibração usados na busca de alfa
+AWQ_SEARCH_TOKENS = 256    # tokens de calibração usados na busca de alfa
 AWQ_CLIP = True            # busca de recorte dos pesos depois das escalas
 MISMATCH = True            # seção 7: calibrar com o texto em português e avaliar no inglês
-RUN_LIBRARY = True         # seção 8: roda o GPTQModel se ele estiver instalado
-LIBRARY_CALIB_SAMPLES = 4  # seção 8: janelas de calibração para o GPTQModel (na CPU, o AWQ dele é lento)
+RUN_LIBRARY = True         # seção 8: quantiza também com a biblioteca AutoRound (se estiver instalada)
+LIBRARY_CALIB_SAMPLES = 2  # seção 8: quantas das janelas de calibração a biblioteca usa
+LIBRARY_AWQ_GRID = 10      # seção 8: pontos da grade de alfa do AWQ da biblioteca
+LIBRARY_ITERS = 10         # seção 8: passos do método AutoRound por bloco (o padrão da biblioteca é 200)
+LIBRARY_LR = 0.05          # seção 8: tamanho de cada passo (o padrão da biblioteca, 1/passos, é para 200 passos)
+
+# %%
+if SMOKE:  # a versão rápida (ver a seção 5: as afirmações valem também com ela)
+    CALIB_SAMPLES, CALIB_LEN = 8, 128
+    AWQ_GRID = 10
+    MISMATCH = False
+    LIBRARY_CALIB_SAMPLES, LIBRARY_AWQ_GRID, LIBRARY_ITERS = 2, 5, 5
 
 # %%
 import copy
-import importlib.util
-import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 
-import course_utils
-from course_utils.awq import awq_quantize, awq_search_scale, fold_scales, llama_scale_groups
-from course_utils.calibration import accumulate_hessian, block_inputs, calibration_samples, output_error, run_block
+from course_utils.awq import awq_layer_errors, awq_quantize, awq_search_scale, fold_scales, llama_scale_groups
+from course_utils.calibration import calibration_samples, linear_input_hessian, linear_inputs, output_error
 from course_utils.data import text_token_ids
-from course_utils.display import show_source
+from course_utils.display import explore, show_source
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.gptq import gptq_quantize, gptq_quantize_weight
+from course_utils.library_quant import (
+    autoround_checkpoint,
+    autoround_configs,
+    autoround_quantize,
+    describe_checkpoint,
+    library_missing,
+    reload_quantized,
+)
 from course_utils.measure import perplexity
-from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer, resolve_model
-from course_utils.planner import weight_gib
+from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer
+from course_utils.planner import PRESETS, weight_gib
 from course_utils.plotting import plot_bars
 from course_utils.quantization import bits_per_weight, fake_quantize_model_, rtn_quantize
 from course_utils.results import claim, claim_skipped, record
-
-if SMOKE:  # cargas de CI (ver a seção 5: as afirmações valem também com elas)
-    EVAL_TOKENS, STRIDE = 1024, 1024
-    CALIB_SAMPLES, CALIB_LEN = 16, 128
-    AWQ_GRID, AWQ_SEARCH_TOKENS = 10, 256
-    MISMATCH, RUN_LIBRARY = False, False
 
 quiet_libraries()
 torch.manual_seed(SEED)
@@ -240,28 +246,17 @@ show_source(gptq_quantize_weight)
 
 # %% [markdown]
 # O resto do GPTQ (o Hessiano de cada linear e a passagem bloco a bloco) está em `course_utils/gptq.py` e
-# `course_utils/calibration.py`.
+# `course_utils/calibration.py` (`linear_input_hessian` passa os tokens pelo modelo até a linear pedida e acumula
+# $H = \tfrac{2}{N}X^\top X$ das entradas dela, lote a lote, com `accumulate_hessian`).
 # Primeiro, numa camada só: a `down_proj` do primeiro bloco (1.536 entradas), com $H$ medido na calibração e o erro
 # medido **no texto de avaliação** (entradas que o GPTQ nunca viu). Comparamos também dois amortecimentos: o 0,01 do
-# artigo, que calibra com 128 × 2.048 tokens, e o 0,1 que usamos aqui, com poucos milhares de tokens: com menos tokens
-# que entradas, $H$ nem tem posto cheio, e o GPTQ pode se ajustar demais à calibração.
+# artigo, que calibra com 128 × 2.048 tokens, e o 0,1 que usamos aqui, com uns dois mil tokens: com poucos tokens,
+# $H$ pode nem ter posto cheio (a célula mostra o posto medido), e o GPTQ pode se ajustar demais à calibração.
 
 # %%
-def layer0_hessian(token_ids, name="mlp.down_proj"):
-    """H = 2XᵀX/N da entrada de uma linear do bloco 0, para as sequências `token_ids` [amostras, tokens]."""
-    linear = model.model.layers[0].get_submodule(name)
-    state = [None, 0]
-    def hook(module, args, output):
-        state[:] = accumulate_hessian(state[0], state[1], args[0])
-    handle = linear.register_forward_hook(hook)
-    try:
-        run_block(model.model.layers[0], block_inputs(model, token_ids))
-    finally:
-        handle.remove()
-    return linear.weight.detach(), state[0]
-
-w0, H_calib = layer0_hessian(calib)
-_, H_eval = layer0_hessian(eval_ids[:, :1024])
+# (W, H) da down_proj do bloco 0: H = 2XᵀX/N das entradas dela na calibração e no texto de avaliação
+w0, H_calib = linear_input_hessian(model, calib, layer_index=0, name="mlp.down_proj")
+_, H_eval = linear_input_hessian(model, eval_ids[:, :1024], layer_index=0, name="mlp.down_proj")
 print(f"down_proj do bloco 0: {w0.shape[1]} entradas; posto de H na calibração: "
       f"{torch.linalg.matrix_rank(H_calib).item()} ({calib_tokens} tokens)")
 layer_err = {}
@@ -274,10 +269,11 @@ for bits in (4, 3):
     layer_err[f"GPTQ w{bits} λ={GPTQ_DAMP} act-order"] = output_error(w0, w_hat, H_eval)
 for name, err in layer_err.items():
     print(f"{name:<28} erro relativo da saída (texto de avaliação): {100 * err:.2f}%")
-for bits in (4, 3):
-    assert layer_err[f"GPTQ w{bits} λ={GPTQ_DAMP}"] < layer_err[f"RTN w{bits}"], \
-        "o GPTQ deveria errar menos que o RTN nesta camada, também em texto que não viu"
+gptq_layer_ratio = max(layer_err[f"GPTQ w{b} λ={GPTQ_DAMP}"] / layer_err[f"RTN w{b}"] for b in (4, 3))
+claim("GPTQ erra menos que o RTN na down_proj do bloco 0, em texto que a calibração não viu (4 e 3 bits)",
+      gptq_layer_ratio < 1, measured=gptq_layer_ratio)
 
+# %%
 fig, ax = plt.subplots(figsize=(11, 3.8))
 plot_bars(list(layer_err), [100 * v for v in layer_err.values()],
           "down_proj do bloco 0: erro da saída em texto não visto", "erro relativo (%)", ax=ax, fmt="{:.1f}",
@@ -314,8 +310,25 @@ for bits in (4, 3):
 # é escolhido para cada grupo de lineares que dividem a entrada, minimizando o erro da saída
 # $\lVert Q(W\,\mathrm{diag}(s))\,(\mathrm{diag}(s)^{-1}x) - Wx\rVert^2$. Com $\alpha = 0$, $s = 1$: é o RTN. Depois das
 # escalas, uma busca de **recorte** (*clipping*) encolhe o limite de cada grupo de pesos se isso diminuir o erro da saída.
-# E então vem o RTN comum. Código: `course_utils/awq.py`.
-#
+# E então vem o RTN comum. O código, em `course_utils/awq.py`, lido com a fórmula ao lado:
+# - `awq_scale(x_absmean, alpha)` é $s = \overline{|x|}^{\,\alpha}$, dividido por $\sqrt{\max s \cdot \min s}$ para
+#   ficar em torno de 1 (a escala absoluta não muda nada: a grade de cada grupo se ajusta a ela);
+# - `reference = [x @ w.T ...]` guarda a saída original $xW^\top$ de cada linear do grupo, calculada uma vez;
+# - para cada $\alpha$ da grade, `(x / s) @ rtn_quantize(w * s, ...).T - y` é a saída quantizada menos a original:
+#   colunas de $W$ multiplicadas por $s$, quantizadas com o RTN da seção 2, entrada dividida por $s$;
+# - a perda soma as lineares do grupo (q, k e v dividem a mesma entrada, e portanto o mesmo $s$), e o menor erro vence.
+
+# %%
+show_source(awq_search_scale)
+
+# %% [markdown]
+# E a dobra: `fold_scales` divide a operação anterior por $s$ (o peso $g$ da RMSNorm, ou as linhas da `up_proj`) e
+# multiplica as colunas das lineares seguintes por $s$. Nenhum parâmetro novo aparece no modelo.
+
+# %%
+show_source(fold_scales)
+
+# %% [markdown]
 # Primeiro conferimos a dobra: escalas aleatórias dobradas em todos os blocos não mudam a saída do modelo.
 
 # %%
@@ -340,13 +353,7 @@ del folded
 
 # %%
 layer = model.model.layers[0]
-captured = {}
-def keep_input(module, args, output):
-    captured["x"] = args[0].reshape(-1, args[0].shape[-1]).detach()
-handle = layer.mlp.gate_proj.register_forward_hook(keep_input)
-run_block(layer, block_inputs(model, calib[:4]))
-handle.remove()
-x_gate = captured["x"]
+x_gate = linear_inputs(model, calib[:4], layer_index=0, name="mlp.gate_proj")      # [tokens, entradas]
 s_best, alpha_best, losses = awq_search_scale([layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight],
                                               x_gate[:AWQ_SEARCH_TOKENS], x_gate.abs().mean(0), bits=3,
                                               group_size=GROUP_SIZE, n_grid=AWQ_GRID)
@@ -361,10 +368,41 @@ ax.grid(alpha=0.3)
 ax.legend()
 plt.tight_layout()
 plt.show()
+# o α foi escolhido na calibração; o teste de verdade é o texto de avaliação (H das entradas da gate/up nele)
+_, H_gate_eval = linear_input_hessian(model, eval_ids[:, :1024], layer_index=0, name="mlp.gate_proj")
+held_out = {name: awq_layer_errors(getattr(layer.mlp, name).weight, x_gate.abs().mean(0), H_gate_eval, 3,
+                                   GROUP_SIZE, alpha_best) for name in ("gate_proj", "up_proj")}
 print(f"canais de entrada: mean|x| vai de {x_gate.abs().mean(0).min():.3f} a {x_gate.abs().mean(0).max():.3f}; "
-      f"com α = {alpha_best:.2f} o erro cai para {100 * min(losses) / losses[0]:.0f}% do RTN")
-claim("AWQ: a busca de α erra menos que o RTN (α = 0) no bloco 0", min(losses) < losses[0],
-      measured=min(losses) / losses[0])
+      f"na calibração, com α = {alpha_best:.2f}, o erro cai para {100 * min(losses) / losses[0]:.0f}% do RTN")
+for name, err in held_out.items():
+    print(f"  {name}, no texto de avaliação: RTN {100 * err['rtn']:.2f}% | AWQ (α = {alpha_best:.2f}) "
+          f"{100 * err['awq']:.2f}% de erro relativo da saída")
+awq_held_out_ratio = max(err["awq"] / err["rtn"] for err in held_out.values())
+claim("AWQ: o α escolhido na calibração erra menos que o RTN na gate/up do bloco 0 em texto não visto",
+      awq_held_out_ratio < 1, measured=awq_held_out_ratio)
+
+# %% [markdown]
+# ### Mexa você: bits, tamanho do grupo e $\alpha$
+#
+# A função abaixo quantiza a `gate_proj` do bloco 0 de dois jeitos, com os bits e o grupo que você escolher: RTN puro
+# e RTN depois da escala do AWQ com o $\alpha$ que você escolher ($s = \overline{|x|}^{\alpha}$, tirado da
+# calibração, sem busca e sem recorte). O erro relativo da saída é medido com o $H$ das entradas dessa camada no
+# **texto de avaliação**. Com os controles (no Jupyter ou no Colab): com $\alpha = 0$ os dois coincidem (é a mesma
+# conta); procure o $\alpha$ de menor erro e compare com o que a busca acima escolheu (lá a camada é a `gate_proj`
+# junto com a `up_proj`, e o erro é medido na calibração); veja o que muda com mais bits e com grupos menores. Sem os
+# controles (por exemplo, executado pelo papermill), a célula roda só com os valores padrão.
+
+# %%
+gate_w = layer.mlp.gate_proj.weight.detach()
+group_choices = [g for g in (16, 32, 64, 128, 192, 256) if gate_w.shape[1] % g == 0]
+
+def gate_error(bits=3, group_size=GROUP_SIZE, alpha=0.5):
+    """gate_proj do bloco 0: erro relativo da saída no texto de avaliação, com RTN e com a escala do AWQ."""
+    err = awq_layer_errors(gate_w, x_gate.abs().mean(0), H_gate_eval, bits, group_size, alpha)
+    print(f"w{bits}g{group_size}, α = {alpha:.1f}: RTN {100 * err['rtn']:.3f}% | AWQ {100 * err['awq']:.3f}% "
+          f"(o AWQ erra {err['awq'] / err['rtn']:.2f}x o que o RTN erra)")
+
+explore(gate_error, bits=(2, 8, 1), group_size=group_choices, alpha=(0.0, 1.0, 0.1))
 
 # %% [markdown]
 # E o modelo inteiro, em 4 e 3 bits:
@@ -386,9 +424,9 @@ for bits in (4, 3):
 # - em **w3g64**, cada um remove **pelo menos metade** do aumento de perplexidade que o RTN causa em relação ao fp32.
 #
 # A fração removida é $\dfrac{\mathrm{ppl}_{RTN} - \mathrm{ppl}_{método}}{\mathrm{ppl}_{RTN} - \mathrm{ppl}_{fp32}}$.
-# Com a versão rápida (`SMOKE=True`: 16 janelas de 128 tokens de calibração, 1.024 tokens avaliados, grade do AWQ com
-# 10 pontos numa amostra de 256 tokens) as mesmas afirmações são conferidas, com margem menor: com menos calibração o
-# GPTQ se ajusta mais aos poucos tokens que viu, e o AWQ escolhe $\alpha$ com menos dados.
+# Com a versão rápida (`SMOKE=True`: 8 janelas de 128 tokens de calibração em vez de 256, grade do AWQ com 10 pontos em
+# vez de 20) as mesmas afirmações são conferidas, com margem menor: com menos calibração o GPTQ se ajusta mais aos
+# poucos tokens que viu, e o AWQ escolhe $\alpha$ com menos dados.
 
 # %%
 def removed(method, bits):
@@ -433,17 +471,17 @@ cited = {  # (fonte, fp16, RTN, GPTQ, AWQ) — docs/referencias.md; None = não 
     "OPT-125M 3 bits (GPTQ, Tab. 3)": (27.65, 1.3e3, 53.85, None),
     "Llama-2-7B w4g128 (AWQ, Tab. 4)": (5.47, 5.73, 5.69, 5.60),
 }
-rows = {f"SmolLM2-135M w{b}g{GROUP_SIZE} (medido)": (ppl_fp32, ppl[f"rtn_w{b}"], ppl[f"gptq_w{b}"], ppl[f"awq_w{b}"])
-        for b in (4, 3)}
+rows = {f"{MODEL_ID.split('/')[-1]} w{b}g{GROUP_SIZE} (medido)": (ppl_fp32, ppl[f"rtn_w{b}"], ppl[f"gptq_w{b}"],
+                                                                   ppl[f"awq_w{b}"]) for b in (4, 3)}
 rows.update({f"{k} (citado)": v for k, v in cited.items()})
 def pct(base, v):
     return "—" if v is None else f"{100 * (v / base - 1):+.0f}%"
-
 
 print(f"{'':<42} {'RTN':>8} {'GPTQ':>8} {'AWQ':>8}   (aumento sobre o modelo original)")
 for name, (base, rtn, gptq, awq) in rows.items():
     print(f"{name:<42} {pct(base, rtn):>8} {pct(base, gptq):>8} {pct(base, awq):>8}")
 
+# %%
 fig, ax = plt.subplots(figsize=(12, 4))
 width = 0.27
 for k, (method, color) in enumerate([("RTN", "tab:red"), ("GPTQ", "tab:blue"), ("AWQ", "tab:green")]):
@@ -469,7 +507,7 @@ plt.show()
 #   +13% com GPTQ em 4 bits; o OPT-6.7B, +5%; o Llama-2-7B com AWQ, +2%);
 # - **grupos**: usamos 64 (576 não divide por 128); a Tabela 3 do GPTQ quantiza por linha e a Tabela 4 do AWQ usa
 #   grupos de 128;
-# - **dados**: um texto original curto do curso, com uns poucos milhares de tokens de calibração, contra o WikiText-2 e
+# - **dados**: um texto original curto do curso, com uns dois mil tokens de calibração, contra o WikiText-2 e
 #   conjuntos de calibração bem maiores nos artigos;
 # - **a origem Q4_1 dos pesos** (notebook 01): a cópia offline já passou por uma grade de 4 bits, então o nosso fp32 é
 #   um modelo já arredondado, e os 4 bits somam um segundo arredondamento; por isso o RTN de 4 bits custa mais aqui do que
@@ -486,7 +524,7 @@ plt.show()
 # $\text{bits por peso} = b + (16 + b)/64$. Embeddings, `lm_head` e normas ficam em 16 bits.
 #
 # Com **act-order**, cada linear guarda também o `g_idx`: um inteiro de 32 bits por coluna de entrada, dividido por
-# todas as linhas, ou seja $32 \cdot d_{in} / (d_{out} \cdot d_{in}) = 32/d_{out}$ bits por peso. Medimos nas lineares
+# todas as linhas, ou seja $32 \cdot d_{in} / (d_{out} \cdot d_{in}) = 32/d_{out}$ bits por peso. As contas, nas lineares
 # do modelo deste notebook e nas de um Llama-2-7B (pela configuração):
 
 # %%
@@ -498,10 +536,18 @@ gib_7b["w4g128"] = weight_gib(LLAMA2_7B_CONFIG, bpw_g128)
 for b in (4, 3):
     print(f"w{b}g{GROUP_SIZE}: {bpw[b]:.3f} bits por peso")
 print(f"w4g128: {bpw_g128:.3f} bits por peso (o formato dos artigos)")
-print("\nLlama-2-7B (pesos):")
+t4_gib = PRESETS["colab_t4"].gpu_gib      # o que o CUDA informa numa T4 do Colab (docs/referencias.md#colab-t4)
+print(f"\nLlama-2-7B (pesos), e o que sobra dos {t4_gib:.2f} GiB de uma T4 do Colab para o cache KV e as ativações:")
 for name, gib in gib_7b.items():
-    print(f"  {name:>7}: {gib:5.2f} GiB")
+    print(f"  {name:>7}: {gib:5.2f} GiB | sobram {t4_gib - gib:5.2f} GiB")
+fig, ax = plt.subplots(figsize=(7, 3.5))
+plot_bars(list(gib_7b), list(gib_7b.values()), "Llama-2-7B: memória dos pesos", "GiB", ax=ax, fmt="{:.2f}")
+ax.axhline(t4_gib, color="tab:red", ls="--", label=f"T4 do Colab ({t4_gib:.2f} GiB)")
+ax.legend()
+plt.tight_layout()
+plt.show()
 
+# %%
 def g_idx_bits_per_weight(shapes):
     """Bits por peso do g_idx (int32 por coluna de entrada) numa lista de formatos (saídas, entradas)."""
     return sum(32 * d_in for _, d_in in shapes) / sum(d_out * d_in for d_out, d_in in shapes)
@@ -514,14 +560,11 @@ g_idx_bpw = {"este modelo": g_idx_bits_per_weight(ours_shapes), "Llama-2-7B": g_
 for name, extra in g_idx_bpw.items():
     print(f"g_idx do act-order, {name}: +{extra:.4f} bits por peso -> w4g{GROUP_SIZE} com act-order: "
           f"{bpw[4] + extra:.3f} bits por peso")
-fig, ax = plt.subplots(figsize=(7, 3.5))
-plot_bars(list(gib_7b), list(gib_7b.values()), "Llama-2-7B: memória dos pesos", "GiB", ax=ax, fmt="{:.2f}")
-plt.tight_layout()
-plt.show()
 
 # %% [markdown]
-# Uma T4 tem 15 GiB: em fp16 o 7B mal cabe; com 4 bits sobram uns 11 GiB para o cache KV e as ativações; com 3 bits, mais
-# ainda — mas pagando em qualidade, como a seção 5 mostrou num modelo pequeno.
+# Em fp16 os pesos do 7B quase enchem a T4, e não sobra espaço para o cache KV de uma conversa longa; com 4 bits sobra
+# a maior parte da placa (as contas acima); com 3 bits, mais ainda, mas pagando em qualidade, como a seção 5 mostrou
+# num modelo pequeno. O `g_idx` do act-order custa pouco: quanto mais saídas a linear tem, menos ele pesa por peso.
 #
 # ## 7. A calibração importa
 #
@@ -538,45 +581,133 @@ if MISMATCH:
     del m
     print(f"GPTQ w3g{GROUP_SIZE}, avaliado em inglês: calibrado em inglês {ppl['gptq_w3']:.2f} | "
           f"calibrado em português {ppl_mismatch:.2f} | RTN (sem calibração) {ppl['rtn_w3']:.2f}")
-    assert ppl_mismatch > ppl["gptq_w3"], "calibrar com outro idioma deveria ser pior que com o mesmo"
+    claim("GPTQ w3g64 calibrado em português é pior no inglês que calibrado em inglês", ppl_mismatch > ppl["gptq_w3"],
+          measured=ppl_mismatch / ppl["gptq_w3"])
     if ppl_mismatch > ppl["rtn_w3"]:
         print("=> com a calibração trocada, o GPTQ ficou PIOR até que o RTN, que não usa calibração nenhuma: "
               "ele corrigiu cada camada para entradas que o texto avaliado não tem.")
 else:
-    print("Pulado (MISMATCH=False; o SMOKE pula esta seção para caber no tempo da CI).")
+    print("Pulado (MISMATCH=False; a versão rápida, SMOKE=True, pula esta seção).")
 
 # %% [markdown]
 # Por isso as receitas pedem calibração **parecida com o uso**: um modelo que vai conversar em português deve ser
 # calibrado com português (e com o formato de chat, se for usado com ele). O Exercício 4 pede o mesmo teste com o AWQ.
 #
-# ## 8. As ferramentas mantidas: GPTQModel e llm-compressor
+# ## 8. Uma ferramenta mantida: o AWQ e o AutoRound da biblioteca AutoRound
 #
 # O material antigo deste curso usava **AutoGPTQ** e **AutoAWQ**. Os dois foram abandonados pelos autores: o AutoGPTQ
-# aponta para o **GPTQModel**, o AutoAWQ para o **llm-compressor**; o transformers 5 carrega checkpoints GPTQ e AWQ pelo
-# GPTQModel ([situação das bibliotecas](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)). Hoje:
-# - **GPTQModel 7.7** quantiza com GPTQ e AWQ também na CPU, mas exige **torch >= 2.14.1** e **transformers >= 5.20.2**;
-#   numa máquina de 2 núcleos, defina `GPTQMODEL_CPU_WORKERS=2`. O ambiente do curso fixa o torch 2.13 (CPU), então o
-#   GPTQModel **não** vem instalado: a célula abaixo só roda onde ele estiver (por exemplo, num Colab com um torch recente,
-#   depois de `pip install gptqmodel==7.7.0`).
-# - **llm-compressor 0.14** (projeto vLLM) salva no formato *compressed-tensors*, o que o vLLM serve direto. O GPTQ dele
-#   roda na CPU; o AWQ dele precisa de acelerador; e as versões que ele fixa conflitam com as do GPTQModel (use ambientes
-#   separados). Não é executado aqui.
+# aponta para o **GPTQModel**, o AutoAWQ para o **llm-compressor**
+# ([situação das bibliotecas](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#bibliotecas)).
+# Esta seção usa a ferramenta mantida que **instala e roda onde você roda este notebook**: no ambiente do curso (torch
+# 2.13 na CPU) e no Colab (o torch 2.11 com CUDA que ele já tem), sem trocar o torch nem quebrar os pacotes do Colab.
+# Conferido em 12/2026 (mesmo link):
+# - o **GPTQModel** não instala em nenhum dos dois: a versão 7.7 exige torch >= 2.14.1, e as anteriores (da 5.x à
+#   7.6) fixam o numpy 2.2.6 (o curso usa o 2.4.6) e exigem protobuf >= 7.34 (o Colab mantém o 5.29, de que dependem
+#   os pacotes do Google);
+# - o **llm-compressor** 0.14 exige transformers <= 5.17 (o curso usa o 5.23);
+# - o **AutoRound** 0.16 (da Intel; `pip install auto-round`) instala nos dois só com pacotes prontos e quantiza na
+#   CPU. Ele tem o **AWQ** e um método próprio, também chamado **AutoRound**. **Não tem GPTQ**: GPTQ por uma
+#   biblioteca mantida, hoje, só num ambiente separado com torch >= 2.14.1 (o GPTQModel), fora do caminho deste curso.
 #
-# ### Migração: do AutoGPTQ/AutoAWQ para o GPTQModel
+# **O método AutoRound** (Cheng et al., arXiv 2309.05516; ver o mesmo link) tem o objetivo do GPTQ, usar os dados para
+# decidir para que lado arredondar cada peso, por outro caminho. Cada peso ganha um deslocamento $v \in [-\tfrac12,
+# \tfrac12]$ somado antes do arredondamento, $\hat w = s\,\big(\mathrm{clamp}(\mathrm{round}(w/s + v) + z, 0, 2^b - 1)
+# - z\big)$, e os $v$ de um bloco do transformer (junto com o recorte do mínimo e do máximo de cada grupo) são
+# ajustados por alguns passos de **descida de gradiente com sinal** para a saída do bloco quantizado ficar perto da
+# original nas entradas de calibração. Com $v = 0$ é o RTN. Na biblioteca, o método se configura com `SignRoundConfig`
+# e o AWQ com `AWQConfig` seguido do RTN (`RTNConfig`):
+
+# %%
+show_source(autoround_configs)
+
+# %% [markdown]
+# A chamada da biblioteca, sem a cola do curso (diretório de trabalho temporário, avisos silenciados; ver
+# `course_utils/library_quant.py`), é esta:
+# ```python
+# from auto_round import AutoRound
 #
-# | Antes (abandonado) | Agora (GPTQModel 7.7) |
-# |---|---|
-# | `from auto_gptq import AutoGPTQForCausalLM, BaseQuantizeConfig` | `from gptqmodel import GPTQModel, GPTQConfig` |
-# | `BaseQuantizeConfig(bits=4, group_size=128, desc_act=False)` | `GPTQConfig(bits=4, group_size=128, desc_act=False, sym=False)` |
-# | `AutoGPTQForCausalLM.from_pretrained(model_id, quantize_config)` | `GPTQModel.load(model_id, quant_config)` |
-# | `model.quantize(examples)` (lista de dicts tokenizados) | `model.quantize(calibration, batch_size=...)` (textos ou dicts tokenizados) |
-# | `model.save_quantized(out_dir)` | `model.save(out_dir)` |
-# | `AutoGPTQForCausalLM.from_quantized(out_dir)` | `GPTQModel.load(out_dir)` ou `AutoModelForCausalLM.from_pretrained(out_dir)` |
-# | `from awq import AutoAWQForCausalLM` | `from gptqmodel import GPTQModel, AWQConfig` |
-# | `model.quantize(tokenizer, quant_config={"w_bit": 4, "q_group_size": 128, "zero_point": True, "version": "GEMM"})` | `GPTQModel.load(model_id, AWQConfig(bits=4, group_size=128, sym=False))` e `model.quantize(calibration)` |
-# | `AutoAWQForCausalLM.from_quantized(out_dir)` | `AutoModelForCausalLM.from_pretrained(out_dir)` (o transformers 5 usa o GPTQModel) |
+# rounder = AutoRound(model, tokenizer=tokenizer, alg_configs=autoround_configs("awq", bits=4, group_size=64),
+#                     dataset=[janela[None] for janela in calibracao], nsamples=len(calibracao), seqlen=256)
+# modelo_quantizado, _ = rounder.quantize()                              # pesos na grade, em ponto flutuante
+# rounder.quantize_and_save("saida", format="auto_round:gptqmodel")      # ou: um checkpoint com os inteiros
+# ```
 #
-# O caminho do llm-compressor, para servir com vLLM (não executado aqui):
+# A célula abaixo quantiza com a biblioteca nas **mesmas** configurações das nossas implementações (4 bits, grupos de
+# 64, assimétrica), com as primeiras `LIBRARY_CALIB_SAMPLES` janelas da **mesma** calibração das seções 3 e 4, e mede
+# a perplexidade nas **mesmas** janelas de avaliação. Na CPU, cada passo do AutoRound custa um forward e um backward
+# do bloco, então o orçamento aqui é pequeno (`LIBRARY_ITERS` passos por bloco; a biblioteca usa 200 por padrão) e a
+# calibração também: o resultado é o que a biblioteca consegue com esse orçamento, não o melhor dela. Depois, o
+# checkpoint do AutoRound é salvo com os pesos empacotados em inteiros, recarregado com o transformers e usado para
+# gerar texto.
+
+# %%
+library_ppl, library_skip = {}, library_missing()
+if not RUN_LIBRARY:
+    library_skip = "RUN_LIBRARY=False"
+if library_skip:
+    print(f"Seção não executada: {library_skip}.")
+else:
+    lib_calib = calib[:LIBRARY_CALIB_SAMPLES]    # as primeiras janelas da calibração das seções 3 e 4
+    settings = {"bits": 4, "group_size": GROUP_SIZE, "iters": LIBRARY_ITERS, "n_grid": LIBRARY_AWQ_GRID}
+    start = time.perf_counter()
+    quantized = autoround_quantize(copy.deepcopy(model), tokenizer, lib_calib, "awq", **settings)
+    seconds["autoround_awq"] = time.perf_counter() - start
+    library_ppl["awq"] = evaluate(quantized)
+    del quantized
+    start = time.perf_counter()
+    folder = autoround_checkpoint(copy.deepcopy(model), tokenizer, lib_calib, "autoround", **settings)
+    seconds["autoround_signround"] = time.perf_counter() - start
+    reloaded = reload_quantized(folder, device=device)
+    library_ppl["signround"] = evaluate(reloaded)
+    print(f"{lib_calib.numel()} tokens de calibração; perplexidade w4g{GROUP_SIZE} nas mesmas janelas "
+          f"(RTN {ppl['rtn_w4']:.2f}; os nossos, com {calib_tokens} tokens: GPTQ {ppl['gptq_w4']:.2f}, "
+          f"AWQ {ppl['awq_w4']:.2f}):")
+    print(f"  AWQ do AutoRound: {library_ppl['awq']:.2f} (quantizar levou {seconds['autoround_awq']:.0f} s)")
+    print(f"  método AutoRound, {LIBRARY_ITERS} passos por bloco, recarregado do checkpoint: "
+          f"{library_ppl['signround']:.2f} (quantizar e salvar levou {seconds['autoround_signround']:.0f} s)")
+    describe_checkpoint(folder, reloaded, tokenizer, "The town of Harrowmouth")
+    del reloaded
+
+# %%
+if library_ppl:
+    claim("(AutoRound) o AWQ da biblioteca, w4g64, abaixo do RTN w4g64", library_ppl["awq"] < ppl["rtn_w4"],
+          measured=library_ppl["awq"] / ppl["rtn_w4"])
+    claim("(AutoRound) o método AutoRound, w4g64, recarregado do checkpoint, abaixo do RTN w4g64",
+          library_ppl["signround"] < ppl["rtn_w4"], measured=library_ppl["signround"] / ppl["rtn_w4"])
+else:
+    claim_skipped("(AutoRound) o AWQ da biblioteca, w4g64, abaixo do RTN w4g64", library_skip)
+    claim_skipped("(AutoRound) o método AutoRound, w4g64, recarregado do checkpoint, abaixo do RTN w4g64",
+                  library_skip)
+
+# %% [markdown]
+# **Por que os números da biblioteca não são iguais aos nossos.** Além da calibração menor e do orçamento curto: o
+# AWQ do AutoRound (que veio do AutoAWQ, pelo llm-compressor) usa por padrão a escala
+# $s = \overline{|x|}^{\alpha} / \overline{|w|}^{1-\alpha}$ (*duo scaling*), mede o erro de cada $\alpha$ na saída do
+# módulo inteiro (a atenção ou a MLP), não de cada linear, e não faz a busca de recorte que o nosso faz; como o nosso,
+# deixa a `o_proj` sem escala quando há GQA. O método AutoRound não é o GPTQ: ajusta o arredondamento olhando a saída
+# do bloco inteiro, por gradiente, em vez de corrigir coluna a coluna com $H^{-1}$. A biblioteca calcula a busca e os
+# passos em bf16 (o padrão dela, `amp=True`), e as nossas em fp32. E o checkpoint recarregado guarda os inteiros de
+# verdade e calcula em 16 bits, enquanto as nossas cópias têm os pesos na grade, mas em fp32. Os nossos
+# são implementações didáticas, fiéis aos artigos; a biblioteca é o que você usa para publicar um checkpoint.
+#
+# ### Migração: do AutoGPTQ/AutoAWQ para as ferramentas mantidas
+#
+# Para quem tem código antigo. O GPTQModel é o sucessor direto do AutoGPTQ (e o transformers 5 carrega checkpoints
+# GPTQ e AWQ por ele), mas hoje ele não instala no ambiente do curso nem no Colab (acima); as linhas dele não são
+# executadas aqui.
+#
+# | Antes (abandonado) | AutoRound 0.16 (executado acima) | GPTQModel 7.7 (não executado aqui) |
+# |---|---|---|
+# | `from auto_gptq import AutoGPTQForCausalLM, BaseQuantizeConfig` | `from auto_round import AutoRound, SignRoundConfig` | `from gptqmodel import GPTQModel, GPTQConfig` |
+# | `BaseQuantizeConfig(bits=4, group_size=128, desc_act=False)` | `SignRoundConfig(bits=4, group_size=128, sym=False)` (AutoRound, não GPTQ) | `GPTQConfig(bits=4, group_size=128, desc_act=False, sym=False)` |
+# | `from awq import AutoAWQForCausalLM` | `from auto_round import AutoRound, AWQConfig, RTNConfig` | `from gptqmodel import GPTQModel, AWQConfig` |
+# | `quant_config={"w_bit": 4, "q_group_size": 128, "zero_point": True}` | `[AWQConfig(bits=4, group_size=128, sym=False), RTNConfig(bits=4, group_size=128, sym=False)]` | `AWQConfig(bits=4, group_size=128, sym=False)` |
+# | `model.quantize(...)` | `AutoRound(model, tokenizer=tok, alg_configs=..., dataset=...).quantize()` | `GPTQModel.load(model_id, config).quantize(calibration)` |
+# | `model.save_quantized(out_dir)` | `rounder.quantize_and_save(out_dir, format="auto_round")` | `model.save(out_dir)` |
+# | `...from_quantized(out_dir)` | `AutoModelForCausalLM.from_pretrained(pasta)` (com o `auto-round` instalado) | `GPTQModel.load(out_dir)` |
+#
+# O caminho do llm-compressor, para servir com vLLM (não executado aqui; o GPTQ dele roda na CPU, o AWQ dele precisa de
+# acelerador):
 # ```python
 # from llmcompressor import oneshot
 # from llmcompressor.modifiers.quantization import GPTQModifier
@@ -585,86 +716,6 @@ else:
 #         ignore=["lm_head"]), max_seq_length=512, num_calibration_samples=128, output_dir=out_dir)
 # # vllm serve out_dir
 # ```
-#
-# A célula abaixo quantiza com o GPTQModel nas **mesmas** configurações das nossas implementações (4 bits, grupos de 64,
-# assimétrica, act-order e amortecimento do GPTQ), salva, recarrega com o transformers, gera texto e mede a perplexidade.
-# Na CPU o GPTQModel carrega o modelo em bf16 (o kernel AWQ dele não aceita fp32), e o AWQ dele, que mede o erro na saída
-# da atenção e da MLP inteiras para cada $\alpha$, leva minutos por bloco com toda a calibração. Por isso ele usa só as
-# primeiras `LIBRARY_CALIB_SAMPLES` janelas, e as nossas implementações rodam **de novo com exatamente essas janelas**:
-# a comparação é feita com a mesma calibração.
-
-# %%
-gptqmodel_ppl = {}
-if not RUN_LIBRARY:
-    print("Seção pulada (RUN_LIBRARY=False; o SMOKE a pula: quantizar com o GPTQModel na CPU leva vários minutos).")
-elif importlib.util.find_spec("gptqmodel") is None or importlib.util.find_spec("optimum") is None:
-    print("O GPTQModel (e o optimum, que o transformers pede para recarregar checkpoints GPTQ) não estão instalados "
-          "neste ambiente, então esta seção não roda aqui. O GPTQModel exige torch >= 2.14.1 e transformers >= 5.20.2 "
-          f"(aqui: torch {torch.__version__}). Num ambiente separado: pip install -r requirements-gptqmodel.txt "
-          "e rode este notebook de novo.")
-else:
-    os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(os.cpu_count() or 1))
-    from gptqmodel import AWQConfig, GPTQConfig, GPTQModel
-    from transformers import AutoModelForCausalLM
-
-    source = resolve_model(MODEL_ID)
-    lib_calib = calib[:LIBRARY_CALIB_SAMPLES]
-    calibration = [{"input_ids": row.tolist(), "attention_mask": [1] * row.numel()} for row in lib_calib]
-    # as mesmas escolhas das nossas implementações: assimétrica, grupos de 64, act-order puro, o mesmo amortecimento
-    configs = {"gptq": GPTQConfig(bits=4, group_size=GROUP_SIZE, sym=False, desc_act=GPTQ_ACT_ORDER,
-                                  act_group_aware=False, damp_percent=GPTQ_DAMP),
-               "awq": AWQConfig(bits=4, group_size=GROUP_SIZE, sym=False)}
-    workdir = tempfile.mkdtemp(prefix="curso-02-")
-    for method, config in configs.items():
-        out_dir = os.path.join(workdir, method)
-        start = time.perf_counter()
-        qmodel = GPTQModel.load(source, config, device=device)
-        qmodel.quantize(calibration, batch_size=4, tokenizer=tokenizer)
-        qmodel.save(out_dir)
-        seconds[f"gptqmodel_{method}"] = time.perf_counter() - start
-        del qmodel
-        reloaded = AutoModelForCausalLM.from_pretrained(out_dir, device_map=device)
-        gptqmodel_ppl[method] = evaluate(reloaded)
-        prompt = tokenizer("The town of Harrowmouth", return_tensors="pt").to(device)
-        generated = reloaded.generate(**prompt, max_new_tokens=20, do_sample=False)
-        del reloaded
-        ours, seconds[f"{method}_w4_lib_calib"] = quantized_copy(method, 4, samples=lib_calib)
-        ppl[f"{method}_w4_lib_calib"] = evaluate(ours)
-        del ours
-        print(f"GPTQModel {method.upper()} w4g{GROUP_SIZE} ({lib_calib.numel()} tokens de calibração): perplexidade "
-              f"{gptqmodel_ppl[method]:.2f} em {seconds[f'gptqmodel_{method}']:.0f} s | o nosso, mesma calibração: "
-              f"{ppl[f'{method}_w4_lib_calib']:.2f} em {seconds[f'{method}_w4_lib_calib']:.0f} s "
-              f"(com as {calib_tokens} da seção 3/4: {ppl[f'{method}_w4']:.2f}) | RTN: {ppl['rtn_w4']:.2f}")
-        print("   gera:", repr(tokenizer.decode(generated[0], skip_special_tokens=True)))
-        assert 1 < gptqmodel_ppl[method] < ppl["rtn_w3"], "perplexidade implausível para 4 bits"
-if gptqmodel_ppl:
-    claim("(GPTQModel) GPTQ e AWQ w4g64 abaixo do RTN w4g64",
-          max(gptqmodel_ppl.values()) < ppl["rtn_w4"], measured=max(gptqmodel_ppl.values()) / ppl["rtn_w4"])
-else:
-    claim_skipped("(GPTQModel) GPTQ e AWQ w4g64 abaixo do RTN w4g64", "o GPTQModel não rodou nesta execução")
-
-saved = Path(course_utils.__file__).resolve().parent.parent / "results" / "gptqmodel" / "02_awq_gptq.json"
-if not gptqmodel_ppl and saved.exists():  # números de OUTRA execução: mostrados como tal, nunca registrados aqui
-    other = json.loads(saved.read_text(encoding="utf-8"))
-    got = other["notebooks"]["02_awq_gptq"]["results"]
-    print(f"\nNúmeros de uma execução completa deste notebook num ambiente separado ({other['date']}, torch "
-          f"{other['environment']['torch']}, gptqmodel {other['libraries']['gptqmodel']}; ver results/gptqmodel/), "
-          f"NÃO medidos agora ({got['gptqmodel_calib_tokens']} tokens de calibração):\n"
-          f"  GPTQModel GPTQ w4g{GROUP_SIZE}: {got['gptqmodel_gptq_ppl']:.2f} | o nosso GPTQ, mesma calibração: "
-          f"{got['ppl_gptq_w4g64_lib_calib']:.2f}\n"
-          f"  GPTQModel AWQ  w4g{GROUP_SIZE}: {got['gptqmodel_awq_ppl']:.2f} | o nosso AWQ, mesma calibração: "
-          f"{got['ppl_awq_w4g64_lib_calib']:.2f}\n  (lá, fp32 {got['ppl_fp32']:.2f}, RTN {got['ppl_rtn_w4g64']:.2f})")
-
-
-# %% [markdown]
-# **Por que os números do GPTQModel não são idênticos aos nossos** (mesmos bits, grupo, calibração, act-order e
-# amortecimento): a biblioteca tem detalhes próprios. No GPTQ, ela quantiza em ordem *dentro* de cada bloco
-# (`true_sequential`: a MLP vê a atenção já quantizada), aumenta o amortecimento sozinha se a Cholesky falha, e por padrão
-# usa *act-group-aware* e amortecimento 0,05 (aqui passamos os nossos valores). No AWQ (que veio do AutoAWQ), a escala
-# padrão é $s = \overline{|x|}^{\alpha} / \overline{|w|}^{1-\alpha}$ (*duo scaling*) e o erro é medido na saída do módulo
-# inteiro (atenção ou MLP), não de cada linear. Na CPU, o modelo da biblioteca está em bf16, e o nosso em fp32. E os
-# pesos são de fato empacotados em inteiros e multiplicados por kernels próprios. Os nossos são implementações didáticas,
-# fiéis aos artigos; a biblioteca é a que você usa para publicar um checkpoint.
 
 # %% [markdown]
 # ## Exercícios
@@ -685,13 +736,25 @@ def acumular_com_mascara(H, n, x, mascara):
 check("02.1", acumular_com_mascara)
 
 # %% [markdown]
-# **Exercício 2.** Quantos **GiB** ocupam os pesos de um Llama-2-7B (`LLAMA2_7B_CONFIG`) quando as lineares dos blocos são
-# quantizadas em **w3g64** (3 bits; por grupo de 64 pesos, uma escala fp16 e um ponto-zero de 3 bits) e embeddings,
-# `lm_head` e normas ficam em fp16? (1 GiB = 2³⁰ bytes; as funções da seção 6 ajudam.)
+# **Exercício 2 (a escala do AWQ que olha os pesos).** O AWQ da biblioteca da seção 8 (e o do AutoAWQ, de onde ele
+# veio) usa por padrão uma escala que olha também os pesos, o *duo scaling*:
+# $s = \overline{|x|}^{\,\alpha} / \overline{|w|}^{\,1-\alpha}$, em que $\overline{|w|}$ é a média de $|W|$ de cada
+# canal de entrada (uma coluna de $W$). Escreva a busca de $\alpha$ com essa escala:
+# `busca_awq_duo(W, x, bits, group_size, n_grid)` recebe `W` `[saídas, entradas]` e uma amostra de entradas `x`
+# `[tokens, entradas]`; calcule $\overline{|x|}$ (média sobre os tokens) e $\overline{|w|}$ (média sobre as linhas de
+# `W`), as duas com `clamp(min=1e-8)`; para cada $\alpha \in \{0, 1/n, \dots, (n-1)/n\}$ ($n$ = `n_grid`), forme $s$,
+# normalize por $\sqrt{\max s \cdot \min s}$ (como na seção 4) e meça o erro da saída
+# $\lVert xW^\top - (x/s)\,Q(W\,\mathrm{diag}(s))^\top\rVert^2$, com $Q$ = `rtn_quantize(·, bits, group_size)` (o RTN
+# por grupos da seção 2; pode usar). Devolva `(s, alfa)` do menor erro. (A biblioteca ainda normaliza $|w|$ pelo
+# máximo de cada grupo antes da média; aqui, a média simples basta. Repare: com $\alpha = 0$ a escala é
+# $1/\overline{|w|}$, não 1, então esta busca não contém o RTN puro como a da seção 4.)
 
-# %% curso={"exercicio": "02.2", "resposta": "resposta_2"} tags=["exercicio"]
-resposta_2 = None  # substitua por um número
-check("02.2", resposta_2)
+# %% curso={"exercicio": "02.2", "resposta": "busca_awq_duo"} tags=["exercicio"]
+def busca_awq_duo(W, x, bits, group_size, n_grid):
+    # seu código aqui
+    ...
+
+check("02.2", busca_awq_duo)
 
 
 # %% [markdown]
@@ -739,20 +802,20 @@ record("gib_llama2_7b_w3g64", gib_7b["w3g64"])
 record("awq_fold_max_logit_diff", fold_diff)
 if ppl_mismatch is not None:
     record("ppl_gptq_w3g64_calib_pt", ppl_mismatch)
-record("gptqmodel_ran", bool(gptqmodel_ppl))
-if gptqmodel_ppl:
-    record("gptqmodel_gptq_ppl", gptqmodel_ppl["gptq"])
-    record("gptqmodel_awq_ppl", gptqmodel_ppl["awq"])
-    record("gptqmodel_calib_tokens", int(lib_calib.numel()))
-    record("ppl_gptq_w4g64_lib_calib", ppl["gptq_w4_lib_calib"])
-    record("ppl_awq_w4g64_lib_calib", ppl["awq_w4_lib_calib"])
-    record("seconds_gptqmodel_gptq", seconds["gptqmodel_gptq"])
-    record("seconds_gptqmodel_awq", seconds["gptqmodel_awq"])
+record("autoround_ran", bool(library_ppl))
+if library_ppl:
+    record("autoround_awq_ppl", library_ppl["awq"])
+    record("autoround_signround_ppl", library_ppl["signround"])
+    record("autoround_calib_tokens", int(lib_calib.numel()))
+    record("autoround_iters", LIBRARY_ITERS)
+    record("seconds_autoround_awq", seconds["autoround_awq"])
+    record("seconds_autoround_signround", seconds["autoround_signround"])
 
 # %% [markdown]
 # **Em resumo.** (1) O RTN arredonda cada peso sozinho; em 3 bits isso desmorona. (2) O GPTQ minimiza o erro da
 # **saída** usando $H = 2X^\top X$: quantiza uma coluna e corrige as seguintes. (3) O AWQ protege os canais de entrada
 # salientes com uma escala que não custa nada na inferência. (4) Os dois dependem da calibração: avalie sempre em texto
-# que ela não viu, e calibre com dados parecidos com o uso. (5) Para publicar e servir, use o GPTQModel (ou o
-# llm-compressor para vLLM); AutoGPTQ e AutoAWQ estão abandonados.
+# que ela não viu, e calibre com dados parecidos com o uso. (5) Para publicar um checkpoint, use uma biblioteca mantida:
+# aqui, o AutoRound (AWQ e o método AutoRound), que instala no ambiente do curso e no Colab; o GPTQModel (GPTQ) e o
+# llm-compressor (para o vLLM) pedem hoje um ambiente separado. AutoGPTQ e AutoAWQ estão abandonados.
 # Próximo: **03 · Offloading para CPU e disco**.
