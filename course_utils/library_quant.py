@@ -108,6 +108,20 @@ def autoround_configs(method: str, bits: int = 4, group_size: int = 64, iters: i
     return [SignRoundConfig(iters=iters, lr=lr, enable_minmax_tuning=False, **grid)]
 
 
+@contextlib.contextmanager
+def _notebook_progress_bars():
+    """O AutoRound usa o `tqdm` de texto: num notebook, cada passo vira uma linha nova na saída da célula (~130 linhas
+    por quantização). Enquanto o bloco roda, as barras dele viram as do `tqdm.auto` (um widget que some no fim)."""
+    import functools
+    from unittest import mock
+
+    from auto_round.compressors import orchestrator
+    from tqdm.auto import tqdm
+
+    with mock.patch.object(orchestrator, "tqdm", functools.partial(tqdm, leave=False)):
+        yield
+
+
 # Lote de cada passo do AutoRound: o custo de um passo (forward e backward do bloco) é proporcional a ele
 BATCH_SIZE = 2
 
@@ -123,7 +137,7 @@ def _rounder(model, tokenizer, samples, method: str, bits: int, group_size: int,
     from auto_round import AutoRound
 
     device = next(model.parameters()).device
-    with quiet_autoround(), _scratch_workspace(), _frozen_garbage_collector():
+    with quiet_autoround(), _scratch_workspace(), _frozen_garbage_collector(), _notebook_progress_bars():
         yield AutoRound(model, tokenizer=tokenizer, alg_configs=configs, dataset=[row[None] for row in samples],
                         nsamples=samples.shape[0], seqlen=samples.shape[1],
                         batch_size=min(BATCH_SIZE, samples.shape[0]), device_map=str(device),

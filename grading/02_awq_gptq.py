@@ -85,7 +85,7 @@ def same_hessian(got, expected):
     if isinstance(n, torch.Tensor) and n.numel() == 1:
         n = n.item()
     if not isinstance(n, (int, float)) or n != n_ref:
-        return False, "n deve ser o total de TOKENS vistos (lote x tokens, somado ao n anterior)"
+        return False, "n deve ser o total de tokens REAIS (mascara = 1), somado ao n anterior"
     if not isinstance(H, torch.Tensor) or H.shape != H_ref.shape:
         return False, "H deve ser um tensor [entradas, entradas]"
     H = H.double()
@@ -94,7 +94,7 @@ def same_hessian(got, expected):
         return True, "correto"
     if torch.allclose(H, H_ref / 2, rtol=1e-4, atol=1e-5):
         return False, "faltou o fator 2 de H = 2XᵀX"
-    return False, "H não confere: é a média por token de 2 x xᵀ sobre todos os tokens vistos"
+    return False, "H não confere: é a média de 2 x xᵀ só sobre os tokens reais (mascara = 1) vistos até agora"
 
 
 def same_row(got, expected):

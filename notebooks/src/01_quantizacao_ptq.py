@@ -37,6 +37,7 @@ FLUSH_DENORMAL = True    # zera números desnormalizados na CPU (ver seção 6)
 
 # %%
 import copy
+import re
 import warnings
 from itertools import pairwise
 
@@ -388,7 +389,8 @@ claim("torchao INT8: as lineares ocupam <= 27% dos seus bytes fp32", ratio_ao_li
 
 # %% [markdown]
 # Para onde vai o tempo? O perfilador do PyTorch responde: medimos a fração do tempo de um forward gasta na multiplicação
-# de matrizes inteira (`aten::_int_mm`).
+# de matrizes inteira (`aten::_int_mm`; na GPU, os kernels de GEMM de inteiros de 8 bits que ele lança, cujos nomes
+# trazem `s8`, `i8` ou `imma`).
 
 # %%
 on_cpu = device == "cpu"
@@ -398,8 +400,10 @@ with torch.profiler.profile(activities=activities) as prof:
         model_ao(prompt_ids)
 events = prof.key_averages()
 own_time = (lambda e: e.self_cpu_time_total) if on_cpu else (lambda e: e.self_device_time_total)
-int_mm_share = sum(own_time(e) for e in events if e.key == "aten::_int_mm") / max(sum(map(own_time, events)), 1e-9)
-print(f"fração do tempo de {'CPU' if on_cpu else 'GPU'} em aten::_int_mm: {100 * int_mm_share:.0f}%; o resto é o que "
+# na CPU, o operador aten::_int_mm; na GPU, os kernels de GEMM de inteiros de 8 bits (s8) que ele lança
+int8_gemm = re.compile(r"^aten::_int_mm$" if on_cpu else r"gemm.*s8|s8.*gemm|imma|i8\d*gemm|int8.*gemm", re.IGNORECASE)
+int_mm_share = sum(own_time(e) for e in events if int8_gemm.search(e.key)) / max(sum(map(own_time, events)), 1e-9)
+print(f"fração do tempo de {'CPU' if on_cpu else 'GPU'} na multiplicação inteira: {100 * int_mm_share:.0f}%; o resto é o que "
       "cerca a multiplicação (quantizar as ativações, reescalar a saída, atenção, normas, lm_head em fp32)")
 print("operações que mais tomaram tempo:", ", ".join(f"{e.key} {100 * own_time(e) / sum(map(own_time, events)):.0f}%"
       for e in sorted(events, key=own_time, reverse=True)[:4]))

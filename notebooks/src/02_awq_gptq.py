@@ -24,7 +24,7 @@
 # %% [markdown]
 # ## Parâmetros
 # A célula abaixo tem a tag `parameters`: o papermill (e o `make course`) pode trocar esses valores.
-# `SMOKE=True` é uma versão rápida de cada experimento (menos tokens de calibração e de avaliação, grade do AWQ mais grossa); as
+# `SMOKE=True` é uma versão rápida de cada experimento (menos tokens de calibração, grade do AWQ mais grossa); as
 # afirmações do notebook continuam sendo conferidas com esses tamanhos.
 
 # %% tags=["parameters"]
@@ -79,7 +79,7 @@ from course_utils.library_quant import (
     reload_quantized,
 )
 from course_utils.measure import perplexity
-from course_utils.models import LLAMA2_7B_CONFIG, load_model, load_tokenizer
+from course_utils.models import LLAMA2_7B_CONFIG, OFFLINE_MODELS, load_model, load_tokenizer, resolve_model
 from course_utils.planner import PRESETS, weight_gib
 from course_utils.plotting import plot_bars
 from course_utils.quantization import bits_per_weight, fake_quantize_model_, rtn_quantize
@@ -99,8 +99,8 @@ print(environment_info())
 #
 # O curso tem dois textos originais (`course_utils/data`, inglês e português, uns 11 mil tokens cada). Avaliamos no
 # **início** do texto em inglês e calibramos com janelas tiradas **depois** do token `CALIB_START`: os dois trechos não se
-# sobrepõem (conferido abaixo). É o análogo, em miniatura, de calibrar num corpus e avaliar em outro trecho da mesma
-# distribuição, como os artigos fazem.
+# sobrepõem (conferido abaixo). Os artigos vão além: calibram num corpus (C4 no GPTQ, o Pile no AWQ) e avaliam em
+# outro (WikiText-2).
 #
 # O modelo fica em fp32 também na GPU: ele é pequeno, e assim os números da CPU e da GPU são comparáveis.
 
@@ -123,6 +123,8 @@ def evaluate(m):
 
 ppl_fp32 = evaluate(model)
 print(f"perplexidade fp32: {ppl_fp32:.2f}")
+offline_copy = resolve_model(MODEL_ID) != MODEL_ID and MODEL_ID in OFFLINE_MODELS
+print("pesos:", "a cópia offline (desquantizada do GGUF Q4_1)" if offline_copy else f"os de {MODEL_ID}")
 
 
 # %% [markdown]
@@ -164,8 +166,9 @@ claim("RTN: 3 bits pior que 4, 4 pior que fp32", ppl["rtn_w3"] > ppl["rtn_w4"] >
 
 
 # %% [markdown]
-# O RTN de 3 bits custa muito. (Lembre do notebook 01: os pesos da cópia offline já vieram de uma grade de 4 bits, o
-# GGUF Q4_1, então até o RTN de 4 bits soma um arredondamento a outro.) GPTQ e AWQ usam **a mesma grade** (mesmos bits,
+# O RTN de 3 bits custa muito. (Se esta execução usou a cópia offline do modelo, a seção 1 diz: lembre do notebook 01,
+# os pesos dela já vieram de uma grade de 4 bits, o GGUF Q4_1, então até o RTN de 4 bits soma um arredondamento a
+# outro. Com os pesos do Hub, no Colab, não.) GPTQ e AWQ usam **a mesma grade** (mesmos bits,
 # mesmo grupo, mesma escala com ponto-zero): eles só escolhem melhor **quais** valores vão para a grade.
 #
 # ## 3. GPTQ: quantizar uma coluna e corrigir as seguintes
@@ -191,8 +194,11 @@ claim("RTN: 3 bits pior que 4, 4 pior que fp32", ppl["rtn_w3"] > ppl["rtn_w4"] >
 # **Por que a Cholesky dá todos os passos de uma vez.** Quantizando na ordem $1, 2, \dots, d$, os conjuntos são
 # $F_j = \{j, \dots, d\}$. Escreva $H^{-1} = U^\top U$ com $U$ triangular **superior** (a Cholesky de $H^{-1}$). Para uma
 # matriz em blocos, a inversa do bloco de baixo, $(H_{22})^{-1}$, é o complemento de Schur do bloco de cima dentro de
-# $H^{-1}$: $(H_{22})^{-1} = (H^{-1})_{22} - (H^{-1})_{21}(H^{-1})_{11}^{-1}(H^{-1})_{12}$. E é exatamente isso que a
-# Cholesky faz a cada linha: tira a linha $j$ de $U$ da matriz que resta e passa adiante o complemento de Schur. Então a
+# $H^{-1}$: $(H_{22})^{-1} = (H^{-1})_{22} - (H^{-1})_{21}(H^{-1})_{11}^{-1}(H^{-1})_{12}$ (bloco 1: as colunas já
+# quantizadas; bloco 2: as que restam). E é exatamente isso que a Cholesky faz a cada linha: para
+# $A = \begin{bmatrix} a & b^\top \\ b & C\end{bmatrix}$, a Cholesky superior tem primeira linha
+# $[\sqrt a,\ b^\top/\sqrt a]$ e continua na Cholesky de $C - bb^\top/a$, o complemento de Schur de $a$. Com $A = H^{-1}$,
+# esse complemento é $(H_{F_{j+1}})^{-1}$. Então a
 # linha $j$ de $U$ é a linha $j$ de $(H_{F_j})^{-1}$ dividida por $\sqrt{[(H_{F_j})^{-1}]_{jj}}$, ou seja,
 # $$\frac{[(H_{F_j})^{-1}]_{jk}}{[(H_{F_j})^{-1}]_{jj}} = \frac{U_{jk}}{U_{jj}},\qquad\text{e o passo vira}\qquad
 # e_j = \frac{w_j - q_j}{U_{jj}},\quad w_k \leftarrow w_k - e_j\,U_{jk}\ \ (k > j).$$
@@ -201,7 +207,8 @@ claim("RTN: 3 bits pior que 4, 4 pior que fp32", ppl["rtn_w3"] > ppl["rtn_w4"] >
 #
 # Os outros truques:
 # - **amortecimento**: $H + \lambda I$ com $\lambda = \text{damp} \cdot \mathrm{média}(\mathrm{diag}\,H)$ (o artigo usa
-#   damp = 0,01), porque com poucos tokens $H$ nem é invertível;
+#   damp = 0,01): com $N$ tokens e $d$ entradas, se $N < d$, $H$ nem é invertível; e mesmo com posto cheio ela pode
+#   ser tão mal condicionada que o float32 não separa os menores autovalores de zero;
 # - **blocos** (*lazy batch*): as correções dentro de um bloco de 128 colunas são feitas na hora; o resto da matriz
 #   recebe todas as correções do bloco de uma vez, $W_{:,\,>b} \mathrel{-}= E\,U_{b,\,>b}$, numa multiplicação de
 #   matrizes. É só uma reorganização das contas: o resultado é o mesmo com qualquer tamanho de bloco (os testes do
@@ -209,10 +216,13 @@ claim("RTN: 3 bits pior que 4, 4 pior que fp32", ppl["rtn_w3"] > ppl["rtn_w4"] >
 # - **act-order**: quantizar primeiro as colunas com maior $\mathrm{diag}(H)$ (entradas com mais energia), enquanto ainda
 #   sobram muitas colunas para absorver o erro. Os grupos passam a ser formados por colunas **consecutivas na ordem
 #   permutada**, que no tensor original ficam espalhadas; por isso um checkpoint real guarda, além de escalas e
-#   zeros, o vetor `g_idx` (o grupo de cada coluna de entrada, um inteiro de 32 bits por coluna). Ele custa
-#   $32/\text{saídas}$ bits por peso, contado na seção 6;
+#   zeros, o vetor `g_idx` (o grupo de cada coluna de entrada, um inteiro de 32 bits por coluna). O formato GPTQ grava
+#   o `g_idx` sempre (sem act-order ele é só $i // g$); com act-order ele deixa de ser trivial e o kernel precisa
+#   reordenar as entradas. Custa $32/\text{saídas}$ bits por peso, contado na seção 6;
 # - **bloco a bloco pelo modelo**: depois de quantizar um bloco do transformer, as entradas do próximo são calculadas pelo
-#   bloco **já quantizado**, então cada bloco também corrige o erro que os anteriores deixaram.
+#   bloco **já quantizado**, então cada bloco é ajustado às entradas que vai receber de verdade, já com o erro dos
+#   anteriores. O alvo continua sendo a saída $\tilde X W^\top$ com essas entradas $\tilde X$, e não a do modelo original:
+#   o erro acumulado entra no Hessiano, mas não é desfeito.
 
 # %%
 gen = torch.Generator().manual_seed(SEED)
@@ -250,19 +260,21 @@ show_source(gptq_quantize_weight)
 # $H = \tfrac{2}{N}X^\top X$ das entradas dela, lote a lote, com `accumulate_hessian`).
 # Primeiro, numa camada só: a `down_proj` do primeiro bloco (1.536 entradas), com $H$ medido na calibração e o erro
 # medido **no texto de avaliação** (entradas que o GPTQ nunca viu). Comparamos também dois amortecimentos: o 0,01 do
-# artigo, que calibra com 128 × 2.048 tokens, e o 0,1 que usamos aqui, com uns dois mil tokens: com poucos tokens,
-# $H$ pode nem ter posto cheio (a célula mostra o posto medido), e o GPTQ pode se ajustar demais à calibração.
+# artigo, que calibra com 128 × 2.048 tokens, e o 0,1 que usamos aqui, com bem menos tokens: a célula mostra o
+# **número de condição** de $H$ (o maior autovalor dividido pelo menor, calculado em float64). Quanto maior, mais a
+# inversa amplifica ruído da calibração, e mais o GPTQ pode se ajustar a ela.
 
 # %%
 # (W, H) da down_proj do bloco 0: H = 2XᵀX/N das entradas dela na calibração e no texto de avaliação
 w0, H_calib = linear_input_hessian(model, calib, layer_index=0, name="mlp.down_proj")
 _, H_eval = linear_input_hessian(model, eval_ids[:, :1024], layer_index=0, name="mlp.down_proj")
-print(f"down_proj do bloco 0: {w0.shape[1]} entradas; posto de H na calibração: "
-      f"{torch.linalg.matrix_rank(H_calib).item()} ({calib_tokens} tokens)")
+eigenvalues = torch.linalg.eigvalsh(H_calib.double())
+print(f"down_proj do bloco 0: {w0.shape[1]} entradas, {calib_tokens} tokens de calibração; número de condição de H: "
+      f"{eigenvalues.max() / eigenvalues.min().clamp(min=1e-300):.1e}")
 layer_err = {}
 for bits in (4, 3):
     layer_err[f"RTN w{bits}"] = output_error(w0, rtn_quantize(w0, bits, GROUP_SIZE), H_eval)
-    for damp in (0.01, 0.1):
+    for damp in sorted({0.01, 0.1, GPTQ_DAMP}):
         w_hat = gptq_quantize_weight(w0, H_calib, bits, GROUP_SIZE, damp=damp)
         layer_err[f"GPTQ w{bits} λ={damp}"] = output_error(w0, w_hat, H_eval)
     w_hat = gptq_quantize_weight(w0, H_calib, bits, GROUP_SIZE, damp=GPTQ_DAMP, act_order=True)
@@ -308,7 +320,7 @@ for bits in (4, 3):
 #
 # A escala é $s = \overline{|x|}^{\,\alpha}$ por canal (média sobre a calibração), e $\alpha \in \{0, 0{,}05, \dots, 0{,}95\}$
 # é escolhido para cada grupo de lineares que dividem a entrada, minimizando o erro da saída
-# $\lVert Q(W\,\mathrm{diag}(s))\,(\mathrm{diag}(s)^{-1}x) - Wx\rVert^2$. Com $\alpha = 0$, $s = 1$: é o RTN. Depois das
+# $\lVert (X\,\mathrm{diag}(s)^{-1})\,Q(W\,\mathrm{diag}(s))^\top - XW^\top\rVert^2$ (a mesma notação da seção 3: um token por linha de $X$). Com $\alpha = 0$, $s = 1$: é o RTN. Depois das
 # escalas, uma busca de **recorte** (*clipping*) encolhe o limite de cada grupo de pesos se isso diminuir o erro da saída.
 # E então vem o RTN comum. O código, em `course_utils/awq.py`, lido com a fórmula ao lado:
 # - `awq_scale(x_absmean, alpha)` é $s = \overline{|x|}^{\,\alpha}$, dividido por $\sqrt{\max s \cdot \min s}$ para
@@ -421,9 +433,11 @@ for bits in (4, 3):
 #
 # As afirmações, conferidas com o que acabamos de medir:
 # - GPTQ e AWQ são melhores que o RTN em **w4g64** e em **w3g64**;
-# - em **w3g64**, cada um remove **pelo menos metade** do aumento de perplexidade que o RTN causa em relação ao fp32.
+# - o ganho de cada um sobre o RTN, $\mathrm{ppl}_{RTN} - \mathrm{ppl}_{método}$, é **maior em 3 bits** do que em 4
+#   (nas tabelas dos artigos, é em 3 bits que o RTN desaba e os métodos fazem mais diferença).
 #
-# A fração removida é $\dfrac{\mathrm{ppl}_{RTN} - \mathrm{ppl}_{método}}{\mathrm{ppl}_{RTN} - \mathrm{ppl}_{fp32}}$.
+# E, como observação (sem limiar: depende do modelo e dos dados), a fração do estrago do RTN que cada método remove,
+# $\dfrac{\mathrm{ppl}_{RTN} - \mathrm{ppl}_{método}}{\mathrm{ppl}_{RTN} - \mathrm{ppl}_{fp32}}$.
 # Com a versão rápida (`SMOKE=True`: 8 janelas de 128 tokens de calibração em vez de 256, grade do AWQ com 10 pontos em
 # vez de 20) as mesmas afirmações são conferidas, com margem menor: com menos calibração o GPTQ se ajusta mais aos
 # poucos tokens que viu, e o AWQ escolhe $\alpha$ com menos dados.
@@ -431,6 +445,9 @@ for bits in (4, 3):
 # %%
 def removed(method, bits):
     return (ppl[f"rtn_w{bits}"] - ppl[f"{method}_w{bits}"]) / (ppl[f"rtn_w{bits}"] - ppl_fp32)
+
+def gain(method, bits):
+    return ppl[f"rtn_w{bits}"] - ppl[f"{method}_w{bits}"]
 
 print(f"{'':>6} {'fp32':>8} {'RTN':>8} {'GPTQ':>8} {'AWQ':>8}   removido: GPTQ   AWQ")
 for bits in (4, 3):
@@ -441,10 +458,13 @@ claim("GPTQ e AWQ melhores que RTN em w4g64", max(ppl["gptq_w4"], ppl["awq_w4"])
       measured=max(ppl["gptq_w4"], ppl["awq_w4"]) / ppl["rtn_w4"])
 claim("GPTQ e AWQ melhores que RTN em w3g64", max(ppl["gptq_w3"], ppl["awq_w3"]) < ppl["rtn_w3"],
       measured=max(ppl["gptq_w3"], ppl["awq_w3"]) / ppl["rtn_w3"])
-claim("GPTQ w3g64 remove >= metade do aumento do RTN", removed("gptq", 3) >= 0.5, measured=removed("gptq", 3))
-claim("AWQ w3g64 remove >= metade do aumento do RTN", removed("awq", 3) >= 0.5, measured=removed("awq", 3))
-print("Conferido: GPTQ e AWQ vencem o RTN em 4 e 3 bits, e em 3 bits removem pelo menos metade do estrago.")
+claim("GPTQ: o ganho sobre o RTN é maior em 3 bits que em 4", gain("gptq", 3) > gain("gptq", 4),
+      measured=gain("gptq", 3) / gain("gptq", 4))
+claim("AWQ: o ganho sobre o RTN é maior em 3 bits que em 4", gain("awq", 3) > gain("awq", 4),
+      measured=gain("awq", 3) / gain("awq", 4))
+print("Conferido: GPTQ e AWQ vencem o RTN em 4 e 3 bits, e ganham mais dele em 3 bits.")
 
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
 for ax, bits in zip(axes, (4, 3), strict=True):
     names = ["fp32", "RTN", "GPTQ", "AWQ"]
@@ -502,16 +522,16 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **O que difere, e por quê os números não são iguais:**
+# **O que difere, e por que os números não são iguais:**
 # - **tamanho do modelo**: 135 M parâmetros. Os artigos mostram que modelos pequenos sofrem muito mais (OPT-125M perde
 #   +13% com GPTQ em 4 bits; o OPT-6.7B, +5%; o Llama-2-7B com AWQ, +2%);
 # - **grupos**: usamos 64 (576 não divide por 128); a Tabela 3 do GPTQ quantiza por linha e a Tabela 4 do AWQ usa
 #   grupos de 128;
 # - **dados**: um texto original curto do curso, com uns dois mil tokens de calibração, contra o WikiText-2 e
 #   conjuntos de calibração bem maiores nos artigos;
-# - **a origem Q4_1 dos pesos** (notebook 01): a cópia offline já passou por uma grade de 4 bits, então o nosso fp32 é
-#   um modelo já arredondado, e os 4 bits somam um segundo arredondamento; por isso o RTN de 4 bits custa mais aqui do que
-#   custaria num checkpoint de 16 bits. No Colab, com os pesos do Hub, os números mudam (rode e compare).
+# - **a origem dos pesos** (seção 1 e notebook 01): se esta execução usou a cópia offline, ela já passou por uma
+#   grade de 4 bits, então o nosso fp32 é um modelo já arredondado, e os 4 bits somam um segundo arredondamento (não
+#   medimos quanto isso pesa). No Colab, com os pesos do Hub, os números mudam (rode e compare).
 #
 # O que **se reproduz** é a forma do resultado: em 3 bits o RTN desmorona e os dois métodos recuperam boa parte; em
 # 4 bits a distância é menor. A ordem entre GPTQ e AWQ depende do modelo e dos dados (a própria Tabela 4 do AWQ mostra o
@@ -523,7 +543,7 @@ plt.show()
 # Cada grupo de 64 pesos guarda uma escala fp16 e um ponto-zero de $b$ bits:
 # $\text{bits por peso} = b + (16 + b)/64$. Embeddings, `lm_head` e normas ficam em 16 bits.
 #
-# Com **act-order**, cada linear guarda também o `g_idx`: um inteiro de 32 bits por coluna de entrada, dividido por
+# O formato GPTQ guarda também o `g_idx` de cada linear (com ou sem act-order): um inteiro de 32 bits por coluna de entrada, dividido por
 # todas as linhas, ou seja $32 \cdot d_{in} / (d_{out} \cdot d_{in}) = 32/d_{out}$ bits por peso. As contas, nas lineares
 # do modelo deste notebook e nas de um Llama-2-7B (pela configuração):
 
@@ -558,13 +578,13 @@ hid, inter = LLAMA2_7B_CONFIG["hidden_size"], LLAMA2_7B_CONFIG["intermediate_siz
 llama_shapes = [(hid, hid)] * 4 + [(inter, hid)] * 2 + [(hid, inter)]     # q, k, v, o; gate, up; down (por bloco)
 g_idx_bpw = {"este modelo": g_idx_bits_per_weight(ours_shapes), "Llama-2-7B": g_idx_bits_per_weight(llama_shapes)}
 for name, extra in g_idx_bpw.items():
-    print(f"g_idx do act-order, {name}: +{extra:.4f} bits por peso -> w4g{GROUP_SIZE} com act-order: "
+    print(f"g_idx (formato GPTQ), {name}: +{extra:.4f} bits por peso -> w4g{GROUP_SIZE} com g_idx: "
           f"{bpw[4] + extra:.3f} bits por peso")
 
 # %% [markdown]
 # Em fp16 os pesos do 7B quase enchem a T4, e não sobra espaço para o cache KV de uma conversa longa; com 4 bits sobra
 # a maior parte da placa (as contas acima); com 3 bits, mais ainda, mas pagando em qualidade, como a seção 5 mostrou
-# num modelo pequeno. O `g_idx` do act-order custa pouco: quanto mais saídas a linear tem, menos ele pesa por peso.
+# num modelo pequeno. O `g_idx` custa pouco: quanto mais saídas a linear tem, menos ele pesa por peso.
 #
 # ## 7. A calibração importa
 #
@@ -609,7 +629,7 @@ else:
 #   CPU. Ele tem o **AWQ** e um método próprio, também chamado **AutoRound**. **Não tem GPTQ**: GPTQ por uma
 #   biblioteca mantida, hoje, só num ambiente separado com torch >= 2.14.1 (o GPTQModel), fora do caminho deste curso.
 #
-# **O método AutoRound** (Cheng et al., arXiv 2309.05516; ver o mesmo link) tem o objetivo do GPTQ, usar os dados para
+# **O método AutoRound** (Cheng et al., arXiv 2309.05516; [referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#autoround)) tem o objetivo do GPTQ, usar os dados para
 # decidir para que lado arredondar cada peso, por outro caminho. Cada peso ganha um deslocamento $v \in [-\tfrac12,
 # \tfrac12]$ somado antes do arredondamento, $\hat w = s\,\big(\mathrm{clamp}(\mathrm{round}(w/s + v) + z, 0, 2^b - 1)
 # - z\big)$, e os $v$ de um bloco do transformer (junto com o recorte do mínimo e do máximo de cada grupo) são
@@ -626,7 +646,10 @@ show_source(autoround_configs)
 # ```python
 # from auto_round import AutoRound
 #
-# rounder = AutoRound(model, tokenizer=tokenizer, alg_configs=autoround_configs("awq", bits=4, group_size=64),
+# from auto_round import AWQConfig, RTNConfig
+#
+# grade = {"bits": 4, "group_size": 64, "sym": False}
+# rounder = AutoRound(model, tokenizer=tokenizer, alg_configs=[AWQConfig(**grade), RTNConfig(**grade)],
 #                     dataset=[janela[None] for janela in calibracao], nsamples=len(calibracao), seqlen=256)
 # modelo_quantizado, _ = rounder.quantize()                              # pesos na grade, em ponto flutuante
 # rounder.quantize_and_save("saida", format="auto_round:gptqmodel")      # ou: um checkpoint com os inteiros
@@ -648,7 +671,8 @@ if library_skip:
     print(f"Seção não executada: {library_skip}.")
 else:
     lib_calib = calib[:LIBRARY_CALIB_SAMPLES]    # as primeiras janelas da calibração das seções 3 e 4
-    settings = {"bits": 4, "group_size": GROUP_SIZE, "iters": LIBRARY_ITERS, "n_grid": LIBRARY_AWQ_GRID}
+    settings = {"bits": 4, "group_size": GROUP_SIZE, "iters": LIBRARY_ITERS, "n_grid": LIBRARY_AWQ_GRID,
+                "lr": LIBRARY_LR}
     start = time.perf_counter()
     quantized = autoround_quantize(copy.deepcopy(model), tokenizer, lib_calib, "awq", **settings)
     seconds["autoround_awq"] = time.perf_counter() - start
@@ -686,7 +710,7 @@ else:
 # módulo inteiro (a atenção ou a MLP), não de cada linear, e não faz a busca de recorte que o nosso faz; como o nosso,
 # deixa a `o_proj` sem escala quando há GQA. O método AutoRound não é o GPTQ: ajusta o arredondamento olhando a saída
 # do bloco inteiro, por gradiente, em vez de corrigir coluna a coluna com $H^{-1}$. A biblioteca calcula a busca e os
-# passos em bf16 (o padrão dela, `amp=True`), e as nossas em fp32. E o checkpoint recarregado guarda os inteiros de
+# passos em bf16 onde o dispositivo tem bf16 (o padrão dela, `amp=True`; numa T4 o bf16 é emulado e lento), e as nossas em fp32. E o checkpoint recarregado guarda os inteiros de
 # verdade e calcula em 16 bits, enquanto as nossas cópias têm os pesos na grade, mas em fp32. Os nossos
 # são implementações didáticas, fiéis aos artigos; a biblioteca é o que você usa para publicar um checkpoint.
 #
@@ -699,11 +723,11 @@ else:
 # | Antes (abandonado) | AutoRound 0.16 (executado acima) | GPTQModel 7.7 (não executado aqui) |
 # |---|---|---|
 # | `from auto_gptq import AutoGPTQForCausalLM, BaseQuantizeConfig` | `from auto_round import AutoRound, SignRoundConfig` | `from gptqmodel import GPTQModel, GPTQConfig` |
-# | `BaseQuantizeConfig(bits=4, group_size=128, desc_act=False)` | `SignRoundConfig(bits=4, group_size=128, sym=False)` (AutoRound, não GPTQ) | `GPTQConfig(bits=4, group_size=128, desc_act=False, sym=False)` |
+# | `BaseQuantizeConfig(bits=4, group_size=128, desc_act=False, sym=False)` | `SignRoundConfig(bits=4, group_size=128, sym=False)` (AutoRound, não GPTQ) | `GPTQConfig(bits=4, group_size=128, desc_act=False, sym=False)` |
 # | `from awq import AutoAWQForCausalLM` | `from auto_round import AutoRound, AWQConfig, RTNConfig` | `from gptqmodel import GPTQModel, AWQConfig` |
 # | `quant_config={"w_bit": 4, "q_group_size": 128, "zero_point": True}` | `[AWQConfig(bits=4, group_size=128, sym=False), RTNConfig(bits=4, group_size=128, sym=False)]` | `AWQConfig(bits=4, group_size=128, sym=False)` |
 # | `model.quantize(...)` | `AutoRound(model, tokenizer=tok, alg_configs=..., dataset=...).quantize()` | `GPTQModel.load(model_id, config).quantize(calibration)` |
-# | `model.save_quantized(out_dir)` | `rounder.quantize_and_save(out_dir, format="auto_round")` | `model.save(out_dir)` |
+# | `model.save_quantized(out_dir)` | `rounder.quantize_and_save(out_dir, format="auto_round:gptqmodel")` | `model.save(out_dir)` |
 # | `...from_quantized(out_dir)` | `AutoModelForCausalLM.from_pretrained(pasta)` (com o `auto-round` instalado) | `GPTQModel.load(out_dir)` |
 #
 # O caminho do llm-compressor, para servir com vLLM (não executado aqui; o GPTQ dele roda na CPU, o AWQ dele precisa de
@@ -763,7 +787,8 @@ check("02.2", busca_awq_duo)
 # triangular superior `U` `[d, d]` (com $U^\top U = H^{-1}$) e `bits`; a escala é $s = \max|w|/(2^{b-1}-1)$, calculada
 # **uma vez** com o `w` original; para cada coluna $j$ em ordem, $\hat w_j = \mathrm{clamp}(\mathrm{round}(w_j/s),
 # -(2^{b-1}-1), 2^{b-1}-1)\,s$, e o erro se espalha nas colunas seguintes: $w_k \leftarrow w_k - e_j U_{jk}$ para
-# $k > j$, com $e_j = (w_j - \hat w_j)/U_{jj}$. Devolva $\hat w$ `[d]`.
+# $k > j$, com $e_j = (w_j - \hat w_j)/U_{jj}$. Devolva $\hat w$ `[d]`. Arredonde com `torch.round` (nos empates, ele
+# vai para o par: 0,5 vira 0 e 1,5 vira 2; os casos públicos dependem disso).
 
 # %% curso={"exercicio": "02.3", "resposta": "gptq_linha"} tags=["exercicio"]
 def gptq_linha(w, U, bits):
