@@ -608,6 +608,7 @@ if MISMATCH:
               "ele corrigiu cada camada para entradas que o texto avaliado não tem.")
 else:
     print("Pulado (MISMATCH=False; a versão rápida, SMOKE=True, pula esta seção).")
+    claim_skipped("GPTQ w3g64 calibrado em português é pior no inglês que calibrado em inglês", "MISMATCH=False")
 
 # %% [markdown]
 # Por isso as receitas pedem calibração **parecida com o uso**: um modelo que vai conversar em português deve ser
