@@ -192,7 +192,9 @@ def test_bundle_and_install_round_trip(tmp_path, index, monkeypatch, capsys):
     assert found.startswith("1.0 " + str(target))
 
     part = out / model["parts"][1]["path"]
-    part.write_bytes(b"x" + part.read_bytes()[1:])
+    data = bytearray(part.read_bytes())
+    data[0] ^= 0xFF  # sempre muda o byte (escrever um valor fixo falha quando ele já é esse)
+    part.write_bytes(bytes(data))
     assert bundle.main_install(args) == 1
     err = capsys.readouterr().err
     assert "corrompida" in err and model["parts"][1]["path"].split("/")[0] in err
