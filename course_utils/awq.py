@@ -13,7 +13,7 @@ grade para cada grupo de lineares que divide a mesma entrada, minimizando o erro
     L(s) = ‖Q(W·diag(s)) (diag(s)⁻¹ X) − W X‖²
 
 medido numa amostra de tokens de calibração (`search_tokens`; na CPU, o custo da busca é proporcional
-a ela). Opcional: uma busca do limite de recorte (clipping) de cada grupo de pesos, que usa o Hessiano
+a ela). Opcional: uma busca do limite de recorte (clipping) de cada grupo de pesos, que usa a hessiana
 H = 2XᵀX/N de todos os tokens (course_utils.calibration) e custa pouco.
 
 Simplificação deste curso (igual em espírito ao AutoAWQ/llm-awq): o erro é medido na saída de cada

@@ -1,4 +1,4 @@
-"""Calibração para GPTQ e AWQ: amostras de texto, as entradas de cada bloco e o Hessiano H = 2XᵀX (X: um token por linha).
+"""Calibração para GPTQ e AWQ: amostras de texto, as entradas de cada bloco e a hessiana H = 2XᵀX (X: um token por linha).
 
 Os dois métodos olham os DADOS, não só os pesos: passam algumas sequências de calibração pelo
 modelo, bloco a bloco, e guardam o que chega em cada camada linear. Para uma linear y = x Wᵀ,
@@ -6,7 +6,7 @@ o erro de saída de trocar W por Ŵ, somado sobre os N tokens X [N, entradas], �
 
     ‖X Wᵀ − X Ŵᵀ‖² = tr(ΔW XᵀX ΔWᵀ) = ½ tr(ΔW H ΔWᵀ),  com ΔW = W − Ŵ e H = 2 XᵀX.
 
-Aqui H é a média por token (H = 2/N Σ x xᵀ): o mesmo Hessiano que o GPTQ usa, e a matriz que
+Aqui H é a média por token (H = 2/N Σ x xᵀ): a mesma hessiana que o GPTQ usa, e a matriz que
 o AWQ usa para medir o erro de cada escala candidata sem guardar as ativações.
 """
 

@@ -1,7 +1,7 @@
 """GPTQ (Frantar et al., ICLR 2023, arXiv 2210.17323), escrito para ler.
 
 A ideia: quantizar as colunas de W uma a uma e, a cada coluna, corrigir as colunas que ainda
-não foram quantizadas para compensar o erro que acabou de ser cometido, usando o Hessiano
+não foram quantizadas para compensar o erro que acabou de ser cometido, usando a hessiana
 H = 2XᵀX das entradas da camada (X: um token por linha) (course_utils.calibration). O que a função minimiza é o erro
 de SAÍDA da camada nos dados de calibração, ‖XWᵀ − XŴᵀ‖², não o erro dos pesos ‖W − Ŵ‖.
 

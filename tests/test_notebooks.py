@@ -41,7 +41,7 @@ RECORDED_KEYS = {
     "02_awq_gptq": [
         "ppl_fp32", "ppl_rtn_w4g64", "ppl_gptq_w4g64", "ppl_awq_w4g64", "ppl_rtn_w3g64", "ppl_gptq_w3g64",
         "ppl_awq_w3g64", "seconds_gptq", "seconds_awq", "bits_per_weight_w4g64", "bits_per_weight_w3g64",
-        "gib_llama2_7b_w4g64", "gib_llama2_7b_w3g64", "awq_fold_max_logit_diff", "autoround_ran"
+        "gib_llama2_7b_w4g64", "gib_llama2_7b_w3g64", "awq_fold_max_relative_logit_diff", "autoround_ran"
     ],
     "03_offloading": [
         "rss_peak_mb_in_memory", "rss_peak_mb_disk_offload", "seconds_per_token_in_memory",

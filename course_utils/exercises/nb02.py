@@ -12,7 +12,7 @@ _SUM1 = [[2.0, 1.0, 2.0], [1.0, 2.0, 1.0], [2.0, 1.0, 5.0]]   # Σ x xᵀ dos 3 
 _SUM2 = [[3.0, 2.0, 3.0], [2.0, 3.0, 2.0], [3.0, 2.0, 6.0]]   # ... e dos 4 depois do segundo
 
 
-@exercise("02.1", "Hessiano do GPTQ que ignora o padding",
+@exercise("02.1", "Hessiana do GPTQ que ignora o padding",
           "uma função f(H, n, x, mascara) -> (H, n), com x [lote, tokens, entradas], mascara [lote, tokens] "
           "e H [entradas, entradas]")
 def _masked_hessian(answer):
@@ -61,7 +61,7 @@ def _masked_hessian(answer):
         return False, delegation_message(called)
     if not torch.allclose(torch.as_tensor(H_a).double(), torch.as_tensor(H_b).double(), rtol=1e-4, atol=1e-5):
         return False, "trocar os valores das posições de padding mudou H: elas não podem entrar na conta."
-    return True, "correto! Com lotes de tamanhos diferentes, o padding não polui mais o Hessiano."
+    return True, "correto! Com lotes de tamanhos diferentes, o padding não polui mais a hessiana."
 
 
 def _duo_public_inputs(seed):

@@ -29,7 +29,7 @@ SMOKE = False
 SEED = 0
 DEVICE = "auto"          # "auto" usa a GPU se houver
 EVAL_LANG = "en"         # texto da perplexidade: "en" ou "pt" (course_utils/data)
-EVAL_TOKENS = 2048       # tokens avaliados
+EVAL_TOKENS = 1536       # tokens avaliados (duas janelas de 1024 com passo 512)
 WINDOW, STRIDE = 1024, 512
 LATENCY_REPEATS = 10
 ATTN = "sdpa"            # implementação de atenção (ver seção 1)
@@ -528,12 +528,16 @@ del model_legacy
 # 16 bits e o resto em INT8. O artigo mostra que, a partir de uns 6,7 B parâmetros, essas dimensões *outlier* aparecem
 # em quase todas as camadas, e que quantizá-las em INT8 junto com o resto degrada o modelo (por isso a decomposição).
 #
-# Vamos contar quantas dimensões de entrada das camadas lineares passam de 6.0 no nosso prompt:
+# Vamos contar quantas dimensões de entrada das camadas lineares passam de 6.0 no nosso prompt. Cada entrada conta uma
+# vez: q/k/v recebem o mesmo tensor, e gate/up também.
 
 # %%
-outlier_dims, total_dims = 0, 0
+outlier_dims, total_dims, seen = 0, 0, {}
 def count_outliers(module, inputs):
     global outlier_dims, total_dims
+    if id(inputs[0]) in seen:   # a mesma entrada de outra linear (q/k/v, gate/up): já contada
+        return
+    seen[id(inputs[0])] = inputs[0]   # guardar o tensor mantém o id único durante o forward
     x = inputs[0].detach().abs().reshape(-1, inputs[0].shape[-1])
     outlier_dims += int((x.amax(dim=0) > 6.0).sum())
     total_dims += x.shape[-1]
@@ -543,13 +547,15 @@ with torch.inference_mode():
     model(prompt_ids)
 for h in hooks:
     h.remove()
+seen.clear()
 outlier_fraction = outlier_dims / total_dims
 print(f"dimensões de entrada com |x| > 6: {outlier_dims} de {total_dims} ({100 * outlier_fraction:.2f}%)")
 
 # %% [markdown]
 # **NF4** (QLoRA, Dettmers et al., 2023) guarda pesos em 4 bits com níveis que seguem os quantis de uma normal (pesos de redes
 # são aproximadamente normais), em blocos de 64 com uma escala absmax por bloco; a **dupla quantização** quantiza também essas
-# escalas para 8 bits. O **FP4** é o outro tipo de 4 bits do bitsandbytes (ponto flutuante E2M1).
+# escalas: cada absmax vira um float de 8 bits, com uma constante fp32 para cada 256 deles, e o custo das escalas cai de
+# 32/64 = 0,5 para 8/64 + 32/(64·256) ≈ 0,127 bit por peso (QLoRA, seção 3). O **FP4** é o outro tipo de 4 bits do bitsandbytes (ponto flutuante E2M1).
 #
 # Os 16 níveis do NF4 ficam em $[-1, 1]$: cada bloco é dividido pelo seu absmax e cada peso vai para o nível mais
 # próximo. A figura mostra os pesos de `down_proj` divididos pelo absmax do seu bloco de 64, com os níveis (lidos do
@@ -690,6 +696,12 @@ if on_q4_grid:
 # quantização vão no `model.safetensors`), recarregou a pasta com `from_pretrained` (a configuração de quantização
 # vem do `config.json` salvo) e comparou os logits dos dois num prompt. Os arquivos em disco deveriam ter o tamanho
 # do modelo quantizado em memória, não o do fp32.
+#
+# Como a economia é medida: com $b$ bytes por elemento no dtype de carga (4 em fp32; 2 em fp16, o do bitsandbytes na
+# GPU), o checkpoint sem quantizar teria $\text{disco}_{fp32}\cdot b/4$. A economia é o que o arquivo quantizado tem a menos,
+# dividida pelos bytes das lineares nesse dtype. O ideal troca cada peso de $b$ bytes por 1 byte (INT8) ou meio (NF4):
+# economia $1 - 1/b$ (ou $1 - 0{,}5/b$). A **fração do ideal** fica abaixo de 1 pelo que o formato guarda além dos
+# inteiros (escalas, estado da dupla quantização).
 
 # %%
 for label, r in saved.items():

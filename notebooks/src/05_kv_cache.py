@@ -31,9 +31,9 @@ NEW_TOKENS = 128                 # tokens novos na comparação com e sem cache
 BATCH_SIZES = [1, 2, 4, 8]       # tamanhos de lote na medida de vazão
 BATCH_NEW_TOKENS = 32
 CACHE_NEW_TOKENS = 32            # tokens novos na comparação de tipos de cache
-TF_TOKENS = 256                  # tokens do texto na perplexidade passo a passo (cache quantizado)
+TF_TOKENS = 192                  # tokens do texto na perplexidade passo a passo (cache quantizado)
 FP8_PREFILL = 64                 # tokens do prefill em que o cache fp8 calibra a escala
-LONG_PROMPT = None               # tokens do prompt longo (None: 1024 na CPU, 6144 na GPU)
+LONG_PROMPT = None               # tokens do prompt longo (None: 512 na CPU, 6144 na GPU)
 COMPILE = None                   # medir StaticCache + torch.compile (None: só na GPU; na CPU compilar leva ~1,5 min)
 TORCH_THREADS = None             # threads do torch neste notebook (None: o padrão, todos os núcleos)
 
@@ -297,7 +297,7 @@ else:
 # também, porque aí a passada sem cache deixa de ser pequena:
 
 # %%
-long_len = LONG_PROMPT or (6144 if device.startswith("cuda") else 1024)
+long_len = LONG_PROMPT or (6144 if device.startswith("cuda") else 512)
 doc = text_token_ids(tokenizer, "en", long_len).to(device)
 steps = 4
 for use_cache in (True, False):  # aquecimento neste comprimento

@@ -276,8 +276,8 @@ if run_id != OFFLINE_MODEL_ID:
 # `from_pretrained_kwargs` traduz o plano nos argumentos do `from_pretrained`: o `dtype`, o `BitsAndBytesConfig`
 # (quando o formato é quantizado), `device_map="auto"` e um `max_memory` com a memória útil do plano.
 #
-# **Shards de safetensors e a RAM do Colab.** O checkpoint de 16 bits de um 7B é maior que os 12,7 GiB de RAM do Colab
-# grátis (a seção 1 dá os bytes, a célula acima o tamanho do download). O checkpoint
+# **Shards de safetensors e a RAM do Colab.** O checkpoint de 16 bits de um 7B é maior que os 12,7 GB de RAM que o Colab
+# grátis mostra ([referências do curso](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#colab-t4); a seção 1 dá os bytes, a célula acima o tamanho do download). O checkpoint
 # vem em vários arquivos `.safetensors` (*shards*) que o transformers mapeia na memória (`mmap`) e lê tensor a tensor; com
 # `device_map`, cada tensor vai direto para o dispositivo (e é quantizado lá), sem uma cópia do modelo inteiro em fp16 na
 # RAM. As páginas lidas do arquivo contam no RSS enquanto ele está mapeado, mas são cache do arquivo, que o sistema pode
