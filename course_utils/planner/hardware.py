@@ -38,7 +38,7 @@ T4_CUDA_TOTAL_GIB = 14.74
 
 PRESETS = {
     "colab_t4": Hardware("Colab grátis (T4)", T4_CUDA_TOTAL_GIB, 12.7, gpu_bf16=False,
-                         note="T4 de 16 GB, 14,74 GiB visíveis para o CUDA; 12,7 GB de RAM (o que o Colab mostra); sem bf16 rápido"),
+                         note="T4 de 16 GB, 14,74 GiB visíveis para o CUDA; 12,7 GB de RAM (o que o Colab mostra); sem bf16"),
     "colab_l4": Hardware("Colab (L4)", 22.5, 53.0, note="L4 de 24 GB, RAM alta"),
     "colab_a100": Hardware("Colab (A100 40 GB)", 40.0, 83.5, note="A100 de 40 GB, RAM alta"),
     "laptop_cpu": Hardware("Notebook sem GPU, 16 GiB de RAM", None, 16.0, cpu_reserved_gib=4.0,
