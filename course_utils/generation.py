@@ -266,8 +266,8 @@ def cache_nbytes(cache) -> int:
 def fp8_per_token(x: torch.Tensor) -> tuple:
     """x [..., tokens, dim] -> (q em float8_e4m3fn, escala fp32 [..., tokens, 1]) com s = max|x| da linha / 448.
 
-    Cada token (e cabeça) tem a sua escala, calculada na hora: nenhum valor passa de 448·s, então a conversão nunca
-    satura (CPU) nem vira NaN (GPU). x ≈ q · s.
+    Cada token (e cabeça) tem a sua escala, calculada na hora: nenhum valor passa de 448·s, então nada sai do alcance
+    (nem satura, nem vira NaN, em qualquer versão do PyTorch). x ≈ q · s.
     """
     fp8 = torch.float8_e4m3fn
     scale = x.float().abs().amax(dim=-1, keepdim=True) / torch.finfo(fp8).max

@@ -52,7 +52,10 @@ def _q4_1_bits(answer):
     return _judge_number(answer, expected, 1e-6, [
         (4.0, "4 é só o código de cada peso: some o custo da escala e do mínimo, divididos pelo grupo."),
         (4 + 16 / 32, "faltou um dos dois números de 16 bits guardados por grupo (escala e mínimo)."),
-        (4 + 32 / 32 / 8, "cuidado com a unidade: a escala e o mínimo têm 16 bits cada, não 16 bytes nem 1 byte."),
+        (4 + 32 / 32 / 8, "4,125 é o que sai dividindo os 32 bits por 8 (bytes em vez de bits), ou o custo de uma escala "
+                          "fp16 para 128 pesos: no Q4_1 o grupo tem 32 pesos e guarda dois números de 16 bits."),
+        (4 + (16 + 4) / 32, "4,625 trata o mínimo como um ponto-zero inteiro de 4 bits; no Q4_1 o mínimo é um float de "
+                            "16 bits, como a escala."),
     ])
 
 

@@ -80,6 +80,14 @@ class _CallRecorder(torch.nn.Module):
         super().__init__()
         self.model, self.config, self.calls = model, model.config, []
 
+    @property
+    def device(self):  # `model.device` e `model.dtype` funcionam como no modelo de verdade
+        return self.model.device
+
+    @property
+    def dtype(self):
+        return self.model.dtype
+
     def forward(self, input_ids=None, past_key_values=None, **kwargs):
         self.calls.append((None if input_ids is None else input_ids.shape[-1], past_key_values is not None))
         return self.model(input_ids=input_ids, past_key_values=past_key_values, **kwargs)

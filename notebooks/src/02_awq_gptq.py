@@ -14,7 +14,7 @@
 #
 # **Pré-requisitos.** Notebook 01 (quantização por grupos, ponto-zero, bits por peso, perplexidade). Álgebra linear básica
 # (produto de matrizes, inversa; a decomposição de Cholesky é explicada aqui).
-# **Tempo estimado.** 50 minutos de leitura; a execução completa leva uns 4 minutos numa CPU de 2 núcleos livre
+# **Tempo estimado.** 50 minutos de leitura; a execução completa leva uns 3 minutos numa CPU de 2 núcleos livre
 # (com `SMOKE=True`, menos).
 # **Hardware.** CPU serve: num runtime de CPU o notebook roda inteiro (os algoritmos do curso são PyTorch puro), só mais
 # devagar. O notebook pede uma T4 ao Colab: com GPU tudo roda mais rápido.
@@ -23,8 +23,9 @@
 
 # %% [markdown]
 # ## Parâmetros
-# A célula abaixo tem a tag `parameters`: o papermill (e o `make course`) pode trocar esses valores.
-# `SMOKE=True` é uma versão rápida de cada experimento (menos tokens de calibração, grade do AWQ mais grossa); as
+# A célula abaixo tem a tag `parameters`: quem executa o notebook de fora (o papermill) pode trocar esses valores.
+# `SMOKE=True` é uma versão rápida de cada experimento (grade do AWQ mais grossa, sem a seção 7, e a biblioteca da
+# seção 8 com menos janelas, pontos e passos); as
 # afirmações do notebook continuam sendo conferidas com esses tamanhos.
 
 # %% tags=["parameters"]
@@ -39,7 +40,7 @@ CALIB_SAMPLES, CALIB_LEN = 8, 128    # janelas de calibração (amostras x token
 GROUP_SIZE = 64            # 576 (hidden do modelo) não é divisível por 128
 GPTQ_ACT_ORDER = True      # act-order (desc_act): colunas em ordem de diag(H) decrescente
 GPTQ_DAMP = 0.1            # amortecimento: fração da média de diag(H) (o artigo usa 0,01; ver seção 3)
-AWQ_GRID = 20              # pontos da grade de alfa (o artigo usa 20)
+AWQ_GRID = 20              # pontos da grade de alfa (o código de referência do AWQ, llm-awq, usa 20)
 AWQ_SEARCH_TOKENS = 128    # tokens de calibração usados na busca de alfa
 AWQ_CLIP = True            # busca de recorte dos pesos depois das escalas
 MISMATCH = True            # seção 7: calibrar com o texto em português e avaliar no inglês
@@ -96,7 +97,7 @@ print(environment_info())
 # Por isso a avaliação tem de ser feita num texto que a calibração **não viu** — senão medimos quanto o método decorou a
 # calibração, não quanto ele preserva o modelo.
 #
-# O curso tem dois textos originais (`course_utils/data`, inglês e português, uns 11 mil tokens cada). Avaliamos no
+# O curso tem dois textos originais (`course_utils/data`, inglês e português, uns 11 mil tokens cada, com o tokenizador do SmolLM2). Avaliamos no
 # **início** do texto em inglês e calibramos com janelas tiradas **depois** do token `CALIB_START`: os dois trechos não se
 # sobrepõem (conferido abaixo). Os artigos vão além: calibram num corpus (C4 no GPTQ, o Pile no AWQ) e avaliam em
 # outro (WikiText-2).
@@ -165,9 +166,9 @@ claim("RTN: 3 bits pior que 4, 4 pior que fp32", ppl["rtn_w3"] > ppl["rtn_w4"] >
 
 
 # %% [markdown]
-# O RTN de 3 bits custa muito. (Se esta execução usou a cópia offline do modelo, a seção 1 diz: lembre do notebook 01,
-# os pesos dela já vieram de uma grade de 4 bits, o GGUF Q4_1, então até o RTN de 4 bits soma um arredondamento a
-# outro. Com os pesos do Hub, no Colab, não.) GPTQ e AWQ usam **a mesma grade** (mesmos bits,
+# O RTN de 3 bits custa muito. (Se a seção 1 disse «a cópia offline», lembre do notebook 01: esses pesos já vieram de
+# uma grade de 4 bits, o GGUF Q4_1, e o RTN de 4 bits soma um segundo arredondamento ao primeiro. Com os pesos do Hub,
+# no Colab, isso não acontece.) GPTQ e AWQ usam **a mesma grade** (mesmos bits,
 # mesmo grupo, mesma escala com ponto-zero): eles só escolhem melhor **quais** valores vão para a grade.
 #
 # ## 3. GPTQ: quantizar uma coluna e corrigir as seguintes
@@ -188,7 +189,10 @@ claim("RTN: 3 bits pior que 4, 4 pior que fp32", ppl["rtn_w3"] > ppl["rtn_w4"] >
 # $$w_k \leftarrow w_k - \frac{w_j - q_j}{[H_F^{-1}]_{jj}}\,[H_F^{-1}]_{jk},\qquad k \in F,\ k \ne j.$$
 # Atenção ao índice: é a inversa **do bloco das colunas que restam**, $(H_F)^{-1}$, e não o bloco da inversa,
 # $(H^{-1})_F$. As duas só coincidem no primeiro passo, quando $F$ é tudo. Depois de quantizar $j$, $F$ perde $j$ e a
-# inversa precisa ser atualizada, e refazer uma inversa $d\times d$ a cada coluna custaria $O(d^4)$ por camada.
+# inversa precisa ser atualizada. O OBQ, antecessor do GPTQ, faz isso com uma eliminação de Gauss, $O(d^2)$ por coluna,
+# numa ordem diferente para cada linha de $W$. O GPTQ usa **a mesma ordem para todas as linhas** (uma só sequência de
+# inversas serve para a matriz inteira: $O(d^3)$ por camada) e, como essas atualizações repetidas acumulam erro em
+# float32 até a inversa deixar de ser positiva definida, troca-as pela Cholesky.
 #
 # **Por que a Cholesky dá todos os passos de uma vez.** Quantizando na ordem $1, 2, \dots, d$, os conjuntos são
 # $F_j = \{j, \dots, d\}$. Escreva $H^{-1} = U^\top U$ com $U$ triangular **superior** (a Cholesky de $H^{-1}$). Para uma
@@ -239,7 +243,7 @@ print("Conferido: a linha j de U, dividida por U_jj, é a linha j da inversa do 
 print(f"Usar o bloco de H⁻¹ na terceira coluna erraria os coeficientes em até {naive_gap:.2f} (em unidades de w_j − q_j).")
 
 # %% [markdown]
-# O código do curso, numa função de ~30 linhas (`course_utils/gptq.py`). Leia com a matemática acima ao lado:
+# O código do curso (`course_utils/gptq.py`): depois das validações, o laço tem umas 25 linhas. Leia com a matemática acima ao lado:
 # - `U = gptq_inverse_hessian(H, damp)`: amortece e devolve o fator superior $U$ de $(H+\lambda I)^{-1}$;
 # - com `act_order`, `perm` ordena as colunas por $\mathrm{diag}(H)$ decrescente, e $W$ e $H$ são permutados **antes**
 #   da Cholesky (os grupos se formam nessa ordem; no fim, `argsort(perm)` desfaz a permutação);
@@ -260,16 +264,23 @@ show_source(gptq_quantize_weight)
 # Primeiro, numa camada só: a `down_proj` do primeiro bloco (1.536 entradas no SmolLM2-135M), com $H$ medido na calibração e o erro
 # medido **no texto de avaliação** (entradas que o GPTQ nunca viu). Comparamos também dois amortecimentos: o 0,01 do
 # artigo, que calibra com 128 × 2.048 tokens, e o 0,1 que usamos aqui, com bem menos tokens: a célula mostra o
-# **número de condição** de $H$ (o maior autovalor dividido pelo menor, calculado em float64). Quanto maior, mais a
-# inversa amplifica ruído da calibração, e mais o GPTQ pode se ajustar a ela.
+# **número de condição** de $H + \lambda I$ (o maior autovalor dividido pelo menor, calculado em float64) para cada
+# amortecimento. Quanto maior, mais a inversa amplifica ruído da calibração, e mais o GPTQ pode se ajustar a ela. Com
+# menos tokens de calibração que entradas, $H$ sozinho nem é invertível (o número de condição dele é infinito).
 
 # %%
 # (W, H) da down_proj do bloco 0: H = 2XᵀX/N das entradas dela na calibração e no texto de avaliação
 w0, H_calib = linear_input_hessian(model, calib, layer_index=0, name="mlp.down_proj")
 _, H_eval = linear_input_hessian(model, eval_ids[:, :1024], layer_index=0, name="mlp.down_proj")
-eigenvalues = torch.linalg.eigvalsh(H_calib.double())
-print(f"down_proj do bloco 0: {w0.shape[1]} entradas, {calib_tokens} tokens de calibração; número de condição de H: "
-      f"{eigenvalues.max() / eigenvalues.min().clamp(min=1e-300):.1e}")
+eigenvalues = torch.linalg.eigvalsh(H_calib.double()).clamp(min=0)   # H é semidefinida: negativos são arredondamento
+n_inputs = w0.shape[1]
+print(f"down_proj do bloco 0: {n_inputs} entradas, {calib_tokens} tokens de calibração")
+if calib_tokens < n_inputs:
+    print(f"  menos tokens que entradas: H tem posto no máximo {calib_tokens} e só é invertível com o amortecimento")
+for damp in sorted({0.01, 0.1, GPTQ_DAMP}):
+    lam = damp * eigenvalues.mean()        # λ = damp x média(diag H); a média da diagonal é a média dos autovalores
+    print(f"  λ = {damp} x média(diag H): número de condição de H + λI = "
+          f"{(eigenvalues.max() + lam) / (eigenvalues.min() + lam):.1e}")
 layer_err = {}
 for bits in (4, 3):
     layer_err[f"RTN w{bits}"] = output_error(w0, rtn_quantize(w0, bits, GROUP_SIZE), H_eval)
@@ -280,6 +291,10 @@ for bits in (4, 3):
     layer_err[f"GPTQ w{bits} λ={GPTQ_DAMP} act-order"] = output_error(w0, w_hat, H_eval)
 for name, err in layer_err.items():
     print(f"{name:<28} erro relativo da saída (texto de avaliação): {100 * err:.2f}%")
+for b in (4, 3):
+    if layer_err[f"GPTQ w{b} λ=0.01"] > layer_err[f"RTN w{b}"]:
+        print(f"=> com o λ = 0,01 do artigo e poucos tokens, o GPTQ de {b} bits errou MAIS que o RTN no texto não visto: "
+              "a inversa amplificou direções que a calibração mal viu, e ele se ajustou a elas.")
 gptq_layer_ratio = max(layer_err[f"GPTQ w{b} λ={GPTQ_DAMP}"] / layer_err[f"RTN w{b}"] for b in (4, 3))
 claim("GPTQ erra menos que o RTN na down_proj do bloco 0, em texto que a calibração não viu (4 e 3 bits)",
       gptq_layer_ratio < 1, measured=gptq_layer_ratio)
@@ -295,7 +310,7 @@ plt.show()
 
 # %% [markdown]
 # Agora o modelo inteiro, em 4 e 3 bits. A barra de progresso anda bloco a bloco (30 blocos no SmolLM2-135M). Na CPU, o laço coluna a
-# coluna roda com uma thread só (`course_utils/gptq.py` explica por quê).
+# coluna roda com uma thread só (`one_cpu_thread`, em `course_utils/measure.py`, explica por quê).
 
 # %%
 for bits in (4, 3):
@@ -341,10 +356,12 @@ show_source(fold_scales)
 
 # %% [markdown]
 # Por último, o recorte (`awq_clip`, o `auto_clip` do AutoAWQ): para cada grupo $g$ de uma linha de pesos, testa limites
-# $r\cdot\max|w_g|$ com $r = 1, 1 - \tfrac{1}{n}, \dots$ até a metade, e fica com o que minimiza o erro da saída do
+# $r\cdot\max|w_g|$ em passos de $1/n$, com $n$ = `AWQ_GRID` (com 20: $r = 1;\ 0{,}95;\ \dots;\ 0{,}55$, sem chegar à
+# metade, como no AutoAWQ), e fica com o que minimiza o erro da saída do
 # grupo, $\Delta w_g\, H_g\, \Delta w_g^\top$, onde $\Delta w_g = w_g - Q(\mathrm{clip}(w_g))$ e $H_g$ é o bloco de $H$
 # das entradas do grupo (o erro entre grupos diferentes fica de fora, como no AutoAWQ). Recortar os extremos encolhe a
 # escala do grupo: os pesos grandes erram mais, os outros arredondam melhor, e $H$ diz qual erro pesa mais na saída.
+# (Como no AutoAWQ, a `q_proj` e a `k_proj` não são recortadas.)
 
 # %%
 show_source(awq_clip)
@@ -532,7 +549,7 @@ plt.show()
 
 # %% [markdown]
 # **O que difere, e por que os números não são iguais:**
-# - **tamanho do modelo**: 135 M parâmetros. Os artigos mostram que modelos pequenos sofrem muito mais (OPT-125M perde
+# - **tamanho do modelo**: o SmolLM2-135M tem 135 M parâmetros. Os artigos mostram que modelos pequenos sofrem muito mais (OPT-125M perde
 #   +13% com GPTQ em 4 bits; o OPT-6.7B, +5%; o Llama-2-7B com AWQ, +2%);
 # - **grupos**: usamos 64 (576, a dimensão oculta do SmolLM2-135M, não divide por 128); a Tabela 3 do GPTQ quantiza
 #   por linha e a Tabela 4 do AWQ usa grupos de 128;
@@ -564,7 +581,7 @@ gib_7b.update({f"w{b}g{GROUP_SIZE}": weight_gib(LLAMA2_7B_CONFIG, bpw[b]) for b 
 gib_7b["w4g128"] = weight_gib(LLAMA2_7B_CONFIG, bpw_g128)
 for b in (4, 3):
     print(f"w{b}g{GROUP_SIZE}: {bpw[b]:.3f} bits por peso")
-print(f"w4g128: {bpw_g128:.3f} bits por peso (o formato dos artigos)")
+print(f"w4g128: {bpw_g128:.3f} bits por peso (o da Tabela 4 do AWQ e da maioria dos checkpoints publicados)")
 t4_gib = PRESETS["colab_t4"].gpu_gib      # o que o CUDA informa numa T4 do Colab (docs/referencias.md#colab-t4)
 print(f"\nLlama-2-7B (pesos), e o que sobra dos {t4_gib:.2f} GiB de uma T4 do Colab para o cache KV e as ativações:")
 for name, gib in gib_7b.items():
@@ -642,9 +659,9 @@ else:
 # **O método AutoRound** (Cheng et al., arXiv 2309.05516; [referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#autoround)) tem o objetivo do GPTQ, usar os dados para
 # decidir para que lado arredondar cada peso, por outro caminho. Cada peso ganha um deslocamento $v \in [-\tfrac12,
 # \tfrac12]$ somado antes do arredondamento, $\hat w = s\,\big(\mathrm{clamp}(\mathrm{round}(w/s + v) + z, 0, 2^b - 1)
-# - z\big)$, e os $v$ de um bloco do transformer (junto com o recorte do mínimo e do máximo de cada grupo) são
-# ajustados por alguns passos de **descida de gradiente com sinal** para a saída do bloco quantizado ficar perto da
-# original nas entradas de calibração. Com $v = 0$ é o RTN. Na biblioteca, o método se configura com `SignRoundConfig`
+# - z\big)$, e os $v$ de um bloco do transformer são ajustados por alguns passos de **descida de gradiente com sinal** para a saída do bloco quantizado ficar perto da
+# original nas entradas de calibração. Com $v = 0$ é o RTN. (Por padrão a biblioteca ajusta também o recorte do mínimo e
+# do máximo de cada grupo; aqui ele fica desligado, `enable_minmax_tuning=False`: veja `autoround_configs` abaixo.) Na biblioteca, o método se configura com `SignRoundConfig`
 # e o AWQ com `AWQConfig` seguido do RTN (`RTNConfig`):
 
 # %%
@@ -654,13 +671,12 @@ show_source(autoround_configs)
 # A chamada da biblioteca, sem a cola do curso (diretório de trabalho temporário, avisos silenciados; ver
 # `course_utils/library_quant.py`), é esta:
 # ```python
-# from auto_round import AutoRound
-#
-# from auto_round import AWQConfig, RTNConfig
+# from auto_round import AutoRound, AWQConfig, RTNConfig
 #
 # grade = {"bits": 4, "group_size": 64, "sym": False}
-# rounder = AutoRound(model, tokenizer=tokenizer, alg_configs=[AWQConfig(**grade), RTNConfig(**grade)],
-#                     dataset=[janela[None] for janela in calibracao], nsamples=len(calibracao), seqlen=256)
+# rounder = AutoRound(model, tokenizer=tokenizer, alg_configs=[AWQConfig(n_grid=10, **grade), RTNConfig(**grade)],
+#                     dataset=[janela[None] for janela in calibracao], nsamples=len(calibracao),
+#                     seqlen=calibracao.shape[1])                        # aqui, janelas de 128 tokens
 # modelo_quantizado, _ = rounder.quantize()                              # pesos na grade, em ponto flutuante
 # rounder.quantize_and_save("saida", format="auto_round:gptqmodel")      # ou: um checkpoint com os inteiros
 # ```
@@ -720,7 +736,8 @@ else:
 # módulo inteiro (a atenção ou a MLP), não de cada linear, e não faz a busca de recorte que o nosso faz; como o nosso,
 # deixa a `o_proj` sem escala quando há GQA. O método AutoRound não é o GPTQ: ajusta o arredondamento olhando a saída
 # do bloco inteiro, por gradiente, em vez de corrigir coluna a coluna com $H^{-1}$. A biblioteca calcula a busca e os
-# passos em bf16 onde o dispositivo tem bf16 (o padrão dela, `amp=True`; numa T4 o bf16 é emulado e lento), e as nossas em fp32. E o checkpoint recarregado guarda os inteiros de
+# passos em bf16 (o padrão dela, `amp=True`) em qualquer GPU, inclusive na T4, que não tem bf16 nativo (lá ele é
+# emulado e mais lento), e na CPU quando ela tem instruções bf16; as nossas, em fp32. E o checkpoint recarregado guarda os inteiros de
 # verdade e calcula em 16 bits, enquanto as nossas cópias têm os pesos na grade, mas em fp32. Os nossos
 # são implementações didáticas, fiéis aos artigos; a biblioteca é o que você usa para publicar um checkpoint.
 #
@@ -754,7 +771,7 @@ else:
 # %% [markdown]
 # ## Exercícios
 #
-# Cada exercício tem uma célula de verificação que diz se você acertou e, se não, dá uma dica (sem entregar a resposta).
+# Os exercícios 1 a 3 têm uma célula de verificação que diz se você acertou e, se não, dá uma dica (sem entregar a resposta).
 #
 # **Exercício 1 (padding).** Calibrar com sequências de tamanhos diferentes exige completar as curtas com *padding*; os
 # tokens de padding não são texto e não podem entrar na hessiana. Escreva `acumular_com_mascara(H, n, x, mascara)`:
@@ -809,13 +826,15 @@ check("02.3", gptq_linha)
 
 # %% [markdown]
 # **Exercício 4 (medir).** Repita o experimento da seção 7 com o **AWQ** em 3 bits: calibre com o texto em português e
-# avalie no inglês. O AWQ sofre mais ou menos que o GPTQ com a calibração trocada? Por quê? (Dica: o AWQ só escolhe
-# uma escala por canal a partir de médias de $|x|$; o GPTQ ajusta cada peso a $X^\top X$.) Este exercício não tem
+# avalie no inglês. O AWQ sofre mais ou menos que o GPTQ com a calibração trocada? Por quê? (Dica: compare o que cada
+# um tira da calibração: o AWQ, um expoente por grupo de lineares e um recorte por grupo de pesos; o GPTQ, um ajuste
+# de cada peso a $X^\top X$.) Este exercício não tem
 # verificação automática: compare os números que você medir.
 #
 # ## Resumo
 #
-# Tudo o que este notebook mediu, registrado para o `make course` (vai para `build/resultados.json`):
+# Tudo o que este notebook mediu, reunido num só lugar (quando o curso inteiro é executado, vai para
+# `build/resultados.json`):
 
 # %%
 record("eval_tokens", int(eval_ids.shape[1]))
@@ -849,8 +868,8 @@ if library_ppl:
 # %% [markdown]
 # **Em resumo.** (1) O RTN arredonda cada peso sozinho; em 3 bits isso desmorona. (2) O GPTQ minimiza o erro da
 # **saída** usando $H = 2X^\top X$: quantiza uma coluna e corrige as seguintes. (3) O AWQ protege os canais de entrada
-# salientes com uma escala que não custa nada na inferência. (4) Os dois dependem da calibração: avalie sempre em texto
-# que ela não viu, e calibre com dados parecidos com o uso. (5) Para publicar um checkpoint, use uma biblioteca mantida:
+# salientes com uma escala que não custa nada na inferência. (4) O GPTQ depende da calibração (seção 7; o Exercício 4
+# mede o AWQ): avalie sempre em texto que ela não viu, e calibre com dados parecidos com o uso. (5) Para publicar um checkpoint, use uma biblioteca mantida:
 # aqui, o AutoRound (AWQ e o método AutoRound), que instala no ambiente do curso e no Colab; o GPTQModel (GPTQ) e o
 # llm-compressor (para o vLLM) pedem hoje um ambiente separado. AutoGPTQ e AutoAWQ estão abandonados.
 # Próximo: **03 · Offloading para CPU e disco**.

@@ -74,7 +74,7 @@ from course_utils.streaming import nll_to_perplexity, stepwise_nll
 # Na versão rápida, cargas menores e uma thread do torch; depois o modelo, em fp32.
 
 # %%
-if SMOKE:  # numa máquina compartilhada de 2 núcleos, 1 thread evita a espera ativa do OpenMP (tests/conftest.py)
+if SMOKE:  # versão rápida; 1 thread do torch: numa máquina de 2 núcleos dividida, mais threads só disputam os núcleos
     BATCH_SIZES, BATCH_NEW_TOKENS, TF_TOKENS, COMPILE = [1, 4], 16, 128, False
     FP8_PREFILL = min(FP8_PREFILL, TF_TOKENS // 4)
     TORCH_THREADS = TORCH_THREADS or 1
@@ -292,8 +292,9 @@ else:
                   "na GPU o passo é limitado pelo lançamento dos kernels" if device != "cpu" else "poucos tokens")
 
 # %% [markdown]
-# **Onde o cache pesa de verdade: o prompt longo.** Com um prompt de milhares de tokens (um documento, uma conversa
-# longa), cada passo sem cache reprocessa o documento inteiro; com cache, continua sendo um token. Isso vale na GPU
+# **Onde o cache pesa de verdade: o prompt longo.** Com um prompt longo (um documento, uma conversa longa; aqui, 6.144
+# tokens na GPU e 512 na CPU, para caber no tempo), cada passo sem cache reprocessa o documento inteiro; com cache,
+# continua sendo um token. Isso vale na GPU
 # também, porque aí a passada sem cache deixa de ser pequena:
 
 # %%
@@ -381,7 +382,7 @@ print(f"a 4.096 tokens: Llama-2-7B {kv_cache_bytes(LLAMA2_7B_CONFIG, 4096) / 2**
 
 # %% [markdown]
 # Leia a curva: o cache cresce em linha reta com o contexto (atenção completa) até a janela, e fica plano depois dela.
-# Em fp16 o que limita um 7B numa T4 são **os pesos**: 12,55 dos 15 GiB. A sobra da conta acima ainda tem de acomodar
+# Em fp16 o que limita um 7B numa T4 são **os pesos**: 12,55 dos 14,74 GiB que o CUDA enxerga numa T4. A sobra da conta acima ainda tem de acomodar
 # as ativações e a memória que o próprio CUDA reserva, que o notebook 08 soma; para o cache fica bem menos que ela.
 # Com os pesos em 4 bits (notebook 08) sobra espaço, e aí é **o cache** que decide até onde o contexto vai — daí GQA,
 # caches quantizados e janelas (notebook 04).
@@ -506,15 +507,18 @@ else:
 # atualização de cada camada, $s = \max|x| / 448$ (448 é o maior número do e4m3), e **congelada** depois: cada token
 # novo é dividido por essa mesma escala e convertido, sem recalibrar
 # ([o código do transformers](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#fp8-cache)).
-# Um valor com $|x| > 448\,s$ não cabe no e4m3, que não tem infinito. O que a conversão faz com ele depende do
-# dispositivo; medimos aqui mesmo:
+# Um valor com $|x| > 448\,s$ não cabe no e4m3, que não tem infinito. O que a conversão faz com ele depende da versão
+# do PyTorch, não do dispositivo: até a 2.11 (a do Colab), um valor acima de ~464·s vira NaN, na CPU e na GPU; a partir
+# da correção pytorch/pytorch#178817 (abril de 2026, no PyTorch 2.12), ele satura em ±448
+# ([referências](https://github.com/llm-rapido/curso-llm-rapido/blob/main/docs/referencias.md#fp8-cache)). Medimos
+# aqui mesmo:
 
 # %%
 fp8_max = torch.finfo(torch.float8_e4m3fn).max
 probe = torch.tensor([300.0, 460.0, 1000.0, -1000.0], device=device).to(torch.float8_e4m3fn).float().tolist()
 overflow_is_nan = math.isnan(probe[2])
-print(f"maior valor do e4m3: {fp8_max:g}; neste dispositivo ({device}) 300 -> {probe[0]:g}, 460 -> {probe[1]:g}, "
-      f"1000 -> {probe[2]:g}, -1000 -> {probe[3]:g}")
+print(f"maior valor do e4m3: {fp8_max:g}; neste PyTorch ({torch.__version__}, em {device}) 300 -> {probe[0]:g}, "
+      f"460 -> {probe[1]:g}, 1000 -> {probe[2]:g}, -1000 -> {probe[3]:g} (entre 256 e 448 o e4m3 só tem múltiplos de 32)")
 print("um valor grande demais vira NaN: uma chave NaN contamina a atenção e a perplexidade vira nan"
       if overflow_is_nan else "um valor grande demais satura em ±448: o erro é grande, mas finito")
 
@@ -578,19 +582,26 @@ if fp8_cache is not None:
     bytes_fp8 = cache_nbytes(fp8_cache)
     print(f"cache fp8:    {bytes_fp8 / 2**20:.2f} MiB ({bytes_fp8 / bytes_dynamic:.2f}x), perplexidade "
           f"{ppl_fp8_cache:.2f} ({100 * (ppl_fp8_cache / ppl_dynamic_cache - 1):+.1f}%)")
+    print(f"(o cache normal aqui é {model.dtype}, {elem} bytes por número; contra um cache fp16, o fp8 ocupa cerca de "
+          "metade)")
+    # NaN guardado de fato no cache (valores entre 448·s e ~464·s arredondam para 448 mesmo onde a conversão dá NaN)
+    nan_stored = any(torch.isnan(q.float()).any().item() for layer in fp8_cache.layers
+                     for q, _ in (layer._quantized_keys, layer._quantized_values))
     print(f"{frac_prefill:.3%} dos valores passaram do alcance calibrado no prefill, e aqui a conversão "
-          f"{'dá NaN' if overflow_is_nan else 'satura'}: perplexidade {'nan' if math.isnan(ppl_fp8_cache) else 'finita'}")
-if fp8_cache is not None and overflow_is_nan and frac_prefill > 1e-5:
+          f"{'dá NaN' if overflow_is_nan else 'satura'}; NaN guardado no cache: {'sim' if nan_stored else 'não'}; "
+          f"perplexidade {'nan' if math.isnan(ppl_fp8_cache) else 'finita'}")
+if fp8_cache is not None and nan_stored:
     claim("fp8 do transformers: se há valores fora do alcance e a conversão dá NaN, a perplexidade vira nan",
           math.isnan(ppl_fp8_cache), measured=frac_prefill)
 else:
     claim_skipped("fp8 do transformers: se há valores fora do alcance e a conversão dá NaN, a perplexidade vira nan",
                   "sem o backend fp8" if fp8_cache is None else
-                  "a conversão satura neste dispositivo" if not overflow_is_nan else "nenhum valor fora do alcance")
+                  "a conversão satura neste PyTorch" if not overflow_is_nan else "nenhum NaN guardado no cache")
 
 # %% [markdown]
-# O conserto mínimo mantém a escala por tensor e **satura antes de converter**: recortar em $\pm 448$ troca o NaN por
-# um erro finito nos poucos valores fora do alcance. É uma subclasse de quatro linhas da camada do transformers:
+# O conserto mínimo mantém a escala por tensor e **satura antes de converter**: recortar em $\pm 448$ garante um erro
+# finito nos poucos valores fora do alcance, mesmo num PyTorch em que a conversão dá NaN; onde ela já satura (veja a
+# célula acima), o resultado é igual ao do cache fp8 do transformers. É uma subclasse de quatro linhas da camada do transformers:
 
 # %%
 if Fp8QuantizedLayer is not None:
@@ -615,10 +626,11 @@ else:
 # %% [markdown]
 # A saída robusta é não congelar a escala: calcular **uma escala por token** (e por cabeça), na hora em que o token entra
 # no cache. Nenhum valor sai do alcance, na CPU ou na GPU; o preço são 4 bytes de escala por token e cabeça
-# (`course_utils.generation.per_token_fp8_cache`, uma camada de cache de 15 linhas):
+# (`course_utils.generation.per_token_fp8_cache`, uma camada de cache de 15 linhas, mostrada abaixo):
 
 # %%
 show_source(fp8_per_token)
+show_source(per_token_fp8_cache)
 token_cache = per_token_fp8_cache()
 ppl_token_fp8 = stepwise_perplexity(token_cache, FP8_PREFILL)
 bytes_token_fp8 = cache_nbytes(token_cache)
