@@ -95,7 +95,8 @@ def autoround_configs(method: str, bits: int = 4, group_size: int = 64, iters: i
     - "autoround": o AutoRound (SignRound), `iters` passos de descida de gradiente com sinal por bloco, de tamanho
       `lr`, que ajustam o arredondamento (para cima ou para baixo) de cada peso para a saída do bloco ficar perto da
       original. O recorte do mínimo e do máximo de cada grupo, que a biblioteca também ajusta por padrão, fica
-      desligado: com poucos passos e poucos tokens ele piorou o resultado (results/gptqmodel/README.md). O passo
+      desligado: com poucos passos e poucos tokens ele piorou o resultado (perplexidade 35,75 contra 34,51 sem ele,
+      com a calibração e o orçamento do notebook 02; results/gptqmodel/README.md). O passo
       padrão da biblioteca, 1/iters, é pensado para os 200 passos dela; None o usa.
     """
     if method not in METHODS:
@@ -175,7 +176,7 @@ def autoround_checkpoint(model, tokenizer, samples, method: str, out_dir: str | 
 
 def reload_dtype(device: str):
     """O dtype em que o checkpoint recarregado calcula: fp16 na GPU; bf16 na CPU, onde as lineares de inteiros do
-    AutoRound em fp16 foram ~40x mais lentas (um forward de 256 tokens: 20 s em fp16, 0,5 s em bf16, medido em
+    AutoRound em fp16 foram ~34x mais lentas (um forward de 256 tokens: 21,9 s em fp16, 0,64 s em bf16, medido em
     02/12/2026 numa CPU de 2 núcleos; results/gptqmodel/README.md)."""
     import torch
 
