@@ -261,6 +261,12 @@ def cache_nbytes(cache) -> int:
     return total
 
 
+def cache_holds_nan(cache) -> bool:
+    """True se algum estado guardado no cache (os mesmos que `cache_nbytes` conta, inclusive os quantizados) tem NaN."""
+    return any(torch.isnan(t.float()).any().item() for layer in cache.layers for attr in _CACHE_STATE_ATTRS
+               for t in _tensors(getattr(layer, attr, None)) if t.is_floating_point())
+
+
 # ---------------------------------------------------------------- cache fp8 com uma escala por token (notebook 05)
 
 def fp8_per_token(x: torch.Tensor) -> tuple:

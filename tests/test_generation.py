@@ -12,6 +12,7 @@ from transformers import DynamicCache, QuantizedCache
 from course_utils.data import text_token_ids
 from course_utils.generation import (
     apply_repetition_penalty,
+    cache_holds_nan,
     cache_nbytes,
     generate,
     kv_cache_bytes,
@@ -349,3 +350,13 @@ def test_cache_nbytes_counts_fp8_quantized_states(tiny):
     n_layers = tiny.config.num_hidden_layers
     expected = kv_cache_bytes(tiny.config, 40, batch_size=2, bytes_per_element=1) + 2 * n_layers * 4
     assert cache_nbytes(cache) == expected
+
+
+def test_cache_holds_nan_sees_the_fp8_quantized_states(tiny):
+    cache = QuantizedCache("fp8", tiny.config)
+    with torch.inference_mode():
+        tiny(_ids(12), past_key_values=cache, use_cache=True)
+    assert not cache_holds_nan(cache)
+    q, scale = cache.layers[1]._quantized_values
+    q.view(torch.uint8)[0, 0, 3, 0] = 0x7F        # o padrão de bits do NaN no e4m3fn, num tensor que .values não mostra
+    assert cache_holds_nan(cache)

@@ -55,6 +55,7 @@ from course_utils.display import explore, show_source
 from course_utils.environment import environment_info, pick_device, quiet_libraries
 from course_utils.exercises import check
 from course_utils.generation import (
+    cache_holds_nan,
     cache_nbytes,
     fp8_per_token,
     generate,
@@ -585,8 +586,7 @@ if fp8_cache is not None:
     print(f"(o cache normal aqui é {model.dtype}, {elem} bytes por número; contra um cache fp16, o fp8 ocupa cerca de "
           "metade)")
     # NaN guardado de fato no cache (valores entre 448·s e ~464·s arredondam para 448 mesmo onde a conversão dá NaN)
-    nan_stored = any(torch.isnan(q.float()).any().item() for layer in fp8_cache.layers
-                     for q, _ in (layer._quantized_keys, layer._quantized_values))
+    nan_stored = cache_holds_nan(fp8_cache)
     print(f"{frac_prefill:.3%} dos valores passaram do alcance calibrado no prefill, e aqui a conversão "
           f"{'dá NaN' if overflow_is_nan else 'satura'}; NaN guardado no cache: {'sim' if nan_stored else 'não'}; "
           f"perplexidade {'nan' if math.isnan(ppl_fp8_cache) else 'finita'}")
